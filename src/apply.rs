@@ -239,7 +239,7 @@ async fn run_stage(ctx: &RunCtx, exp: &crate::spec::Experiment, cell: &crate::sp
     ctx.reporter.stage_started(&sp.cell, sp.stage.name());
     let started = now();
     let clock = Instant::now();
-    let mut job = job::build(exp, cell, sp, &building, outs);
+    let mut job = job::build(exp, cell, sp, &building, outs, &store.judge_cache_dir());
     // GPUs: a host with none runs local stages without (CPU demo); a
     // container stage that asks for GPUs then fails with the executor's
     // "no GPUs assigned" error rather than silently running on CPU.

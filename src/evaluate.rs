@@ -8,13 +8,18 @@
 //! The chat templates are the reference harness's (templates/chat/, MIT),
 //! compiled in, so `plan::HARNESS_VERSION` covers them.
 
+use crate::bench::arena::{self, ArenaQuestion};
 use crate::bench::chat::{ChatRequest, ModelOutput};
+use crate::bench::healthbench::{self, HealthExample};
+use crate::bench::judge::{JudgeClient, JudgeConfig, JudgeUsage};
+use crate::bench::judged;
 use crate::bench::sandbox::SandboxOptions;
-use crate::bench::task::{metric, ItemResult, Task, TaskOptions};
+use crate::bench::task::{metric, ItemResult, Metric, Task, TaskOptions};
 use crate::bench::toolparse::parse_hermes;
 use crate::bench::{BenchError, BenchId};
 use crate::eval::{BaseModelSpec, Engine, Prompt, Request};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -53,6 +58,8 @@ pub struct EvalJob {
     pub limit: Option<usize>,
     /// Cap on new tokens per item, below the benchmark's own (CPU runs).
     pub max_tokens: Option<usize>,
+    /// The LLM judge, for Arena-Hard and HealthBench.
+    pub judge: Option<JudgeConfig>,
 }
 
 /// The reference harness's template choice, keyed by the declared
@@ -109,10 +116,14 @@ fn to_request(r: &ChatRequest, job: &EvalJob, sampling: &crate::eval::Sampling) 
     })
 }
 
+/// One line of `results.jsonl`: every generated item, with its score when
+/// it has one (a judged item without a usable verdict has none, as in the
+/// reference, and is left out of the metric).
 #[derive(Serialize)]
 struct Line<'a> {
-    #[serde(flatten)]
-    result: &'a ItemResult,
+    id: &'a str,
+    score: Option<f64>,
+    answer: Option<&'a str>,
     completion: &'a str,
     prompt_tokens: usize,
     completion_tokens: usize,
@@ -122,39 +133,128 @@ struct Line<'a> {
 /// Summary of one evaluation, also written as `metrics.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalSummary {
-    /// Fraction correct (or rubric score) in [0, 1]: what reports read.
+    /// Fraction correct (or rubric score, or win rate) in [0, 1]: what reports read.
     pub score: f64,
     /// The same, under the reference harness's name.
     pub accuracy: f64,
     pub stderr: f64,
+    /// Items that count in the score.
     pub n: usize,
     /// Fields where the checkpoint contradicts its declared base model.
     pub mismatches: Vec<String>,
     pub completion_tokens: usize,
+    /// Judged benchmarks: replies served from the cache / asked of the judge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeUsage>,
+}
+
+/// What is generated for, and how the answers are scored.
+enum Scoring {
+    Rule(Task),
+    Arena { questions: Vec<ArenaQuestion>, baseline: HashMap<String, String> },
+    Health(Vec<HealthExample>),
+}
+
+impl Scoring {
+    fn load(job: &EvalJob) -> Result<(Scoring, Vec<(String, ChatRequest)>), EvaluateError> {
+        Ok(match job.bench {
+            BenchId::ArenaHardWriting => {
+                let questions = arena::load_questions(&job.data)?;
+                let items = questions.iter().map(|q| (q.uid.clone(), arena::answer_request(q))).collect();
+                (Scoring::Arena { questions, baseline: judged::load_arena_baseline(&job.data)? }, items)
+            }
+            BenchId::HealthBench => {
+                let examples = healthbench::load(&job.data, healthbench::Source::Easy245)?;
+                let items = examples.iter().map(|e| (e.prompt_id.clone(), healthbench::answer_request(e))).collect();
+                (Scoring::Health(examples), items)
+            }
+            bench => {
+                let task = Task::load(bench, &job.data, &TaskOptions::default())?;
+                let items = task.items().into_iter().map(|i| (i.id, i.request)).collect();
+                (Scoring::Rule(task), items)
+            }
+        })
+    }
+
+    /// Score the first `texts.len()` items.
+    fn score(&self, job: &EvalJob, judge: Option<&JudgeClient>, texts: &[String]) -> Result<(Vec<ItemResult>, Metric), EvaluateError> {
+        let n = texts.len();
+        let client = || judge.ok_or_else(|| no_judge(job.bench));
+        Ok(match self {
+            Scoring::Rule(task) => {
+                let outputs: Vec<ModelOutput> = texts.iter().map(|t| if job.bench == BenchId::Bfcl { parse_hermes(t) } else { ModelOutput { completion: t.clone(), tool_calls: vec![] } }).collect();
+                let results = score_prefix(task, &outputs, n)?;
+                let m = metric(&results);
+                (results, m)
+            }
+            Scoring::Arena { questions, baseline } => {
+                let (results, s, _) = judged::judge_arena(client()?, &questions[..n], baseline, texts)?;
+                (results, Metric { accuracy: s.accuracy, stderr: s.stderr, n: s.n_battles })
+            }
+            Scoring::Health(examples) => {
+                let (results, s) = judged::grade_healthbench(client()?, &examples[..n], texts)?;
+                (results, Metric { accuracy: s.accuracy, stderr: s.stderr, n: s.n_examples })
+            }
+        })
+    }
+}
+
+/// The endpoint the spec names, with the reference's request parameters:
+/// `max_completion_tokens` 49152 for both, `reasoning_effort` "medium" for
+/// Arena-Hard (REFERENCE-HARNESS.md §1). Fixed by the harness, so covered by
+/// `plan::HARNESS_VERSION`.
+fn judge_for(endpoint: &JudgeConfig, bench: BenchId) -> JudgeConfig {
+    let mut cfg = endpoint.clone();
+    cfg.params = JudgeConfig::openai_gpt5_mini().params;
+    if bench == BenchId::ArenaHardWriting {
+        cfg.params.insert("reasoning_effort".into(), serde_json::json!("medium"));
+    }
+    cfg
+}
+
+/// An endpoint with the reference's retry and timeout settings.
+pub fn judge_endpoint(url: String, model: String, api_key_env: String, concurrency: Option<usize>, cache_dir: Option<PathBuf>) -> JudgeConfig {
+    let mut cfg = JudgeConfig::openai_gpt5_mini();
+    cfg.url = url;
+    cfg.model = model;
+    cfg.api_key_env = api_key_env;
+    cfg.concurrency = concurrency.unwrap_or(cfg.concurrency);
+    cfg.cache_dir = cache_dir;
+    cfg
+}
+
+fn no_judge(bench: BenchId) -> EvaluateError {
+    EvaluateError::Usage(format!("{} is scored by an LLM judge: add `llm-judge url=\"…\" model=\"…\"` to the eval stage (or pass --judge-url and --judge-model)", bench.name()))
 }
 
 pub fn run(job: &EvalJob, reporter: &dyn crate::eval::Reporter) -> Result<EvalSummary, EvaluateError> {
-    if matches!(job.bench, BenchId::ArenaHardWriting | BenchId::HealthBench) {
-        return Err(EvaluateError::Usage(format!("{} is scored by an LLM judge, which `ptb eval` does not call yet", job.bench.name())));
+    // A missing judge or key fails before hours of generation, not after.
+    let judge = match (&job.judge, job.bench.is_judged()) {
+        (Some(cfg), true) => Some(JudgeClient::new(judge_for(cfg, job.bench))),
+        (None, true) => return Err(no_judge(job.bench)),
+        (_, false) => None,
+    };
+    if let Some(j) = &judge {
+        j.check_ready()?;
     }
-    let task = Task::load(job.bench, &job.data, &TaskOptions::default())?;
-    let mut items = task.items();
+    let (scoring, mut items) = Scoring::load(job)?;
     if let Some(n) = job.limit {
         items.truncate(n);
     }
     let engine = Engine::<crate::eval::Cpu>::load(&job.checkpoint, &base_spec(job), &Default::default())?;
     let sampling = engine.default_sampling();
-    let requests = items.iter().map(|i| to_request(&i.request, job, &sampling)).collect::<Result<Vec<_>, _>>()?;
+    let requests = items.iter().map(|(_, r)| to_request(r, job, &sampling)).collect::<Result<Vec<_>, _>>()?;
     let completions = engine.generate(&requests, reporter)?;
-    let outputs: Vec<ModelOutput> = completions.iter().map(|c| if job.bench == BenchId::Bfcl { parse_hermes(&c.text) } else { ModelOutput { completion: c.text.clone(), tool_calls: vec![] } }).collect();
-    // Score against exactly the items that were generated.
-    let results = score_prefix(&task, &outputs, items.len())?;
-    let m = metric(&results);
+    let texts: Vec<String> = completions.iter().map(|c| c.text.clone()).collect();
+    let (results, m) = scoring.score(job, judge.as_ref(), &texts)?;
+
     std::fs::create_dir_all(&job.out).map_err(|source| EvaluateError::Write { path: job.out.clone(), source })?;
     let path = job.out.join("results.jsonl");
+    let by_id: HashMap<&str, &ItemResult> = results.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|source| EvaluateError::Write { path: path.clone(), source })?);
-    for (r, c) in results.iter().zip(&completions) {
-        let line = Line { result: r, completion: &c.text, prompt_tokens: c.prompt_tokens, completion_tokens: c.completion_tokens, finish_reason: c.finish_reason };
+    for ((id, _), c) in items.iter().zip(&completions) {
+        let r = by_id.get(id.as_str());
+        let line = Line { id, score: r.map(|r| r.score), answer: r.map(|r| r.answer.as_str()), completion: &c.text, prompt_tokens: c.prompt_tokens, completion_tokens: c.completion_tokens, finish_reason: c.finish_reason };
         writeln!(f, "{}", serde_json::to_string(&line).expect("serialises")).map_err(|source| EvaluateError::Write { path: path.clone(), source })?;
     }
     f.flush().map_err(|source| EvaluateError::Write { path: path.clone(), source })?;
@@ -165,6 +265,7 @@ pub fn run(job: &EvalJob, reporter: &dyn crate::eval::Reporter) -> Result<EvalSu
         n: m.n,
         mismatches: engine.mismatches().iter().map(|x| format!("{}: declared {}, checkpoint {}", x.field, x.declared, x.checkpoint)).collect(),
         completion_tokens: completions.iter().map(|c| c.completion_tokens).sum(),
+        judge: judge.map(|j| j.usage()),
     };
     let mpath = job.out.join("metrics.json");
     std::fs::write(&mpath, serde_json::to_string_pretty(&summary).expect("serialises")).map_err(|source| EvaluateError::Write { path: mpath, source })?;
@@ -198,6 +299,16 @@ impl EvalJob {
             seed: std::env::var("PTB_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0),
             limit: None,
             max_tokens: None,
+            judge: match (std::env::var("PTB_JUDGE_URL"), std::env::var("PTB_JUDGE_MODEL")) {
+                (Ok(url), Ok(model)) => Some(judge_endpoint(
+                    url,
+                    model,
+                    std::env::var("PTB_JUDGE_API_KEY_ENV").unwrap_or_else(|_| "OPENAI_API_KEY".into()),
+                    std::env::var("PTB_JUDGE_CONCURRENCY").ok().and_then(|c| c.parse().ok()),
+                    std::env::var_os(crate::exec::cache_env_name("judge")).map(PathBuf::from),
+                )),
+                _ => None,
+            },
         })
     }
 }

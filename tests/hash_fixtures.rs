@@ -68,3 +68,31 @@ fn every_input_changes_the_key_of_exactly_the_stages_that_read_it() {
     assert_eq!(changed("script/scripts/eval.sh"), ["eval"]);
     assert_eq!(changed("script/scripts/agent.sh"), ["agent", "judge", "eval"]);
 }
+
+#[test]
+fn the_llm_judge_is_an_input_of_the_judged_evals_only() {
+    let with = |judge: &str, bench: &str| {
+        let spec = SPEC.replace("benchmark gsm8k", &format!("benchmark {bench}")).replace(
+            "stage eval budget=\"2h\" { command \"scripts/eval.sh\"; }",
+            &format!("stage eval budget=\"2h\" {{ command \"scripts/eval.sh\"; {judge} }}"),
+        );
+        let exp = parse_str("fixture.kdl", &spec, Path::new("/x")).unwrap();
+        let mut p = pins();
+        p.0.insert(format!("benchmark/{bench}"), p.0["benchmark/gsm8k"].clone());
+        cell_stages(&exp, &p, &exp.cells[0]).into_iter().map(|s| s.key).collect::<Vec<_>>()
+    };
+    let a = r#"llm-judge url="https://api.openai.com/v1" model="gpt-5-mini""#;
+    let b = r#"llm-judge url="https://api.openai.com/v1" model="gpt-5""#;
+    let key_var = r#"llm-judge url="https://api.openai.com/v1" model="gpt-5-mini" api-key-env="OTHER_KEY" concurrency=2"#;
+    // GSM8K is scored by rule: adding or changing a judge reruns nothing, and
+    // its keys are those of a spec without one.
+    assert_eq!(with(a, "gsm8k"), with("", "gsm8k"));
+    assert_eq!(with(a, "gsm8k"), with(b, "gsm8k"));
+    // HealthBench reads the judge: only its eval stage changes.
+    let (ha, hb) = (with(a, "healthbench"), with(b, "healthbench"));
+    assert_eq!(ha[..2], hb[..2]);
+    assert_ne!(ha[2], hb[2]);
+    assert_ne!(ha[2], with("", "healthbench")[2]);
+    // Where the key lives and how many requests fly at once change no answer.
+    assert_eq!(with(key_var, "healthbench"), ha);
+}

@@ -41,7 +41,7 @@ pub fn inputs(exp: &Experiment, cell: &Cell, stage: StageKind, outs: &BTreeMap<S
     v
 }
 
-pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: &BTreeMap<StageKind, PathBuf>) -> Result<StageJob, String> {
+pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: &BTreeMap<StageKind, PathBuf>, judge_cache: &Path) -> Result<StageJob, String> {
     let spec = exp.stages.get(sp.stage).ok_or("stage is not declared")?;
     let runner = effective_runner(exp, cell, spec);
     let mut command = runner.command.clone();
@@ -87,6 +87,17 @@ pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: 
     env.insert("PTB_MODEL_ARCH".into(), model.arch.clone().unwrap_or_default());
     env.insert("PTB_BENCHMARK".into(), exp.benchmark(cell).name.clone());
     env.insert("PTB_AGENT".into(), exp.agent(cell).name.clone());
+    let mut caches = Vec::new();
+    if let Some(j) = &spec.llm_judge {
+        env.insert("PTB_JUDGE_URL".into(), j.url.clone());
+        env.insert("PTB_JUDGE_MODEL".into(), j.model.clone());
+        env.insert("PTB_JUDGE_API_KEY_ENV".into(), j.api_key_env.clone());
+        if let Some(c) = j.concurrency {
+            env.insert("PTB_JUDGE_CONCURRENCY".into(), c.to_string());
+        }
+        std::fs::create_dir_all(judge_cache).map_err(|e| format!("creating {}: {e}", judge_cache.display()))?;
+        caches.push(JobInput { name: "judge".into(), path: abs(judge_cache) });
+    }
     Ok(StageJob {
         key: sp.key.0.clone(),
         cell: sp.cell.clone(),
@@ -106,5 +117,6 @@ pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: 
         resources: spec.resources.clone(),
         gpu_ids: Vec::new(),
         pull_if_missing: runner.pull.as_deref() == Some("if-missing"),
+        caches,
     })
 }

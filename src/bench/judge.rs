@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -97,6 +98,15 @@ pub struct JudgeClient {
     cfg: JudgeConfig,
     agent: ureq::Agent,
     sem: Semaphore,
+    served_from_cache: AtomicUsize,
+    asked: AtomicUsize,
+}
+
+/// Replies a client has given: from the cache, or asked of the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct JudgeUsage {
+    pub cached: usize,
+    pub requested: usize,
 }
 
 /// The cache key: sha256 over a versioned JSON document whose maps are
@@ -126,7 +136,11 @@ impl JudgeClient {
             free: Mutex::new(cfg.concurrency.max(1)),
             cv: Condvar::new(),
         };
-        JudgeClient { cfg, agent, sem }
+        JudgeClient { cfg, agent, sem, served_from_cache: AtomicUsize::new(0), asked: AtomicUsize::new(0) }
+    }
+
+    pub fn usage(&self) -> JudgeUsage {
+        JudgeUsage { cached: self.served_from_cache.load(Ordering::Relaxed), requested: self.asked.load(Ordering::Relaxed) }
     }
 
     pub fn config(&self) -> &JudgeConfig {
@@ -269,6 +283,7 @@ impl JudgeClient {
         }
         let ck = cache_key(&self.cfg.model, &key_params, messages);
         if let Some(content) = self.cache_get(&ck) {
+            self.served_from_cache.fetch_add(1, Ordering::Relaxed);
             return Ok(JudgeReply {
                 content,
                 cached: true,
@@ -282,6 +297,7 @@ impl JudgeClient {
             ))
         })?;
         let body = self.request_body(messages);
+        self.asked.fetch_add(1, Ordering::Relaxed);
         let mut attempts = 0;
         loop {
             attempts += 1;

@@ -54,6 +54,11 @@ impl BenchId {
         BenchId::HumanEval,
     ];
 
+    /// Scored by an LLM judge (the spec's `llm-judge`) rather than a rule.
+    pub fn is_judged(self) -> bool {
+        matches!(self, BenchId::ArenaHardWriting | BenchId::HealthBench)
+    }
+
     /// The reference's task directory name, also used in specs and on the CLI.
     pub fn name(self) -> &'static str {
         match self {

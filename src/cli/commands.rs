@@ -156,7 +156,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
                             return Err(miette::miette!(help = "outside a stage, pass --bench, --checkpoint, --data and --out", "no {what}: {e}"));
                         }
                     }
-                    ptb::evaluate::EvalJob { bench, checkpoint: PathBuf::new(), base_model: None, arch: String::new(), data: PathBuf::new(), out: PathBuf::new(), seed: 0, limit: None, max_tokens: None }
+                    ptb::evaluate::EvalJob { bench, checkpoint: PathBuf::new(), base_model: None, arch: String::new(), data: PathBuf::new(), out: PathBuf::new(), seed: 0, limit: None, max_tokens: None, judge: None }
                 }
             };
             // Flags override the stage environment.
@@ -171,8 +171,15 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             job.seed = a.seed.unwrap_or(job.seed);
             job.limit = a.limit;
             job.max_tokens = a.max_tokens;
-            let s = ptb::evaluate::run(&job, &ptb::eval::Silent).map_err(|e| miette::miette!("{e}"))?;
-            eprintln!("{}: {:.4} ({} items, stderr {:.4}){}", job.bench.name(), s.score, s.n, s.stderr, if s.mismatches.is_empty() { String::new() } else { format!("; checkpoint contradicts its base model: {}", s.mismatches.join("; ")) });
+            if let (Some(url), Some(model)) = (a.judge_url, a.judge_model) {
+                let cache = a.judge_cache.or_else(|| job.judge.as_ref().and_then(|j| j.cache_dir.clone()));
+                job.judge = Some(ptb::evaluate::judge_endpoint(url, model, a.judge_api_key_env, None, cache));
+            } else if let (Some(j), Some(c)) = (job.judge.as_mut(), a.judge_cache) {
+                j.cache_dir = Some(c);
+            }
+            let s = ptb::evaluate::run(&job, &ptb::eval::cli::TextReporter::default()).map_err(|e| miette::miette!("{e}"))?;
+            let judged = s.judge.map(|u| format!("; judge: {} replies asked, {} from the cache", u.requested, u.cached)).unwrap_or_default();
+            eprintln!("{}: {:.4} ({} items, stderr {:.4}){judged}{}", job.bench.name(), s.score, s.n, s.stderr, if s.mismatches.is_empty() { String::new() } else { format!("; checkpoint contradicts its base model: {}", s.mismatches.join("; ")) });
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(args) => {

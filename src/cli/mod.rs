@@ -152,6 +152,19 @@ pub struct EvalArgs {
     /// Cap on new tokens per item, below the benchmark's own.
     #[arg(long)]
     pub max_tokens: Option<usize>,
+    /// LLM judge for arenahardwriting and healthbench: an OpenAI-compatible
+    /// base URL (default: $PTB_JUDGE_URL).
+    #[arg(long, requires = "judge_model")]
+    pub judge_url: Option<String>,
+    /// The judge's model name (default: $PTB_JUDGE_MODEL).
+    #[arg(long, requires = "judge_url")]
+    pub judge_model: Option<String>,
+    /// Variable holding the judge's API key.
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub judge_api_key_env: String,
+    /// Directory caching the judge's replies (default: $PTB_CACHE_JUDGE; none).
+    #[arg(long)]
+    pub judge_cache: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

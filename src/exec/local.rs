@@ -48,6 +48,9 @@ pub fn local_env(job: &StageJob) -> BTreeMap<String, String> {
     for input in &job.inputs {
         env.insert(input_env_name(&input.name), input.path.to_string_lossy().into_owned());
     }
+    for cache in &job.caches {
+        env.insert(cache_env_name(&cache.name), cache.path.to_string_lossy().into_owned());
+    }
     env.extend(job.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env.extend(job.secrets.iter().map(|(k, v)| (k.clone(), v.clone())));
     env

@@ -64,6 +64,10 @@ pub struct StageJob {
     /// Containers: pull the image (by digest) if it is not present
     /// (`pull "if-missing"`); never pulled otherwise.
     pub pull_if_missing: bool,
+    /// Writable directories that outlive the stage (`PTB_CACHE_<NAME>`,
+    /// mounted read-write at `/cache/<name>` in containers). Not hashed, so
+    /// only content-addressed caches belong here: the LLM judge's replies.
+    pub caches: Vec<JobInput>,
 }
 
 /// How a stage ended.
@@ -154,6 +158,11 @@ pub trait ImageResolver: Send + Sync {
 /// name gives a variable a shell can read.
 pub fn input_env_name(name: &str) -> String {
     format!("PTB_INPUT_{}", name.to_ascii_uppercase().replace(['-', '.'], "_"))
+}
+
+/// The variable naming a cache directory (`judge` → `PTB_CACHE_JUDGE`).
+pub fn cache_env_name(name: &str) -> String {
+    format!("PTB_CACHE_{}", name.to_ascii_uppercase().replace(['-', '.'], "_"))
 }
 
 /// The environment every stage gets, besides its inputs and declared env.

@@ -10,6 +10,13 @@ use crate::spec::{AgentKind, Cell, CheckpointSource, Experiment, Runner, StageKi
 /// harness changes its results.
 pub const HARNESS_VERSION: &str = "1";
 
+/// Whether an eval of `benchmark` asks the LLM judge: the two judged
+/// benchmarks, and any benchmark ptb does not know (its evaluator might).
+/// Changing the judge therefore never reruns a GSM8K eval.
+fn reads_judge(benchmark: &str) -> bool {
+    benchmark.parse::<crate::bench::BenchId>().map_or(true, |b| b.is_judged())
+}
+
 /// One stage of one cell with its key.
 #[derive(Debug, Clone)]
 pub struct StageInputs {
@@ -105,6 +112,10 @@ pub fn cell_stages(exp: &Experiment, pins: &Pins, cell: &Cell) -> Vec<StageInput
             StageKind::Eval => {
                 ki.set("harness", HARNESS_VERSION);
                 ki.set("benchmark.data", pins.hash_or_missing(&bench_pin));
+                if let Some(j) = spec.llm_judge.as_ref().filter(|_| reads_judge(&exp.benchmark(cell).name)) {
+                    ki.set("llm_judge.url", j.url.clone());
+                    ki.set("llm_judge.model", j.model.clone());
+                }
                 needs.extend([bench_pin.clone(), model_pin.clone()]);
                 match &exp.agent(cell).kind {
                     AgentKind::Run(_) => {

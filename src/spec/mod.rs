@@ -173,6 +173,23 @@ pub struct StageSpec {
     /// The command for judge and eval; for the agent stage it comes from
     /// each agent, and this holds only stage-wide env.
     pub runner: Runner,
+    /// Eval stage only: the LLM that judges Arena-Hard and grades HealthBench.
+    pub llm_judge: Option<LlmJudge>,
+}
+
+/// An OpenAI-compatible chat-completions endpoint (`llm-judge` in an eval
+/// stage). `url` and `model` are hashed into the eval stages of judged
+/// benchmarks; the key's variable name and the concurrency are not (they do
+/// not change what the judge answers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmJudge {
+    /// Base URL; `/chat/completions` is appended.
+    pub url: String,
+    pub model: String,
+    /// Host variable holding the API key, passed to the stage as a secret.
+    pub api_key_env: String,
+    /// Requests in flight at once.
+    pub concurrency: Option<u32>,
 }
 
 #[derive(Debug, Clone)]

@@ -502,14 +502,20 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
     let mut runner = Runner::default();
     read_runner_props(ctx, n, &mut runner);
     let mut resources = Resources::default();
+    let mut llm_judge = None;
     for c in n.children() {
-        if c.name() == "resources" {
+        if c.name() == "llm-judge" {
+            if kind != StageKind::Eval {
+                ctx.error(&c.name_loc(), "`llm-judge` belongs in the eval stage", "not an eval stage", Some("the LLM judge scores Arena-Hard and HealthBench answers; move it into `stage eval { … }`".into()));
+            }
+            llm_judge = read_llm_judge(ctx, &c, &mut runner);
+        } else if c.name() == "resources" {
             c.check_shape(ctx, &["gpus", "cpus", "memory"], 0);
             resources.gpus = c.uint_prop(ctx, "gpus").unwrap_or(0);
             resources.cpus = c.uint_prop(ctx, "cpus");
             resources.memory_bytes = c.str_prop(ctx, "memory").and_then(|m| parse_memory(&m).map_err(|e| ctx.error(&c.entry_loc("memory"), e, "bad size", None)).ok());
         } else if !read_runner_child(ctx, &mut runner, &c) {
-            ctx.error(&c.name_loc(), format!("unknown child `{}` of `stage`", c.name()), "unknown", did_you_mean(c.name(), ["command", "env", "secret", "resources"]));
+            ctx.error(&c.name_loc(), format!("unknown child `{}` of `stage`", c.name()), "unknown", did_you_mean(c.name(), ["command", "env", "secret", "resources", "llm-judge"]));
         }
     }
     let executor = match n.choice_prop(ctx, "executor", &["local", "docker", "slurm"]).as_deref() {
@@ -537,6 +543,7 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         grace: n.duration_prop(ctx, "grace").unwrap_or(std::time::Duration::from_secs(30)),
         resources,
         runner,
+        llm_judge,
     };
     if let Some((_, first)) = raw.stages.get(&kind) {
         let first = first.clone();
@@ -545,6 +552,35 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         return;
     }
     raw.stages.insert(kind, (spec, n.loc()));
+}
+
+/// `llm-judge url="…" model="…" api-key-env="OPENAI_API_KEY" concurrency=16`.
+/// The key's variable becomes one of the stage's secrets.
+fn read_llm_judge(ctx: &mut Ctx, c: &N, runner: &mut Runner) -> Option<LlmJudge> {
+    c.check_shape(ctx, &["url", "model", "api-key-env", "concurrency"], 0);
+    let required = |ctx: &mut Ctx, key: &str, example: &str| {
+        let v = c.str_prop(ctx, key);
+        if v.is_none() && c.node.get(key).is_none() {
+            ctx.error(&c.loc(), format!("`llm-judge` needs `{key}=`"), "missing", Some(format!("for the reference's judge: {example}")));
+        }
+        v
+    };
+    let url = required(ctx, "url", "url=\"https://api.openai.com/v1\"");
+    let model = required(ctx, "model", "model=\"gpt-5-mini\"");
+    if let Some(u) = &url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            ctx.error(&c.entry_loc("url"), format!("`{u}` is not an http(s) URL"), "not a URL", Some("the base of an OpenAI-compatible API, e.g. \"https://api.openai.com/v1\"".into()));
+        }
+    }
+    let api_key_env = c.str_prop(ctx, "api-key-env").unwrap_or_else(|| "OPENAI_API_KEY".into());
+    let concurrency = c.uint_prop(ctx, "concurrency");
+    if concurrency == Some(0) {
+        ctx.error(&c.entry_loc("concurrency"), "`concurrency` must be at least 1", "zero", None);
+    }
+    if !runner.secrets.contains(&api_key_env) {
+        runner.secrets.push(api_key_env.clone());
+    }
+    Some(LlmJudge { url: url?, model: model?, api_key_env, concurrency })
 }
 
 fn read_matrix(ctx: &mut Ctx, n: &N) -> Option<RawMatrix> {
@@ -668,6 +704,7 @@ fn placeholder_agent_stage() -> StageSpec {
         grace: std::time::Duration::from_secs(0),
         resources: Resources::default(),
         runner: Runner::default(),
+        llm_judge: None,
     }
 }
 

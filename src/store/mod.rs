@@ -133,6 +133,13 @@ impl Store {
         self.root.join(".cache").join("stat-cache.tsv")
     }
 
+    /// The LLM judge's reply cache, shared by every eval stage: replies are
+    /// keyed by their whole request, so re-scoring never pays twice. `gc`
+    /// leaves it alone; delete it to re-ask the judge.
+    pub fn judge_cache_dir(&self) -> PathBuf {
+        self.root.join(".cache").join("judge")
+    }
+
     /// List finished entries (one `read_dir`; no entry is opened).
     pub fn index(&self) -> Result<StoreIndex, StoreError> {
         let mut index = StoreIndex::default();

@@ -84,6 +84,7 @@ pub fn job(s: &Scratch, executor: ExecutorKind, script: &str) -> StageJob {
         resources: Resources::default(),
         gpu_ids: vec![],
         pull_if_missing: false,
+        caches: Vec::new(),
     }
 }
 

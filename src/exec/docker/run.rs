@@ -19,6 +19,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 pub(super) const OUT: &str = "/output";
 pub(super) const WORK: &str = "/work";
 pub(super) const INPUTS: &str = "/inputs";
+pub(super) const CACHES: &str = "/cache";
 const MAX_LINE: usize = 1 << 20;
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ExecError {
@@ -32,6 +33,9 @@ pub fn container_env(job: &StageJob, deadline_unix: u64) -> BTreeMap<String, Str
     let mut env = base_env(job, OUT, deadline_unix);
     for input in &job.inputs {
         env.insert(input_env_name(&input.name), format!("{INPUTS}/{}", input.name));
+    }
+    for cache in &job.caches {
+        env.insert(cache_env_name(&cache.name), format!("{CACHES}/{}", cache.name));
     }
     env.extend(job.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env.extend(job.secrets.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -66,6 +70,11 @@ fn mounts(job: &StageJob) -> Result<Vec<Mount>, ExecError> {
     for input in &job.inputs {
         check_input_name(&input.name)?;
         m.push(bind(&input.path, format!("{INPUTS}/{}", input.name), true)?);
+    }
+    for cache in &job.caches {
+        check_input_name(&cache.name)?;
+        std::fs::create_dir_all(&cache.path).map_err(io(format!("creating {}", cache.path.display())))?;
+        m.push(bind(&cache.path, format!("{CACHES}/{}", cache.name), false)?);
     }
     Ok(m)
 }
