@@ -37,7 +37,7 @@ fn templates_render_like_transformers() {
             .get("kwargs")
             .unwrap()
             .pairs()
-            .map(|(k, v)| (k.to_string(), serde_json::to_value(v).unwrap()))
+            .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
         let opts = RenderOptions { add_generation_prompt: true, tools, extra };
         let got = t.render(&messages, &opts);
@@ -78,8 +78,7 @@ fn engine_uses_the_declared_template_with_tools() {
     let tools = case("qwen3.jinja", "user_tools").get("tools").and_then(Ordered::as_list).map(<[Ordered]>::to_vec);
     let prompt = Prompt::Chat { messages: msgs.clone(), tools, template_kwargs: Default::default() };
     assert_eq!(e.render(&prompt).unwrap(), case("qwen3.jinja", "user_tools").get("expected").and_then(Ordered::as_str).unwrap());
-    let mut kw = serde_json::Map::new();
-    kw.insert("enable_thinking".into(), serde_json::Value::Bool(false));
+    let kw = Ordered::Map(vec![("enable_thinking".into(), Ordered::Bool(false))]);
     let prompt = Prompt::Chat { messages: msgs, tools: None, template_kwargs: kw };
     assert_eq!(e.render(&prompt).unwrap(), case("qwen3.jinja", "user_no_think").get("expected").and_then(Ordered::as_str).unwrap());
     // Requests round-trip through JSON (the `--prompts` file format) with tool key order kept.

@@ -49,8 +49,9 @@ pub struct RenderOptions {
     pub add_generation_prompt: bool,
     /// Tool (function) schemas, as JSON, in their original key order.
     pub tools: Option<Vec<super::pyjson::Ordered>>,
-    /// Extra template variables, e.g. `enable_thinking`.
-    pub extra: Vec<(String, serde_json::Value)>,
+    /// Extra template variables, e.g. `enable_thinking` or SmolLM3's `xml_tools`, with their
+    /// objects' keys in the order given (templates print them with `| string` / `tojson`).
+    pub extra: Vec<(String, super::pyjson::Ordered)>,
 }
 
 /// transformers' AssistantTracker tag has no minijinja equivalent; an always-true `if`
@@ -138,7 +139,7 @@ impl ChatTemplate {
             ctx.push(("tools".into(), Value::from(tools.iter().map(|t| t.to_value()).collect::<Vec<_>>())));
         }
         for (k, v) in &opts.extra {
-            ctx.push((k.clone(), Value::from_serialize(v)));
+            ctx.push((k.clone(), v.to_value()));
         }
         let ctx: Value = ctx.into_iter().collect::<std::collections::BTreeMap<_, _>>().into();
         tmpl.render(ctx).map_err(|e| EvalError::Template(format!("{e:#}")))

@@ -24,13 +24,13 @@ pub enum Prompt {
     /// Rendered with the chat template, generation prompt added.
     Messages(Vec<Message>),
     /// Like `Messages`, with tool schemas (BFCL) and extra template variables
-    /// (e.g. `{"enable_thinking": false}`).
+    /// (e.g. `{"enable_thinking": false}`), an object whose key order is kept.
     Chat {
         messages: Vec<Message>,
         #[serde(default)]
         tools: Option<Vec<Ordered>>,
         #[serde(default)]
-        template_kwargs: serde_json::Map<String, serde_json::Value>,
+        template_kwargs: Ordered,
     },
     /// Tokenised as is (with the tokenizer's own special tokens, e.g. BOS).
     Raw(String),
@@ -206,14 +206,19 @@ impl<B: Backend> Engine<B> {
             Prompt::Raw(s) => Ok(s.clone()),
             Prompt::Tokens(ids) => self.decode(ids),
             Prompt::Messages(m) => self.render_chat(m, RenderOptions { add_generation_prompt: true, ..Default::default() }),
-            Prompt::Chat { messages, tools, template_kwargs } => self.render_chat(
-                messages,
-                RenderOptions {
-                    add_generation_prompt: true,
-                    tools: tools.clone(),
-                    extra: template_kwargs.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                },
-            ),
+            Prompt::Chat { messages, tools, template_kwargs } => {
+                if !matches!(template_kwargs, Ordered::Map(_) | Ordered::Null) {
+                    return Err(EvalError::Template(format!("template_kwargs must be an object, not {template_kwargs:?}")));
+                }
+                self.render_chat(
+                    messages,
+                    RenderOptions {
+                        add_generation_prompt: true,
+                        tools: tools.clone(),
+                        extra: template_kwargs.pairs().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+                    },
+                )
+            }
         }
     }
 
