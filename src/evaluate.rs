@@ -283,18 +283,41 @@ fn score_prefix(task: &Task, outputs: &[ModelOutput], n: usize) -> Result<Vec<It
     Ok(results)
 }
 
+/// A benchmark pinned as one file: a private directory holding only that
+/// file under the name its loader opens (in a container the input is
+/// `/inputs/data`, whatever the file was called). Reading the directory the
+/// file came from instead would read files nobody hashed.
+fn single_file_dir(bench: BenchId, file: &Path) -> Result<PathBuf, EvaluateError> {
+    let Some(name) = crate::bench::data::single_file(bench) else {
+        return Err(EvaluateError::Usage(format!(
+            "{} reads several files, but its data is pinned as the one file {}: pin the benchmark's directory (`benchmark {} data=\"…/data/bench/{}\"`)",
+            bench.name(),
+            file.display(),
+            bench.name(),
+            bench.name()
+        )));
+    };
+    let dir = std::env::temp_dir().join(format!("ptb-data-{}", std::process::id()));
+    let link = dir.join(name);
+    let io = |source| EvaluateError::Write { path: link.clone(), source };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(std::path::absolute(file).map_err(io)?, &link).map_err(io)?;
+    Ok(dir)
+}
+
 impl EvalJob {
     /// Read the stage environment (`PTB_*`, docs/agent-contract.md).
     pub fn from_env() -> Result<EvalJob, EvaluateError> {
         let var = |k: &str| std::env::var(k).map_err(|_| EvaluateError::Usage(format!("{k} is not set: `ptb eval` runs inside an eval stage, or takes its flags")));
+        let bench: BenchId = var("PTB_BENCHMARK")?.parse()?;
         let data = PathBuf::from(var("PTB_INPUT_DATA")?);
         Ok(EvalJob {
-            bench: var("PTB_BENCHMARK")?.parse()?,
+            bench,
             checkpoint: PathBuf::from(var("PTB_INPUT_CHECKPOINT")?),
             base_model: std::env::var("PTB_INPUT_MODEL").ok().map(PathBuf::from),
             arch: std::env::var("PTB_MODEL_ARCH").unwrap_or_default(),
-            // A benchmark pinned as one file lives in the data directory.
-            data: if data.is_file() { data.parent().map(Path::to_path_buf).unwrap_or(data) } else { data },
+            data: if data.is_file() { single_file_dir(bench, &data)? } else { data },
             out: PathBuf::from(var("PTB_OUT")?),
             seed: std::env::var("PTB_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0),
             limit: None,

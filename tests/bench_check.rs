@@ -112,7 +112,7 @@ fn changed_data_is_refused() {
         "{\"id\": \"0\", \"problem\": \"p\", \"answer\": \"1\"}\n",
     )
     .unwrap();
-    std::fs::copy("data/bench/SHA256SUMS", dir.path().join("SHA256SUMS")).unwrap();
+    std::fs::copy("data/bench/aime2025/SHA256SUMS", dir.path().join("SHA256SUMS")).unwrap();
     let err = ptb::bench::check::run(BenchId::Aime2025, Some(dir.path())).unwrap_err();
     assert!(err.to_string().contains("sha256 of"), "{err}");
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 fn data_dir() -> Option<std::path::PathBuf> {
     let d = ptb::bench::data::data_dir(None);
-    if d.join("SHA256SUMS").is_file() && d.join("gsm8k_test.jsonl").is_file() {
+    if d.join("gsm8k/SHA256SUMS").is_file() && d.join("gsm8k/gsm8k_test.jsonl").is_file() {
         Some(d)
     } else if std::env::var("PTB_BENCH_ALLOW_MISSING_DATA").as_deref() == Ok("1") {
         None
@@ -188,7 +188,7 @@ fn healthbench_grader_prompt_embeds_conversation_and_rubric() {
 #[test]
 fn reference_only_files_when_present_match_the_paper() {
     let dir = ptb::bench::data::data_dir(None);
-    if !dir.join("healthbench_easy245.jsonl").is_file() {
+    if !dir.join("healthbench/healthbench_easy245.jsonl").is_file() {
         eprintln!("skipped: no healthbench_easy245.jsonl (fetch-data.sh --posttrainbench DIR)");
         return;
     }

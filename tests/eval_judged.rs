@@ -65,9 +65,9 @@ impl Study {
         let gguf = std::env::var_os("PTB_SMOLLM2_GGUF").map(PathBuf::from).unwrap_or_else(|| root().join("target/eval-models/SmolLM2-135M-Instruct.Q4_1.gguf"));
         let gguf = require(gguf, "scripts/eval/ci-setup.sh");
         let bench = root().join("data/bench");
-        let questions = jsonl(&require(bench.join("arenahard_question.jsonl"), "scripts/bench/ci-setup.sh"));
-        let health = jsonl(&require(bench.join("healthbench_pkg500.jsonl"), "scripts/bench/ci-setup.sh"));
-        let aime = require(bench.join("aime2025.jsonl"), "scripts/bench/ci-setup.sh");
+        let questions = jsonl(&require(bench.join("arenahardwriting/arenahard_question.jsonl"), "scripts/bench/ci-setup.sh"));
+        let health = jsonl(&require(bench.join("healthbench/healthbench_pkg500.jsonl"), "scripts/bench/ci-setup.sh"));
+        let aime = require(bench.join("aime2025/aime2025.jsonl"), "scripts/bench/ci-setup.sh");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         // Two creative-writing questions, a made-up baseline answer for each.

@@ -11,7 +11,7 @@ fn an_eval_stage_with_the_builtin_evaluator_scores_a_real_model() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let gguf = std::env::var_os("PTB_SMOLLM2_GGUF").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target/eval-models/SmolLM2-135M-Instruct.Q4_1.gguf"));
     assert!(gguf.is_file(), "{} is missing: run scripts/eval/ci-setup.sh", gguf.display());
-    let data = root.join("data/bench/aime2025.jsonl");
+    let data = root.join("data/bench/aime2025/aime2025.jsonl");
     assert!(data.is_file(), "{} is missing: run scripts/bench/ci-setup.sh", data.display());
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("experiments")).unwrap();
@@ -47,4 +47,31 @@ matrix {{ seeds 1; }}
     // Nothing reruns.
     let o = ptb(&["apply", "experiments/e.kdl"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("1 cached"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_benchmark_reading_several_files_must_be_pinned_as_its_directory() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let test = root.join("data/bench/gsm8k/gsm8k_test.jsonl");
+    assert!(test.is_file(), "{} is missing: run scripts/bench/ci-setup.sh", test.display());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("experiments")).unwrap();
+    // GSM8K also reads its few-shot rows: pinning only the test file would
+    // leave them unhashed (and, in a container, invisible).
+    let spec = format!(
+        r#"experiment onefile
+model m path="{}" arch=llama
+benchmark gsm8k data="{}"
+agent base checkpoint=base
+stage eval budget="10m" {{ command "ptb" "eval" "--limit" "1"; }}
+matrix {{ seeds 1; }}
+"#,
+        root.join("tests").display(),
+        test.display()
+    );
+    std::fs::write(dir.path().join("experiments/e.kdl"), spec).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ptb")).current_dir(dir.path()).args(["apply", "experiments/e.kdl"]).output().unwrap();
+    assert!(!o.status.success());
+    let logs: String = std::fs::read_dir(dir.path().join("store/v1/failed")).unwrap().filter_map(Result::ok).map(|e| std::fs::read_to_string(e.path().join("log")).unwrap_or_default()).collect();
+    assert!(logs.contains("gsm8k reads several files, but its data is pinned as the one file") && logs.contains("pin the benchmark's directory"), "{logs}");
 }

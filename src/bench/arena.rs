@@ -29,7 +29,7 @@ pub struct ArenaQuestion {
 
 /// The 250 creative-writing prompts (the reference drops coding and math).
 pub fn load_questions(dir: &Path) -> Result<Vec<ArenaQuestion>, BenchError> {
-    let p = data::open_pinned(dir, "arenahard_question.jsonl")?;
+    let p = data::open_pinned(dir, super::BenchId::ArenaHardWriting, "arenahard_question.jsonl")?;
     let all: Vec<ArenaQuestion> = data::read_jsonl(&p)?;
     Ok(all
         .into_iter()

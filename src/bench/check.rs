@@ -106,9 +106,9 @@ pub fn run(bench: BenchId, data: Option<&Path>) -> Result<CheckReport, BenchErro
 
 fn gpqa_path(data: Option<&Path>) -> PathBuf {
     match data {
-        Some(p) if p.is_dir() => p.join("gpqa_main.csv"),
+        Some(p) if p.is_dir() => data::bench_dir(p, BenchId::GpqaMain).join("gpqa_main.csv"),
         Some(p) => p.to_path_buf(),
-        None => data::data_dir(None).join("gpqa_main.csv"),
+        None => data::bench_dir(&data::data_dir(None), BenchId::GpqaMain).join("gpqa_main.csv"),
     }
 }
 

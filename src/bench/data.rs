@@ -1,7 +1,11 @@
-//! Where benchmark data lives and how it is read. Files are laid out by
-//! `scripts/bench/fetch-data.sh` and pinned by `data/bench/SHA256SUMS`.
+//! Where benchmark data lives and how it is read. `scripts/bench/fetch-data.sh`
+//! lays each benchmark out in its own directory (`data/bench/gsm8k/`), with
+//! the committed `SHA256SUMS` of its files beside them. One directory per
+//! benchmark is what a spec pins (`benchmark gsm8k data="../data/bench/gsm8k"`),
+//! so every file an eval reads is hashed and a changed file reruns exactly
+//! the evals of its benchmark.
 
-use super::BenchError;
+use super::{BenchError, BenchId};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -107,77 +111,33 @@ pub fn verify_pinned(dir: &Path, rel: &str) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// `require` + `verify_pinned`: the normal way a loader opens its file.
-pub fn open_pinned(dir: &Path, rel: &str) -> Result<PathBuf, BenchError> {
-    let p = require(dir, rel)?;
-    verify_pinned(dir, rel)?;
+/// The directory holding `bench`'s files: `dir/<bench>` under a data root
+/// (`data/bench`), or `dir` itself when it is already one (a pinned
+/// benchmark directory, an eval stage's `/inputs/data`).
+pub fn bench_dir(dir: &Path, bench: BenchId) -> PathBuf {
+    let sub = dir.join(bench.name());
+    if sub.is_dir() { sub } else { dir.to_path_buf() }
+}
+
+/// `require` + `verify_pinned` in `bench`'s directory: the normal way a
+/// loader opens its file.
+pub fn open_pinned(dir: &Path, bench: BenchId, rel: &str) -> Result<PathBuf, BenchError> {
+    let dir = bench_dir(dir, bench);
+    let p = require(&dir, rel)?;
+    verify_pinned(&dir, rel)?;
     Ok(p)
 }
 
-/// One data file an eval stage reads, with its content hash: what the spine
-/// records in the lockfile so that a changed file reruns exactly the eval
-/// stages that read it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DataInput {
-    /// Path relative to the data directory (or the absolute path of a
-    /// user-supplied file such as the GPQA CSV).
-    pub path: String,
-    pub sha256: String,
-}
-
-/// The files under `dir` that scoring `bench` reads (GPQA's CSV is the user's
-/// and passed in separately; the judged benchmarks' reference-only files are
-/// listed when they are present).
-pub fn inputs(
-    bench: super::BenchId,
-    dir: &Path,
-    gpqa_csv: Option<&Path>,
-) -> Result<Vec<DataInput>, BenchError> {
-    use super::BenchId::*;
-    let rels: Vec<String> = match bench {
-        Aime2025 => vec!["aime2025.jsonl".into()],
-        Gsm8k => vec!["gsm8k_test.jsonl".into(), "gsm8k_fewshot.jsonl".into()],
-        HumanEval => vec!["humaneval.jsonl".into()],
-        Bfcl => [
-            "exec_simple",
-            "simple_python",
-            "multiple",
-            "parallel",
-            "parallel_multiple",
-        ]
-        .iter()
-        .flat_map(|c| {
-            [
-                format!("bfcl/{c}.question.json"),
-                format!("bfcl/{c}.possible_answer.json"),
-            ]
-        })
-        .collect(),
-        ArenaHardWriting => vec![
-            "arenahard_question.jsonl".into(),
-            "arenahard_baseline_Qwen3-1.7B.jsonl".into(),
-        ],
-        HealthBench => vec!["healthbench_easy245.jsonl".into()],
-        GpqaMain => {
-            let csv = gpqa_csv
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| dir.join("gpqa_main.csv"));
-            if !csv.is_file() {
-                return Err(missing(csv));
-            }
-            return Ok(vec![DataInput {
-                path: csv.display().to_string(),
-                sha256: sha256_file(&csv)?,
-            }]);
-        }
-    };
-    rels.into_iter()
-        .map(|rel| {
-            let p = open_pinned(dir, &rel)?;
-            Ok(DataInput {
-                sha256: sha256_file(&p)?,
-                path: rel,
-            })
-        })
-        .collect()
+/// The one file a benchmark reads, for those that read one: an eval stage
+/// whose data is pinned as that file alone can still run. GSM8K (test and
+/// few-shot rows), BFCL and Arena-Hard (questions and the baseline's
+/// answers) read several and need their directory.
+pub fn single_file(bench: BenchId) -> Option<&'static str> {
+    match bench {
+        BenchId::Aime2025 => Some("aime2025.jsonl"),
+        BenchId::HumanEval => Some("humaneval.jsonl"),
+        BenchId::HealthBench => Some("healthbench_easy245.jsonl"),
+        BenchId::GpqaMain => Some("gpqa_main.csv"),
+        BenchId::Gsm8k | BenchId::Bfcl | BenchId::ArenaHardWriting => None,
+    }
 }

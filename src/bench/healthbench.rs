@@ -76,7 +76,7 @@ pub fn load(dir: &Path, source: Source) -> Result<Vec<HealthExample>, BenchError
         Source::Easy245 => "healthbench_easy245.jsonl",
         Source::Package500 => "healthbench_pkg500.jsonl",
     };
-    let p = data::open_pinned(dir, rel)?;
+    let p = data::open_pinned(dir, super::BenchId::HealthBench, rel)?;
     data::read_jsonl(&p)
 }
 

@@ -24,7 +24,7 @@ pub struct HumanEvalItem {
 }
 
 pub fn load(dir: &Path) -> Result<Vec<HumanEvalItem>, BenchError> {
-    let p = data::open_pinned(dir, "humaneval.jsonl")?;
+    let p = data::open_pinned(dir, super::BenchId::HumanEval, "humaneval.jsonl")?;
     data::read_jsonl(&p)
 }
 

@@ -18,7 +18,7 @@ pub const GRADER_ATTEMPTS: u32 = 5;
 /// The baseline's answers by uid, from an arena-hard `model_answer` file
 /// (`messages[-1].content.answer`).
 pub fn load_arena_baseline(dir: &Path) -> Result<HashMap<String, String>, BenchError> {
-    let p = data::open_pinned(dir, "arenahard_baseline_Qwen3-1.7B.jsonl")?;
+    let p = data::open_pinned(dir, super::BenchId::ArenaHardWriting, "arenahard_baseline_Qwen3-1.7B.jsonl")?;
     let rows: Vec<Value> = data::read_jsonl(&p)?;
     Ok(rows
         .iter()

@@ -109,7 +109,7 @@ fn gsm_item(i: usize, r: GsmRecord) -> MathItem {
 
 /// GSM8K test split (1,319 items) from `dir/gsm8k_test.jsonl`.
 pub fn load_gsm8k(dir: &Path) -> Result<Vec<MathItem>, BenchError> {
-    let p = data::open_pinned(dir, "gsm8k_test.jsonl")?;
+    let p = data::open_pinned(dir, super::BenchId::Gsm8k, "gsm8k_test.jsonl")?;
     Ok(data::read_jsonl::<GsmRecord>(&p)?
         .into_iter()
         .enumerate()
@@ -119,7 +119,7 @@ pub fn load_gsm8k(dir: &Path) -> Result<Vec<MathItem>, BenchError> {
 
 /// The 10 training examples inspect picks with `fewshot_seed=42`.
 pub fn load_gsm8k_fewshot(dir: &Path) -> Result<Vec<MathItem>, BenchError> {
-    let p = data::open_pinned(dir, "gsm8k_fewshot.jsonl")?;
+    let p = data::open_pinned(dir, super::BenchId::Gsm8k, "gsm8k_fewshot.jsonl")?;
     Ok(data::read_jsonl::<GsmRecord>(&p)?
         .into_iter()
         .enumerate()
@@ -136,7 +136,7 @@ struct AimeRecord {
 
 /// AIME 2025 (30 items) from `dir/aime2025.jsonl`.
 pub fn load_aime(dir: &Path) -> Result<Vec<MathItem>, BenchError> {
-    let p = data::open_pinned(dir, "aime2025.jsonl")?;
+    let p = data::open_pinned(dir, super::BenchId::Aime2025, "aime2025.jsonl")?;
     Ok(data::read_jsonl::<AimeRecord>(&p)?
         .into_iter()
         .map(|r| MathItem {

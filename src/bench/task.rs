@@ -118,7 +118,7 @@ impl Task {
                 let csv = opts
                     .gpqa_csv
                     .clone()
-                    .unwrap_or_else(|| data.join("gpqa_main.csv"));
+                    .unwrap_or_else(|| super::data::bench_dir(data, bench).join("gpqa_main.csv"));
                 let items = gpqa::load_csv(&csv)?;
                 let presented = gpqa::present_all(&items, opts.gpqa_order);
                 Task::Gpqa(items.into_iter().zip(presented).collect())

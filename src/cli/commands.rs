@@ -147,6 +147,8 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Eval(a) => {
             let mut job = match ptb::evaluate::EvalJob::from_env() {
                 Ok(j) => j,
+                // Inside a stage the environment is the truth: say what is wrong with it.
+                Err(e) if std::env::var_os("PTB_STAGE").is_some() => return Err(miette::miette!("{e}")),
                 Err(e) => {
                     // Outside a stage the flags must say what the environment would;
                     // the paths are filled in from them below.
@@ -235,7 +237,7 @@ fn logs(spec: &Path, cell: &str, stage: &str, follow: bool, at: &Where) -> Resul
     }
 }
 
-/// `ptb bench check`: self-contained so it can be merged into the main CLI as is.
+/// `ptb bench check`.
 fn bench_check(bench: &str, data: Option<&std::path::Path>) -> ExitCode {
     use ptb::bench::{BenchId, check};
     let benches: Vec<BenchId> = if bench == "all" {
@@ -256,9 +258,7 @@ fn bench_check(bench: &str, data: Option<&std::path::Path>) -> ExitCode {
         if all
             && b == BenchId::GpqaMain
             && data.is_none()
-            && !ptb::bench::data::data_dir(None)
-                .join("gpqa_main.csv")
-                .is_file()
+            && !ptb::bench::data::bench_dir(&ptb::bench::data::data_dir(None), b).join("gpqa_main.csv").is_file()
         {
             println!(
                 "gpqamain: skipped (gated data; run `ptb bench check gpqa --data gpqa_main.csv`)"

@@ -90,10 +90,10 @@ pub fn parse_ground_truth(src: &str) -> Result<ToolCall, String> {
 }
 
 pub fn load(dir: &Path, category: Category) -> Result<Vec<BfclItem>, BenchError> {
-    let qrel = format!("bfcl/{}.question.json", category.name());
-    let arel = format!("bfcl/{}.possible_answer.json", category.name());
-    let qpath = data::open_pinned(dir, &qrel)?;
-    let apath = data::open_pinned(dir, &arel)?;
+    let qrel = format!("{}.question.json", category.name());
+    let arel = format!("{}.possible_answer.json", category.name());
+    let qpath = data::open_pinned(dir, crate::bench::BenchId::Bfcl, &qrel)?;
+    let apath = data::open_pinned(dir, crate::bench::BenchId::Bfcl, &arel)?;
     let questions: Vec<QuestionRec> = data::read_jsonl(&qpath)?;
     let answers: Vec<AnswerRec> = data::read_jsonl(&apath)?;
     let by_id: std::collections::HashMap<String, Vec<Value>> = answers
