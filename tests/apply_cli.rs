@@ -196,4 +196,8 @@ fn a_cell_pattern_that_matches_nothing_is_an_error() {
     assert!(err.contains("no cell matches `tiny-c/arith`"), "{err}");
     assert!(err.contains("cell ids look like `tiny-a/arith/"), "{err}");
     assert!(!p.lockfile().exists());
+    // `plan` says the same, rather than planning zero cells.
+    let o = p.run(&["plan", "experiments/demo.kdl", "--cell", "tiny-c/arith"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no cell matches `tiny-c/arith`"));
 }

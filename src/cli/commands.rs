@@ -39,6 +39,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Plan { spec, json, verbose, cell, at } => {
             let s = load(&spec, &at, &ptb::progress::Silent)?;
+            no_match(&s, &spec, &cell)?;
             let plan = s.plan(&PlanOptions { cells: cell, replace: vec![] });
             print!("{}", if json { render_json(&plan) } else { render_text(&plan, &spec.display().to_string(), verbose) });
             // Freeing a 1,000-cell plan and lockfile costs milliseconds the
