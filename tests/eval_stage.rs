@@ -6,6 +6,30 @@
 use std::path::Path;
 use std::process::Command;
 
+/// A project with one cell: `model` evaluated as it is on `bench` by
+/// `ptb eval` with `args`.
+fn one_cell(model: &Path, bench: &str, data: &Path, args: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("experiments")).unwrap();
+    let spec = format!(
+        r#"experiment evalstage
+model smollm2 path="{}" arch=llama
+benchmark {bench} data="{}"
+agent base checkpoint=base
+stage eval budget="10m" {{ command "ptb" "eval" {args}; }}
+matrix {{ seeds 1; }}
+"#,
+        model.display(),
+        data.display()
+    );
+    std::fs::write(dir.path().join("experiments/e.kdl"), spec).unwrap();
+    dir
+}
+
+fn ptb(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ptb")).current_dir(dir).args(args).output().unwrap()
+}
+
 #[test]
 fn an_eval_stage_with_the_builtin_evaluator_scores_a_real_model() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -13,21 +37,8 @@ fn an_eval_stage_with_the_builtin_evaluator_scores_a_real_model() {
     assert!(gguf.is_file(), "{} is missing: run scripts/eval/ci-setup.sh", gguf.display());
     let data = root.join("data/bench/aime2025/aime2025.jsonl");
     assert!(data.is_file(), "{} is missing: run scripts/bench/ci-setup.sh", data.display());
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("experiments")).unwrap();
-    let spec = format!(
-        r#"experiment evalstage
-model smollm2 path="{}" arch=llama
-benchmark aime2025 data="{}"
-agent base checkpoint=base
-stage eval budget="10m" {{ command "ptb" "eval" "--limit" "2" "--max-tokens" "8"; }}
-matrix {{ seeds 1; }}
-"#,
-        gguf.display(),
-        data.display()
-    );
-    std::fs::write(dir.path().join("experiments/e.kdl"), spec).unwrap();
-    let ptb = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_ptb")).current_dir(dir.path()).args(args).output().unwrap();
+    let dir = one_cell(&gguf, "aime2025", &data, r#""--limit" "2" "--max-tokens" "8""#);
+    let ptb = |args: &[&str]| ptb(dir.path(), args);
     let o = ptb(&["apply", "experiments/e.kdl"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let lock = ptb::lock::Lockfile::load(&dir.path().join("lockfiles/evalstage.lock")).unwrap();
@@ -54,23 +65,10 @@ fn a_benchmark_reading_several_files_must_be_pinned_as_its_directory() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let test = root.join("data/bench/gsm8k/gsm8k_test.jsonl");
     assert!(test.is_file(), "{} is missing: run scripts/bench/ci-setup.sh", test.display());
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("experiments")).unwrap();
     // GSM8K also reads its few-shot rows: pinning only the test file would
     // leave them unhashed (and, in a container, invisible).
-    let spec = format!(
-        r#"experiment onefile
-model m path="{}" arch=llama
-benchmark gsm8k data="{}"
-agent base checkpoint=base
-stage eval budget="10m" {{ command "ptb" "eval" "--limit" "1"; }}
-matrix {{ seeds 1; }}
-"#,
-        root.join("tests").display(),
-        test.display()
-    );
-    std::fs::write(dir.path().join("experiments/e.kdl"), spec).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_ptb")).current_dir(dir.path()).args(["apply", "experiments/e.kdl"]).output().unwrap();
+    let dir = one_cell(&root.join("tests"), "gsm8k", &test, r#""--limit" "1""#);
+    let o = ptb(dir.path(), &["apply", "experiments/e.kdl"]);
     assert!(!o.status.success());
     let logs: String = std::fs::read_dir(dir.path().join("store/v1/failed")).unwrap().filter_map(Result::ok).map(|e| std::fs::read_to_string(e.path().join("log")).unwrap_or_default()).collect();
     assert!(logs.contains("gsm8k reads several files, but its data is pinned as the one file") && logs.contains("pin the benchmark's directory"), "{logs}");
