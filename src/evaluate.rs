@@ -17,7 +17,8 @@ use crate::bench::sandbox::SandboxOptions;
 use crate::bench::task::{metric, ItemResult, Metric, Task, TaskOptions};
 use crate::bench::toolparse::parse_hermes;
 use crate::bench::{BenchError, BenchId};
-use crate::eval::{BaseModelSpec, Engine, Prompt, Request};
+use crate::eval::device::OnDevice;
+use crate::eval::{BaseModelSpec, Completion, Engine, Prompt, Request};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Write;
@@ -60,6 +61,8 @@ pub struct EvalJob {
     pub max_tokens: Option<usize>,
     /// The LLM judge, for Arena-Hard and HealthBench.
     pub judge: Option<JudgeConfig>,
+    /// `cpu` or `cuda:N` (a build with `--features cuda`).
+    pub device: String,
 }
 
 /// The reference harness's template choice, keyed by the declared
@@ -227,6 +230,27 @@ fn no_judge(bench: BenchId) -> EvaluateError {
     EvaluateError::Usage(format!("{} is scored by an LLM judge: add `llm-judge url=\"…\" model=\"…\"` to the eval stage (or pass --judge-url and --judge-model)", bench.name()))
 }
 
+/// Load the checkpoint on the job's device and generate for `items`; the
+/// completions and the checkpoint's disagreements with its base model.
+struct Generate<'a> {
+    job: &'a EvalJob,
+    items: &'a [(String, ChatRequest)],
+    reporter: &'a dyn crate::eval::Reporter,
+}
+
+impl OnDevice for Generate<'_> {
+    type Output = (Vec<Completion>, Vec<String>);
+    type Error = EvaluateError;
+    fn run<B: burn::prelude::Backend>(self, device: &B::Device) -> Result<Self::Output, EvaluateError> {
+        let engine = Engine::<B>::load(&self.job.checkpoint, &base_spec(self.job), device)?;
+        let sampling = engine.default_sampling();
+        let requests = self.items.iter().map(|(_, r)| to_request(r, self.job, &sampling)).collect::<Result<Vec<_>, _>>()?;
+        let completions = engine.generate(&requests, self.reporter)?;
+        let mismatches = engine.mismatches().iter().map(|x| format!("{}: declared {}, checkpoint {}", x.field, x.declared, x.checkpoint)).collect();
+        Ok((completions, mismatches))
+    }
+}
+
 pub fn run(job: &EvalJob, reporter: &dyn crate::eval::Reporter) -> Result<EvalSummary, EvaluateError> {
     // A missing judge or key fails before hours of generation, not after.
     let judge = match (&job.judge, job.bench.is_judged()) {
@@ -241,10 +265,7 @@ pub fn run(job: &EvalJob, reporter: &dyn crate::eval::Reporter) -> Result<EvalSu
     if let Some(n) = job.limit {
         items.truncate(n);
     }
-    let engine = Engine::<crate::eval::Cpu>::load(&job.checkpoint, &base_spec(job), &Default::default())?;
-    let sampling = engine.default_sampling();
-    let requests = items.iter().map(|(_, r)| to_request(r, job, &sampling)).collect::<Result<Vec<_>, _>>()?;
-    let completions = engine.generate(&requests, reporter)?;
+    let (completions, mismatches) = crate::eval::device::on_device(&job.device, Generate { job, items: &items, reporter })?;
     let texts: Vec<String> = completions.iter().map(|c| c.text.clone()).collect();
     let (results, m) = scoring.score(job, judge.as_ref(), &texts)?;
 
@@ -263,7 +284,7 @@ pub fn run(job: &EvalJob, reporter: &dyn crate::eval::Reporter) -> Result<EvalSu
         accuracy: m.accuracy,
         stderr: m.stderr,
         n: m.n,
-        mismatches: engine.mismatches().iter().map(|x| format!("{}: declared {}, checkpoint {}", x.field, x.declared, x.checkpoint)).collect(),
+        mismatches,
         completion_tokens: completions.iter().map(|c| c.completion_tokens).sum(),
         judge: judge.map(|j| j.usage()),
     };
@@ -322,6 +343,7 @@ impl EvalJob {
             seed: std::env::var("PTB_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0),
             limit: None,
             max_tokens: None,
+            device: "cpu".into(),
             judge: match (std::env::var("PTB_JUDGE_URL"), std::env::var("PTB_JUDGE_MODEL")) {
                 (Ok(url), Ok(model)) => Some(judge_endpoint(
                     url,

@@ -73,3 +73,15 @@ fn a_benchmark_reading_several_files_must_be_pinned_as_its_directory() {
     let logs: String = std::fs::read_dir(dir.path().join("store/v1/failed")).unwrap().filter_map(Result::ok).map(|e| std::fs::read_to_string(e.path().join("log")).unwrap_or_default()).collect();
     assert!(logs.contains("gsm8k reads several files, but its data is pinned as the one file") && logs.contains("pin the benchmark's directory"), "{logs}");
 }
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_gpu_device_in_a_cpu_build_says_how_to_get_one() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().unwrap();
+    let data = root.join("data/bench/aime2025");
+    let o = ptb(root, &["eval", "--bench", "aime2025", "--checkpoint", "tests", "--data", data.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--device", "cuda:0"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("device `cuda:0` needs a ptb built with `--features cuda`"), "{err}");
+}

@@ -165,6 +165,10 @@ pub struct EvalArgs {
     /// Directory caching the judge's replies (default: $PTB_CACHE_JUDGE; none).
     #[arg(long)]
     pub judge_cache: Option<PathBuf>,
+    /// `cpu` or `cuda:N` (needs a build with `--features cuda`; in a stage,
+    /// N counts the GPUs the stage was given).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 #[derive(Subcommand, Debug)]

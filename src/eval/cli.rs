@@ -80,25 +80,21 @@ pub fn cli_generate(args: GenerateArgs) -> Result<()> {
 }
 
 pub fn cli_generate_with(args: GenerateArgs, reporter: &dyn Reporter) -> Result<()> {
-    match args.device.as_str() {
-        "cpu" => run::<super::Cpu>(&args, &Default::default(), reporter),
-        d if d.starts_with("cuda") => cuda(&args, d, reporter),
-        d => Err(EvalError::Backend(format!("unknown device `{d}` (cpu or cuda:N)"))),
+    let device = args.device.clone();
+    super::device::on_device(&device, Generate { args: &args, reporter })
+}
+
+struct Generate<'a> {
+    args: &'a GenerateArgs,
+    reporter: &'a dyn Reporter,
+}
+
+impl super::device::OnDevice for Generate<'_> {
+    type Output = ();
+    type Error = EvalError;
+    fn run<B: Backend>(self, device: &B::Device) -> Result<()> {
+        run::<B>(self.args, device, self.reporter)
     }
-}
-
-#[cfg(feature = "cuda")]
-fn cuda(args: &GenerateArgs, d: &str, reporter: &dyn Reporter) -> Result<()> {
-    let index = d.strip_prefix("cuda:").unwrap_or("0").parse::<usize>().map_err(|_| EvalError::Backend(format!("bad device `{d}`")))?;
-    let devices = super::gpu::cuda_devices()?;
-    let info = devices.get(index).ok_or_else(|| EvalError::Backend(format!("no CUDA device {index} ({} visible)", devices.len())))?;
-    eprintln!("{d}: {} ({:.1} of {:.1} GiB free)", info.name, info.free_bytes as f64 / 1073741824.0, info.total_bytes as f64 / 1073741824.0);
-    run::<burn::backend::Cuda>(args, &burn::backend::cuda::CudaDevice::new(index), reporter)
-}
-
-#[cfg(not(feature = "cuda"))]
-fn cuda(_: &GenerateArgs, d: &str, _: &dyn Reporter) -> Result<()> {
-    Err(EvalError::Backend(format!("device `{d}` needs a ptb built with `--features cuda`")))
 }
 
 fn run<B: Backend>(args: &GenerateArgs, device: &B::Device, reporter: &dyn Reporter) -> Result<()> {

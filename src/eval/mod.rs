@@ -6,11 +6,13 @@
 //! - [`model`]: the shared decoder (Llama, Qwen3, SmolLM3, Gemma 3) on any burn backend.
 //! - [`chat`]: chat templates rendered as transformers renders them.
 //! - [`engine`]: batched generation with a KV cache; the API the eval stage calls.
+//! - [`device`]: `--device cpu|cuda:N` to a burn backend.
 //! - [`cli`]: the `ptb generate` subcommand.
 
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod device;
 pub mod engine;
 pub mod error;
 pub mod gguf;

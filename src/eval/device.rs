@@ -1,0 +1,36 @@
+//! `--device cpu|cuda:N` → a burn backend. Callers put their backend-generic
+//! work in an [`OnDevice`]; this module is the only place that knows which
+//! backends the build has (CUDA only with the `cuda` feature).
+
+use burn::prelude::Backend;
+
+use super::error::EvalError;
+
+/// Work that runs on whichever backend the device string selects.
+pub trait OnDevice {
+    type Output;
+    type Error: From<EvalError>;
+    fn run<B: Backend>(self, device: &B::Device) -> Result<Self::Output, Self::Error>;
+}
+
+pub fn on_device<T: OnDevice>(device: &str, work: T) -> Result<T::Output, T::Error> {
+    match device {
+        "cpu" => work.run::<super::Cpu>(&Default::default()),
+        d if d == "cuda" || d.starts_with("cuda:") => cuda(d, work),
+        d => Err(EvalError::Backend(format!("unknown device `{d}` (cpu or cuda:N)")).into()),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda<T: OnDevice>(d: &str, work: T) -> Result<T::Output, T::Error> {
+    let index = d.strip_prefix("cuda:").unwrap_or("0").parse::<usize>().map_err(|_| EvalError::Backend(format!("bad device `{d}`")))?;
+    let devices = super::gpu::cuda_devices()?;
+    let info = devices.get(index).ok_or_else(|| EvalError::Backend(format!("no CUDA device {index} ({} visible)", devices.len())))?;
+    eprintln!("{d}: {} ({:.1} of {:.1} GiB free)", info.name, info.free_bytes as f64 / 1073741824.0, info.total_bytes as f64 / 1073741824.0);
+    work.run::<burn::backend::Cuda>(&burn::backend::cuda::CudaDevice::new(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda<T: OnDevice>(d: &str, _: T) -> Result<T::Output, T::Error> {
+    Err(EvalError::Backend(format!("device `{d}` needs a ptb built with `--features cuda`")).into())
+}
