@@ -63,6 +63,8 @@ pub struct EvalJob {
     pub judge: Option<JudgeConfig>,
     /// `cpu` or `cuda:N` (a build with `--features cuda`).
     pub device: String,
+    /// Arena-Hard: whose answers the candidate's are judged against.
+    pub arena_baseline: String,
 }
 
 /// The reference harness's template choice, keyed by the declared
@@ -164,7 +166,7 @@ impl Scoring {
             BenchId::ArenaHardWriting => {
                 let questions = arena::load_questions(&job.data)?;
                 let items = questions.iter().map(|q| (q.uid.clone(), arena::answer_request(q))).collect();
-                (Scoring::Arena { questions, baseline: judged::load_arena_baseline(&job.data)? }, items)
+                (Scoring::Arena { questions, baseline: judged::load_arena_baseline(&job.data, &job.arena_baseline)? }, items)
             }
             BenchId::HealthBench => {
                 let examples = healthbench::load(&job.data, healthbench::Source::Easy245)?;
@@ -344,6 +346,7 @@ impl EvalJob {
             limit: None,
             max_tokens: None,
             device: "cpu".into(),
+            arena_baseline: arena::BASELINE_MODEL.into(),
             judge: match (std::env::var("PTB_JUDGE_URL"), std::env::var("PTB_JUDGE_MODEL")) {
                 (Ok(url), Ok(model)) => Some(judge_endpoint(
                     url,

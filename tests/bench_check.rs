@@ -181,6 +181,6 @@ fn missing_gated_or_reference_only_data_says_where_it_comes_from() {
     let err = ptb::bench::check::run(BenchId::GpqaMain, Some(&empty.path().join("gpqa_main.csv")))
         .unwrap_err();
     assert!(err.to_string().contains("GPQA is gated"), "{err}");
-    let err = ptb::bench::judged::load_arena_baseline(empty.path()).unwrap_err();
+    let err = ptb::bench::judged::load_arena_baseline(empty.path(), ptb::bench::arena::BASELINE_MODEL).unwrap_err();
     assert!(err.to_string().contains("--posttrainbench"), "{err}");
 }

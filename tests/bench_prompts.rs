@@ -198,7 +198,7 @@ fn reference_only_files_when_present_match_the_paper() {
         easy.iter().all(|e| e.is_easy()),
         "every example meets the paper's Easy definition"
     );
-    let baseline = ptb::bench::judged::load_arena_baseline(&dir).unwrap();
+    let baseline = ptb::bench::judged::load_arena_baseline(&dir, ptb::bench::arena::BASELINE_MODEL).unwrap();
     let qs = arena::load_questions(&dir).unwrap();
     assert!(
         qs.iter().all(|q| baseline.contains_key(&q.uid)),

@@ -1,9 +1,10 @@
 //! The judged benchmarks through `ptb apply`: an eval stage with
 //! `llm-judge` generates with a real model (SmolLM2-135M, GGUF), asks an
 //! OpenAI-compatible judge on 127.0.0.1 (started here) and records the
-//! reference's metric. Real Arena-Hard questions and HealthBench rubrics
-//! (scripts/bench/ci-setup.sh); the baseline answers are made up here, as
-//! only the PostTrainBench repository ships the reference's.
+//! reference's metric. Real Arena-Hard questions with gemini-2.0-flash-001's
+//! answers as the baseline, and real HealthBench rubrics
+//! (scripts/bench/ci-setup.sh; the reference's Qwen3-1.7B baseline and
+//! HealthBench-Easy file only come with the PostTrainBench repository).
 
 use ptb::lock::Lockfile;
 use ptb::store::MetricValue;
@@ -66,15 +67,15 @@ impl Study {
         let gguf = require(gguf, "scripts/eval/ci-setup.sh");
         let bench = root().join("data/bench");
         let questions = jsonl(&require(bench.join("arenahardwriting/arenahard_question.jsonl"), "scripts/bench/ci-setup.sh"));
+        let baseline = require(bench.join("arenahardwriting/arenahard_baseline_gemini-2.0-flash-001.jsonl"), "scripts/bench/ci-setup.sh");
         let health = jsonl(&require(bench.join("healthbench/healthbench_pkg500.jsonl"), "scripts/bench/ci-setup.sh"));
         let aime = require(bench.join("aime2025/aime2025.jsonl"), "scripts/bench/ci-setup.sh");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        // Two creative-writing questions, a made-up baseline answer for each.
+        // Two creative-writing questions and the baseline's answers.
         let arena: Vec<Value> = questions.into_iter().filter(|q| q["category"] == "creative_writing").take(2).collect();
         write_jsonl(&d.join("data/arena/arenahard_question.jsonl"), &arena);
-        let baseline: Vec<Value> = arena.iter().map(|q| json!({"uid": q["uid"], "model": "baseline", "messages": [{"role": "user", "content": q["prompt"]}, {"role": "assistant", "content": {"answer": format!("A baseline answer to {}", q["uid"])}}]})).collect();
-        write_jsonl(&d.join("data/arena/arenahard_baseline_Qwen3-1.7B.jsonl"), &baseline);
+        std::fs::copy(baseline, d.join("data/arena/arenahard_baseline_gemini-2.0-flash-001.jsonl")).unwrap();
         let health: Vec<Value> = health.into_iter().take(2).collect();
         write_jsonl(&d.join("data/health/healthbench_easy245.jsonl"), &health);
         std::fs::create_dir_all(d.join("experiments")).unwrap();
@@ -92,7 +93,7 @@ benchmark healthbench data="../data/health"
 benchmark aime2025 data="{}"
 agent base checkpoint=base
 stage eval budget="20m" {{
-    command "ptb" "eval" "--limit" "2" "--max-tokens" "6"
+    command "ptb" "eval" "--limit" "2" "--max-tokens" "6" "--arena-baseline" "gemini-2.0-flash-001"
     llm-judge url="{url}" model="{model}" api-key-env="PTB_TEST_JUDGE_KEY" concurrency=2
 }}
 matrix {{ seeds 1; }}
@@ -171,11 +172,19 @@ fn judged_benchmarks_are_scored_by_the_spec_judge_and_cached() {
     let lines = jsonl(&s.out(ARENA).join("results.jsonl"));
     assert_eq!(lines.len(), 2);
     assert!(lines.iter().all(|l| l["answer"] == "A>B / A>B" && l["completion"].is_string()), "{lines:?}");
+    // The judge saw the baseline's real answers, as assistant A in game 1.
+    let baseline = jsonl(&s.dir.path().join("data/arena/arenahard_baseline_gemini-2.0-flash-001.jsonl"));
+    let first_uid = lines[0]["id"].as_str().unwrap();
+    let first_answer = baseline.iter().find(|b| b["uid"] == first_uid).unwrap()["messages"][1]["content"]["answer"].as_str().unwrap().to_string();
 
     // What the judge saw: the spec's model and key, the reference's parameters.
     let requests: Vec<Seen> = std::mem::take(&mut *srv.seen.lock().unwrap());
     let rubrics: usize = s.health.iter().map(|e| e["rubrics"].as_array().unwrap().len()).sum();
     assert_eq!(requests.len(), 4 + rubrics, "2 questions × 2 orders + one call per rubric item");
+    assert!(
+        requests.iter().any(|r| r.body["messages"][1]["content"].as_str().unwrap_or("").contains(&format!("<|The Start of Assistant A's Answer|>\n{}", first_answer.chars().take(200).collect::<String>()))),
+        "no game shows the baseline's answer as A"
+    );
     for r in &requests {
         assert_eq!(r.body["model"], "judge-a");
         assert_eq!(r.body["max_completion_tokens"], 49152);

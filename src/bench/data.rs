@@ -40,7 +40,7 @@ pub fn missing(path: PathBuf) -> BenchError {
         .unwrap_or_default();
     let hint = if name.ends_with(".csv") {
         "GPQA is gated and never fetched: download gpqa_main.csv yourself and pass it with --data PATH".to_string()
-    } else if name == "healthbench_easy245.jsonl" || name.starts_with("arenahard_baseline_") {
+    } else if name == "healthbench_easy245.jsonl" || name == "arenahard_baseline_Qwen3-1.7B.jsonl" {
         "only the PostTrainBench repository ships it: run \
          `bash scripts/bench/fetch-data.sh --posttrainbench PATH/TO/PostTrainBench`"
             .to_string()

@@ -15,10 +15,11 @@ use std::path::Path;
 /// HealthBench re-asks the grader this many times for an unusable reply.
 pub const GRADER_ATTEMPTS: u32 = 5;
 
-/// The baseline's answers by uid, from an arena-hard `model_answer` file
-/// (`messages[-1].content.answer`).
-pub fn load_arena_baseline(dir: &Path) -> Result<HashMap<String, String>, BenchError> {
-    let p = data::open_pinned(dir, super::BenchId::ArenaHardWriting, "arenahard_baseline_Qwen3-1.7B.jsonl")?;
+/// `model`'s answers by uid, from an arena-hard `model_answer` file
+/// (`messages[-1].content.answer`) named `arenahard_baseline_<model>.jsonl`.
+/// The reference's baseline is [`arena::BASELINE_MODEL`].
+pub fn load_arena_baseline(dir: &Path, model: &str) -> Result<HashMap<String, String>, BenchError> {
+    let p = data::open_pinned(dir, super::BenchId::ArenaHardWriting, &format!("arenahard_baseline_{model}.jsonl"))?;
     let rows: Vec<Value> = data::read_jsonl(&p)?;
     Ok(rows
         .iter()

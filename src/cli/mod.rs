@@ -169,6 +169,11 @@ pub struct EvalArgs {
     /// N counts the GPUs the stage was given).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Arena-Hard's baseline: reads `arenahard_baseline_<MODEL>.jsonl`. The
+    /// reference's is Qwen3-1.7B; `gemini-2.0-flash-001` (Arena-Hard v2's
+    /// own) comes from a PyPI package.
+    #[arg(long, default_value = ptb::bench::arena::BASELINE_MODEL)]
+    pub arena_baseline: String,
 }
 
 #[derive(Subcommand, Debug)]
