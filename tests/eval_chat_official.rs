@@ -18,48 +18,18 @@ fn str_field<'a>(o: &'a Ordered, key: &str) -> &'a str {
     o.get(key).and_then(Ordered::as_str).unwrap_or_else(|| panic!("{key} missing"))
 }
 
+mod chat_fixture;
+
 #[test]
 fn official_templates_render_like_transformers() {
-    let fx = fixture();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval/chat/official");
-    let unix = match fx.get("fixed_unix") {
-        Some(Ordered::Int(i)) => *i,
-        other => panic!("fixed_unix: {other:?}"),
-    };
-    let (bos, eos) = (str_field(&fx, "bos_token"), str_field(&fx, "eos_token"));
-    let cases = fx.get("cases").and_then(Ordered::as_list).unwrap();
-    let mut failures = vec![];
-    let mut per_template = std::collections::BTreeMap::<&str, usize>::new();
-    for case in cases {
-        let (tmpl, name) = (str_field(case, "template"), str_field(case, "name"));
-        *per_template.entry(tmpl).or_default() += 1;
-        let src = std::fs::read_to_string(root.join(tmpl)).unwrap();
-        let t = ChatTemplate::new(&src, bos, eos, Clock::Fixed { unix_seconds: unix }).unwrap();
-        // Messages keep every field (tool_calls, reasoning_content) in the fixture's key order.
-        let messages: Vec<Message> =
-            serde_json::from_str(&serde_json::to_string(case.get("messages").unwrap()).unwrap()).unwrap();
-        let opts = RenderOptions {
-            add_generation_prompt: matches!(case.get("add_generation_prompt"), Some(Ordered::Bool(true))),
-            tools: case.get("tools").and_then(Ordered::as_list).map(<[Ordered]>::to_vec),
-            extra: case.get("kwargs").unwrap().pairs().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-        };
-        let got = t.render(&messages, &opts);
-        match (case.get("expected").and_then(Ordered::as_str), case.get("error").and_then(Ordered::as_str), got) {
-            (Some(want), _, Ok(got)) if got == want => {}
-            (Some(want), _, got) => failures.push(format!("{tmpl} / {name}:\n--- want\n{want}\n--- got\n{got:?}")),
-            (None, Some(msg), Err(e)) if e.to_string().contains(msg) => {}
-            (None, Some(msg), got) => failures.push(format!("{tmpl} / {name}: want error {msg:?}, got {got:?}")),
-            _ => failures.push(format!("{tmpl} / {name}: malformed case")),
-        }
-    }
+    let out = chat_fixture::render_cases(&root.join("cases.json"), &root);
     // Guard against a regenerated fixture silently dropping a template or its cases.
-    for (tmpl, at_least) in
-        [("Qwen-Qwen3-0.6B.jinja", 11), ("HuggingFaceTB-SmolLM3-3B.jinja", 16), ("google-gemma-3-it.jinja", 5)]
-    {
-        let n = per_template.get(tmpl).copied().unwrap_or(0);
+    for (tmpl, at_least) in [("Qwen-Qwen3-0.6B.jinja", 11), ("HuggingFaceTB-SmolLM3-3B.jinja", 16), ("google-gemma-3-it.jinja", 5)] {
+        let n = out.per_template.get(tmpl).copied().unwrap_or(0);
         assert!(n >= at_least, "{tmpl}: {n} cases, want at least {at_least}");
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(out.failures.is_empty(), "{} of {} cases differ:\n{}", out.failures.len(), out.cases, out.failures.join("\n\n"));
 }
 
 /// The SmolLM3 date comes from the clock: a different instant changes the prompt, so the
