@@ -32,6 +32,7 @@ fn job(dir: &std::path::Path, i: usize, script: &str) -> StageJob {
         resources: Resources::default(),
         gpu_ids: vec![],
         pull_if_missing: false,
+        caches: Vec::new(),
     }
 }
 
