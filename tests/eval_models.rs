@@ -230,36 +230,42 @@ fn sharded_checkpoint_loads_like_single_file() {
     assert!(max < LOGIT_TOL);
 }
 
+/// Logits of a left-padded ragged batch of every case prompt, computed through the KV cache:
+/// a short prefill, then one token per step. `[column][row * vocab]`, and each row's padding.
+fn stepwise_logits(e: &Engine<Cpu>, cs: &[Case]) -> (Vec<Vec<f32>>, Vec<usize>) {
+    use ptb::eval::model::{Batch, KvCache};
+    let v = e.model.cfg.vocab_size;
+    let longest = cs.iter().map(|c| c.ids.len()).max().unwrap();
+    let pad: Vec<usize> = cs.iter().map(|c| longest - c.ids.len()).collect();
+    let rows: Vec<Vec<u32>> = cs.iter().zip(&pad).map(|(c, &p)| [vec![0; p], c.ids.clone()].concat()).collect();
+    let batch = Batch { pad: pad.clone() };
+    let mut cache = KvCache::new(e.model.cfg.num_layers);
+    let first = longest - 2; // the shortest prompt is shorter than this: its first tokens come one by one
+    let mut step_logits: Vec<Vec<f32>> = vec![];
+    let prefill: Vec<Vec<u32>> = rows.iter().map(|r| r[..first].to_vec()).collect();
+    let out = e.model.forward(&prefill, &batch, &mut cache, false).into_data().to_vec::<f32>().unwrap();
+    for col in 0..first {
+        step_logits.push((0..rows.len()).flat_map(|r| out[(r * first + col) * v..(r * first + col + 1) * v].to_vec()).collect());
+    }
+    for col in first..longest {
+        let step: Vec<Vec<u32>> = rows.iter().map(|r| vec![r[col]]).collect();
+        step_logits.push(e.model.forward(&step, &batch, &mut cache, true).into_data().to_vec::<f32>().unwrap());
+    }
+    (step_logits, pad)
+}
+
 /// The KV-cache path (prefill a little, then one token at a time) reproduces transformers'
 /// full-sequence logits at every position, for a left-padded ragged batch: positions,
 /// padding masks and sliding windows (Gemma's window is 4 tokens here) must all be right.
 #[test]
 fn incremental_decode_with_padding_matches_transformers() {
-    use ptb::eval::model::{Batch, KvCache};
     for arch in ARCHS {
         let e = engine(arch);
         let v = e.model.cfg.vocab_size;
         let cs = cases(arch);
-        let longest = cs.iter().map(|c| c.ids.len()).max().unwrap();
-        let pad: Vec<usize> = cs.iter().map(|c| longest - c.ids.len()).collect();
-        let rows: Vec<Vec<u32>> = cs.iter().zip(&pad).map(|(c, &p)| [vec![0; p], c.ids.clone()].concat()).collect();
-        let batch = Batch { pad: pad.clone() };
-        let mut cache = KvCache::new(e.model.cfg.num_layers);
-        let first = longest - 2; // the shortest prompt is shorter than this: its first tokens come one by one
-        let mut step_logits: Vec<Vec<f32>> = vec![];
-        let prefill: Vec<Vec<u32>> = rows.iter().map(|r| r[..first].to_vec()).collect();
-        let out = e.model.forward(&prefill, &batch, &mut cache, false).into_data().to_vec::<f32>().unwrap();
-        for col in 0..first {
-            step_logits.push(
-                (0..rows.len()).flat_map(|r| out[(r * first + col) * v..(r * first + col + 1) * v].to_vec()).collect(),
-            );
-        }
-        for col in first..longest {
-            let step: Vec<Vec<u32>> = rows.iter().map(|r| vec![r[col]]).collect();
-            step_logits.push(e.model.forward(&step, &batch, &mut cache, true).into_data().to_vec::<f32>().unwrap());
-        }
+        let (step_logits, pad) = stepwise_logits(&e, &cs);
         for (r, c) in cs.iter().enumerate() {
-            for col in pad[r]..longest {
+            for col in pad[r]..step_logits.len() {
                 let got = &step_logits[col][r * v..(r + 1) * v];
                 let pos = col - pad[r];
                 let want = &c.logits[pos * v..(pos + 1) * v];
@@ -267,6 +273,36 @@ fn incremental_decode_with_padding_matches_transformers() {
                 assert!(max < LOGIT_TOL, "{arch} row {r} position {pos}: max |Δlogit| {max}");
             }
         }
+    }
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max)
+}
+
+/// The CPU linear kernels give burn's matmul's logits: one row per step and a 3-row batch
+/// (streamed weights), and prefills of up to 33 rows (GEMM on the weight in place).
+#[test]
+fn cpu_linear_kernels_match_burn_matmul() {
+    const TOL: f32 = 1e-5;
+    for arch in ARCHS {
+        let fast = engine(arch);
+        let mut generic = engine(arch);
+        generic.model.cpu_kernels = false;
+        let cs = cases(arch);
+        for (i, c) in cs.iter().enumerate() {
+            let d = max_diff(&fast.logits(&c.ids).unwrap().concat(), &generic.logits(&c.ids).unwrap().concat());
+            assert!(d < TOL, "{arch} prompt {i}: max |Δlogit| {d}");
+            let (a, _) = stepwise_logits(&fast, std::slice::from_ref(c));
+            let (b, _) = stepwise_logits(&generic, std::slice::from_ref(c));
+            let d = max_diff(&a.concat(), &b.concat());
+            assert!(d < TOL, "{arch} prompt {i} one row per step: max |Δlogit| {d}");
+        }
+        let (a, _) = stepwise_logits(&fast, &cs);
+        let (b, _) = stepwise_logits(&generic, &cs);
+        let d = max_diff(&a.concat(), &b.concat());
+        assert!(d < TOL, "{arch} batch of {}: max |Δlogit| {d}", cs.len());
     }
 }
 

@@ -271,7 +271,7 @@ impl<B: Backend> Engine<B> {
         let mut cache = KvCache::new(self.model.cfg.num_layers);
         let t = self.model.forward(&[ids.to_vec()], &Batch { pad: vec![0] }, &mut cache, false);
         let v = self.model.cfg.vocab_size;
-        let data = t.into_data().to_vec::<f32>().map_err(|e| EvalError::Backend(format!("{e:?}")))?;
+        let data = super::cpu_kernels::to_vec(t).map_err(EvalError::Backend)?;
         Ok(data.chunks(v).map(<[f32]>::to_vec).collect())
     }
 
@@ -298,7 +298,7 @@ impl<B: Backend> Engine<B> {
         let decode_start = Instant::now();
         loop {
             let v = self.model.cfg.vocab_size;
-            let host = logits.into_data().to_vec::<f32>().map_err(|e| EvalError::Backend(format!("{e:?}")))?;
+            let host = super::cpu_kernels::to_vec(logits).map_err(EvalError::Backend)?;
             let mut next = Vec::with_capacity(live.len());
             for (row, &r) in live.iter().enumerate() {
                 let (req, _) = batch[r];

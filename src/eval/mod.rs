@@ -11,6 +11,7 @@
 pub mod chat;
 pub mod cli;
 pub mod config;
+mod cpu_kernels;
 pub mod engine;
 pub mod error;
 pub mod gguf;
