@@ -110,6 +110,67 @@ fn batched_generation_equals_one_by_one() {
     }
 }
 
+/// More requests than slots, with very different lengths: a finished request's slot goes to
+/// the next pending one, and every result still equals the request generated alone.
+#[test]
+fn refilled_slots_give_one_by_one_results() {
+    use std::sync::Mutex;
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Event {
+        Admitted(usize),
+        Step(usize),
+    }
+    #[derive(Default)]
+    struct Log(Mutex<Vec<Event>>);
+    impl ptb::eval::Reporter for Log {
+        fn batch_started(&self, requests: usize, _: usize) {
+            self.0.lock().unwrap().push(Event::Admitted(requests));
+        }
+        fn tokens_generated(&self, n: usize) {
+            self.0.lock().unwrap().push(Event::Step(n));
+        }
+    }
+    const MAX_BATCH: usize = 3;
+    for arch in ARCHS {
+        let d = dir(arch);
+        let base = BaseModelSpec::from_checkpoint(&d).unwrap();
+        let options = ptb::eval::EngineOptions { max_batch: MAX_BATCH, ..Default::default() };
+        let e = Engine::<Cpu>::load_with(&d, &base, &Default::default(), options).unwrap();
+        let cs = cases(arch);
+        let lengths = [1, 24, 3, 17, 2, 9, 30, 5];
+        let reqs: Vec<Request> = lengths
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| {
+                let ids = &cs[k % cs.len()].ids;
+                let sampling = if k % 2 == 1 {
+                    Sampling { temperature: 0.9, top_p: 0.95, top_k: 0, seed: 7 + k as u64 }
+                } else {
+                    Sampling::default()
+                };
+                Request { sampling, ignore_eos: k % 3 != 2, ..greedy(ids, n) }
+            })
+            .collect();
+        let log = Log::default();
+        let together = e.generate(&reqs, &log).unwrap();
+        for (i, r) in reqs.iter().enumerate() {
+            let alone = e.generate(std::slice::from_ref(r), &Silent).unwrap().remove(0);
+            assert_eq!(together[i].token_ids, alone.token_ids, "{arch} request {i}");
+            assert_eq!(together[i].finish_reason, alone.finish_reason, "{arch} request {i}");
+        }
+        let events = log.0.into_inner().unwrap();
+        let admitted: usize = events.iter().map(|e| if let Event::Admitted(n) = e { *n } else { 0 }).sum();
+        assert_eq!(admitted, reqs.len(), "{arch}: {events:?}");
+        // Refill: while requests wait, no step runs with an empty slot.
+        let last_admit = events.iter().rposition(|e| matches!(e, Event::Admitted(_))).unwrap();
+        assert!(
+            events[..last_admit].iter().all(|e| !matches!(e, Event::Step(n) if *n < MAX_BATCH)),
+            "{arch}: {events:?}"
+        );
+        assert!(events.iter().filter(|e| matches!(e, Event::Admitted(_))).count() > 2, "{arch}: {events:?}");
+    }
+}
+
 #[test]
 fn ragged_batch_logits_match_unpadded() {
     // The last-position logits of a left-padded row equal those of the row alone.

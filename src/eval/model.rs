@@ -105,6 +105,53 @@ impl<B: Backend> KvCache<B> {
             l.1 = l.1.clone().select(0, idx.clone());
         }
     }
+
+    /// Drops the first `n` positions: columns that are padding for every row cost attention
+    /// time without changing any result. Rows' `pad` must shrink by `n` too.
+    pub fn trim_front(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        for l in self.layers.iter_mut().flatten() {
+            let len = l.0.dims()[2];
+            l.0 = l.0.clone().narrow(2, n, len - n);
+            l.1 = l.1.clone().narrow(2, n, len - n);
+        }
+    }
+
+    /// Adds `n` padding positions in front (zeros: the mask hides them from real tokens).
+    /// Rows' `pad` must grow by `n` too.
+    fn pad_front(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        for l in self.layers.iter_mut().flatten() {
+            let [b, h, _, d] = l.0.dims();
+            let zeros = Tensor::<B, 4>::zeros([b, h, n, d], &l.0.device());
+            l.0 = Tensor::cat(vec![zeros.clone(), l.0.clone()], 2);
+            l.1 = Tensor::cat(vec![zeros, l.1.clone()], 2);
+        }
+    }
+
+    /// Appends `other`'s rows after this cache's, left-padding the shorter of the two to the
+    /// longer's length. Returns the padding added in front of (this cache's rows, `other`'s).
+    pub fn append_rows(&mut self, mut other: KvCache<B>) -> (usize, usize) {
+        if self.is_empty() {
+            *self = other;
+            return (0, 0);
+        }
+        let (a, b) = (self.len(), other.len());
+        let len = a.max(b);
+        self.pad_front(len - a);
+        other.pad_front(len - b);
+        for (mine, theirs) in self.layers.iter_mut().zip(other.layers) {
+            if let (Some(m), Some(t)) = (mine.as_mut(), theirs) {
+                m.0 = Tensor::cat(vec![m.0.clone(), t.0], 0);
+                m.1 = Tensor::cat(vec![m.1.clone(), t.1], 0);
+            }
+        }
+        (len - a, len - b)
+    }
 }
 
 /// Where each row's real tokens start in the shared (left-padded) sequence.
