@@ -38,7 +38,10 @@ const GEMM_ROWS_PER_TASK: usize = 256;
 pub fn linear<B: Backend, const D: usize>(x: &Tensor<B, D>, w: &Tensor<B, 2>) -> Option<Tensor<B, D>> {
     let [n, k] = w.dims();
     let mut shape = x.dims();
-    let m = shape.iter().product::<usize>() / k;
+    let m = shape.iter().product::<usize>() / k.max(1);
+    if m == 0 || k == 0 {
+        return None;
+    }
     let y = with_slice(x, |xs| {
         with_slice(w, |ws| if m <= MAX_ROWS { streamed(xs, m, k, ws, n) } else { gemm(xs, m, k, ws, n) })
     })??;
