@@ -74,7 +74,7 @@ pub struct Model<B: Backend> {
     /// Shares the embedding's buffer when the two are tied.
     lm_head: Linear<B>,
     device: B::Device,
-    /// Linear layers on the ndarray backend go through [`cpu_kernels`] rather than burn's
+    /// Linear layers on the ndarray backend go through `cpu_kernels` rather than burn's
     /// matmul (which copies the weight on every call); tests turn this off to compare.
     pub cpu_kernels: bool,
 }
