@@ -34,7 +34,11 @@ fn main() {
     let t = Instant::now();
     let e = Engine::<Cpu>::load(&path, &base, &Default::default()).expect("load");
     println!("model {} loaded in {:.1}s", path.display(), t.elapsed().as_secs_f64());
-    for batch in [1usize, 32] {
+    // PTB_BENCH_BATCHES=1 measures one size alone, e.g. under a profiler.
+    let batches: Vec<usize> = std::env::var("PTB_BENCH_BATCHES")
+        .map(|v| v.split(',').map(|b| b.trim().parse().expect("PTB_BENCH_BATCHES: comma-separated sizes")).collect())
+        .unwrap_or_else(|_| vec![1, 32]);
+    for batch in batches {
         let reqs: Vec<Request> = (0..batch)
             .map(|b| Request {
                 prompt: Prompt::Tokens((0..PROMPT_LEN).map(|i| 1000 + ((i * 7 + b * 13) % 5000) as u32).collect()),

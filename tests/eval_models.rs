@@ -110,6 +110,67 @@ fn batched_generation_equals_one_by_one() {
     }
 }
 
+/// More requests than slots, with very different lengths: a finished request's slot goes to
+/// the next pending one, and every result still equals the request generated alone.
+#[test]
+fn refilled_slots_give_one_by_one_results() {
+    use std::sync::Mutex;
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Event {
+        Admitted(usize),
+        Step(usize),
+    }
+    #[derive(Default)]
+    struct Log(Mutex<Vec<Event>>);
+    impl ptb::eval::Reporter for Log {
+        fn batch_started(&self, requests: usize, _: usize) {
+            self.0.lock().unwrap().push(Event::Admitted(requests));
+        }
+        fn tokens_generated(&self, n: usize) {
+            self.0.lock().unwrap().push(Event::Step(n));
+        }
+    }
+    const MAX_BATCH: usize = 3;
+    for arch in ARCHS {
+        let d = dir(arch);
+        let base = BaseModelSpec::from_checkpoint(&d).unwrap();
+        let options = ptb::eval::EngineOptions { max_batch: MAX_BATCH, ..Default::default() };
+        let e = Engine::<Cpu>::load_with(&d, &base, &Default::default(), options).unwrap();
+        let cs = cases(arch);
+        let lengths = [1, 24, 3, 17, 2, 9, 30, 5];
+        let reqs: Vec<Request> = lengths
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| {
+                let ids = &cs[k % cs.len()].ids;
+                let sampling = if k % 2 == 1 {
+                    Sampling { temperature: 0.9, top_p: 0.95, top_k: 0, seed: 7 + k as u64 }
+                } else {
+                    Sampling::default()
+                };
+                Request { sampling, ignore_eos: k % 3 != 2, ..greedy(ids, n) }
+            })
+            .collect();
+        let log = Log::default();
+        let together = e.generate(&reqs, &log).unwrap();
+        for (i, r) in reqs.iter().enumerate() {
+            let alone = e.generate(std::slice::from_ref(r), &Silent).unwrap().remove(0);
+            assert_eq!(together[i].token_ids, alone.token_ids, "{arch} request {i}");
+            assert_eq!(together[i].finish_reason, alone.finish_reason, "{arch} request {i}");
+        }
+        let events = log.0.into_inner().unwrap();
+        let admitted: usize = events.iter().map(|e| if let Event::Admitted(n) = e { *n } else { 0 }).sum();
+        assert_eq!(admitted, reqs.len(), "{arch}: {events:?}");
+        // Refill: while requests wait, no step runs with an empty slot.
+        let last_admit = events.iter().rposition(|e| matches!(e, Event::Admitted(_))).unwrap();
+        assert!(
+            events[..last_admit].iter().all(|e| !matches!(e, Event::Step(n) if *n < MAX_BATCH)),
+            "{arch}: {events:?}"
+        );
+        assert!(events.iter().filter(|e| matches!(e, Event::Admitted(_))).count() > 2, "{arch}: {events:?}");
+    }
+}
+
 #[test]
 fn ragged_batch_logits_match_unpadded() {
     // The last-position logits of a left-padded row equal those of the row alone.
@@ -230,36 +291,42 @@ fn sharded_checkpoint_loads_like_single_file() {
     assert!(max < LOGIT_TOL);
 }
 
+/// Logits of a left-padded ragged batch of every case prompt, computed through the KV cache:
+/// a short prefill, then one token per step. `[column][row * vocab]`, and each row's padding.
+fn stepwise_logits(e: &Engine<Cpu>, cs: &[Case]) -> (Vec<Vec<f32>>, Vec<usize>) {
+    use ptb::eval::model::{Batch, KvCache};
+    let v = e.model.cfg.vocab_size;
+    let longest = cs.iter().map(|c| c.ids.len()).max().unwrap();
+    let pad: Vec<usize> = cs.iter().map(|c| longest - c.ids.len()).collect();
+    let rows: Vec<Vec<u32>> = cs.iter().zip(&pad).map(|(c, &p)| [vec![0; p], c.ids.clone()].concat()).collect();
+    let batch = Batch { pad: pad.clone() };
+    let mut cache = KvCache::new(e.model.cfg.num_layers);
+    let first = longest - 2; // the shortest prompt is shorter than this: its first tokens come one by one
+    let mut step_logits: Vec<Vec<f32>> = vec![];
+    let prefill: Vec<Vec<u32>> = rows.iter().map(|r| r[..first].to_vec()).collect();
+    let out = e.model.forward(&prefill, &batch, &mut cache, false).into_data().to_vec::<f32>().unwrap();
+    for col in 0..first {
+        step_logits.push((0..rows.len()).flat_map(|r| out[(r * first + col) * v..(r * first + col + 1) * v].to_vec()).collect());
+    }
+    for col in first..longest {
+        let step: Vec<Vec<u32>> = rows.iter().map(|r| vec![r[col]]).collect();
+        step_logits.push(e.model.forward(&step, &batch, &mut cache, true).into_data().to_vec::<f32>().unwrap());
+    }
+    (step_logits, pad)
+}
+
 /// The KV-cache path (prefill a little, then one token at a time) reproduces transformers'
 /// full-sequence logits at every position, for a left-padded ragged batch: positions,
 /// padding masks and sliding windows (Gemma's window is 4 tokens here) must all be right.
 #[test]
 fn incremental_decode_with_padding_matches_transformers() {
-    use ptb::eval::model::{Batch, KvCache};
     for arch in ARCHS {
         let e = engine(arch);
         let v = e.model.cfg.vocab_size;
         let cs = cases(arch);
-        let longest = cs.iter().map(|c| c.ids.len()).max().unwrap();
-        let pad: Vec<usize> = cs.iter().map(|c| longest - c.ids.len()).collect();
-        let rows: Vec<Vec<u32>> = cs.iter().zip(&pad).map(|(c, &p)| [vec![0; p], c.ids.clone()].concat()).collect();
-        let batch = Batch { pad: pad.clone() };
-        let mut cache = KvCache::new(e.model.cfg.num_layers);
-        let first = longest - 2; // the shortest prompt is shorter than this: its first tokens come one by one
-        let mut step_logits: Vec<Vec<f32>> = vec![];
-        let prefill: Vec<Vec<u32>> = rows.iter().map(|r| r[..first].to_vec()).collect();
-        let out = e.model.forward(&prefill, &batch, &mut cache, false).into_data().to_vec::<f32>().unwrap();
-        for col in 0..first {
-            step_logits.push(
-                (0..rows.len()).flat_map(|r| out[(r * first + col) * v..(r * first + col + 1) * v].to_vec()).collect(),
-            );
-        }
-        for col in first..longest {
-            let step: Vec<Vec<u32>> = rows.iter().map(|r| vec![r[col]]).collect();
-            step_logits.push(e.model.forward(&step, &batch, &mut cache, true).into_data().to_vec::<f32>().unwrap());
-        }
+        let (step_logits, pad) = stepwise_logits(&e, &cs);
         for (r, c) in cs.iter().enumerate() {
-            for col in pad[r]..longest {
+            for col in pad[r]..step_logits.len() {
                 let got = &step_logits[col][r * v..(r + 1) * v];
                 let pos = col - pad[r];
                 let want = &c.logits[pos * v..(pos + 1) * v];
@@ -267,6 +334,36 @@ fn incremental_decode_with_padding_matches_transformers() {
                 assert!(max < LOGIT_TOL, "{arch} row {r} position {pos}: max |Δlogit| {max}");
             }
         }
+    }
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max)
+}
+
+/// The CPU linear kernels give burn's matmul's logits: one row per step and a 3-row batch
+/// (streamed weights), and prefills of up to 33 rows (GEMM on the weight in place).
+#[test]
+fn cpu_linear_kernels_match_burn_matmul() {
+    const TOL: f32 = 1e-5;
+    for arch in ARCHS {
+        let fast = engine(arch);
+        let mut generic = engine(arch);
+        generic.model.cpu_kernels = false;
+        let cs = cases(arch);
+        for (i, c) in cs.iter().enumerate() {
+            let d = max_diff(&fast.logits(&c.ids).unwrap().concat(), &generic.logits(&c.ids).unwrap().concat());
+            assert!(d < TOL, "{arch} prompt {i}: max |Δlogit| {d}");
+            let (a, _) = stepwise_logits(&fast, std::slice::from_ref(c));
+            let (b, _) = stepwise_logits(&generic, std::slice::from_ref(c));
+            let d = max_diff(&a.concat(), &b.concat());
+            assert!(d < TOL, "{arch} prompt {i} one row per step: max |Δlogit| {d}");
+        }
+        let (a, _) = stepwise_logits(&fast, &cs);
+        let (b, _) = stepwise_logits(&generic, &cs);
+        let d = max_diff(&a.concat(), &b.concat());
+        assert!(d < TOL, "{arch} batch of {}: max |Δlogit| {d}", cs.len());
     }
 }
 

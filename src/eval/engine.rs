@@ -3,7 +3,7 @@
 //! limits. Progress goes through [`Reporter`]; only the binary draws bars.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use burn::prelude::Backend;
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,9 @@ use super::error::{EvalError, Result};
 use super::gguf::GgufFile;
 use super::pyjson::Ordered;
 use super::model::{Batch, KvCache, Model};
-use super::sampling::{Rng, Sampling, sample};
+use super::sampling::Sampling;
+
+mod batching;
 use super::weights::WeightSource;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,13 +72,15 @@ pub struct Completion {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
     pub finish_reason: FinishReason,
-    /// Wall time of the batch's prefill and of its decoding, shared by its requests.
+    /// Wall time of the prefill that admitted the request (shared with the requests admitted
+    /// with it), and from then until the request finished.
     pub prefill_time: Duration,
     pub decode_time: Duration,
 }
 
 /// Progress events. Implementations must be cheap: they are called once per decode step.
 pub trait Reporter {
+    /// A group of requests was admitted (prefilled) together.
     fn batch_started(&self, _requests: usize, _prompt_tokens: usize) {}
     fn tokens_generated(&self, _n: usize) {}
     fn request_finished(&self, _index: usize) {}
@@ -247,7 +251,8 @@ impl<B: Backend> Engine<B> {
         Ok(enc.get_ids().to_vec())
     }
 
-    /// Generates for every request, `max_batch` at a time, in request order.
+    /// Generates for every request, up to `max_batch` at a time (a finished request's slot
+    /// goes to the next one); results in request order.
     pub fn generate(&self, requests: &[Request], reporter: &dyn Reporter) -> Result<Vec<Completion>> {
         let mut prompts = Vec::with_capacity(requests.len());
         for (i, r) in requests.iter().enumerate() {
@@ -260,15 +265,8 @@ impl<B: Backend> Engine<B> {
         // Similar lengths together waste less on padding; results go back in request order.
         let mut order: Vec<usize> = (0..requests.len()).collect();
         order.sort_by_key(|&i| prompts[i].len());
-        let mut out: Vec<Option<Completion>> = vec![None; requests.len()];
-        for chunk in order.chunks(self.options.max_batch.max(1)) {
-            let batch: Vec<(&Request, &[u32])> = chunk.iter().map(|&i| (&requests[i], prompts[i].as_slice())).collect();
-            let done = self.generate_batch(&batch, reporter, chunk)?;
-            for (&i, c) in chunk.iter().zip(done) {
-                out[i] = Some(c);
-            }
-        }
-        Ok(out.into_iter().map(|c| c.expect("every request is in one chunk")).collect())
+        let out = self.generate_continuous(requests, &prompts, &order, reporter)?;
+        Ok(out.into_iter().map(|c| c.expect("every request is admitted and finishes")).collect())
     }
 
     /// Logits `[len][vocab]` for every position of one token sequence (for tests and tools).
@@ -276,93 +274,8 @@ impl<B: Backend> Engine<B> {
         let mut cache = KvCache::new(self.model.cfg.num_layers);
         let t = self.model.forward(&[ids.to_vec()], &Batch { pad: vec![0] }, &mut cache, false);
         let v = self.model.cfg.vocab_size;
-        let data = t.into_data().to_vec::<f32>().map_err(|e| EvalError::Backend(format!("{e:?}")))?;
+        let data = super::cpu_kernels::to_vec(t).map_err(EvalError::Backend)?;
         Ok(data.chunks(v).map(<[f32]>::to_vec).collect())
-    }
-
-    fn generate_batch(&self, batch: &[(&Request, &[u32])], reporter: &dyn Reporter, index: &[usize]) -> Result<Vec<Completion>> {
-        let n = batch.len();
-        let longest = batch.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
-        let pad_id = self.eos.first().copied().unwrap_or(0);
-        let pad: Vec<usize> = batch.iter().map(|(_, p)| longest - p.len()).collect();
-        let tokens: Vec<Vec<u32>> = batch
-            .iter()
-            .map(|(_, p)| std::iter::repeat_n(pad_id, longest - p.len()).chain(p.iter().copied()).collect())
-            .collect();
-        reporter.batch_started(n, batch.iter().map(|(_, p)| p.len()).sum());
-        let start = Instant::now();
-        let mut cache = KvCache::new(self.model.cfg.num_layers);
-        let mut rngs: Vec<Rng> = batch.iter().map(|(r, _)| Rng::new(r.sampling.seed)).collect();
-        let mut generated: Vec<Vec<u32>> = vec![vec![]; n];
-        let mut finish: Vec<Option<FinishReason>> = vec![None; n];
-        let mut text_len: Vec<usize> = vec![0; n];
-        // Rows still decoding, as indices into `batch`; the cache holds exactly these rows.
-        let mut live: Vec<usize> = (0..n).collect();
-        let mut logits = self.model.forward(&tokens, &Batch { pad: pad.clone() }, &mut cache, true);
-        let prefill_time = start.elapsed();
-        let decode_start = Instant::now();
-        loop {
-            let v = self.model.cfg.vocab_size;
-            let host = logits.into_data().to_vec::<f32>().map_err(|e| EvalError::Backend(format!("{e:?}")))?;
-            let mut next = Vec::with_capacity(live.len());
-            for (row, &r) in live.iter().enumerate() {
-                let (req, _) = batch[r];
-                let tok = sample(&host[row * v..(row + 1) * v], &req.sampling, &mut rngs[r]);
-                next.push(tok);
-                if !req.ignore_eos && self.eos.contains(&tok) {
-                    finish[r] = Some(FinishReason::Eos);
-                    continue;
-                }
-                generated[r].push(tok);
-                if !req.stop.is_empty() {
-                    let text = self.decode(&generated[r])?;
-                    if let Some(cut) = first_stop(&text, &req.stop) {
-                        text_len[r] = cut;
-                        finish[r] = Some(FinishReason::Stop);
-                        continue;
-                    }
-                }
-                if generated[r].len() >= req.max_new_tokens {
-                    finish[r] = Some(FinishReason::Length);
-                }
-            }
-            reporter.tokens_generated(live.len());
-            let keep: Vec<usize> = (0..live.len()).filter(|&row| finish[live[row]].is_none()).collect();
-            for row in 0..live.len() {
-                if finish[live[row]].is_some() {
-                    reporter.request_finished(index[live[row]]);
-                }
-            }
-            if keep.is_empty() {
-                break;
-            }
-            if keep.len() < live.len() {
-                cache.retain_rows(&keep, self.model.device());
-            }
-            live = keep.iter().map(|&row| live[row]).collect();
-            let step: Vec<Vec<u32>> = keep.iter().map(|&row| vec![next[row]]).collect();
-            let live_pad: Vec<usize> = live.iter().map(|&r| pad[r]).collect();
-            logits = self.model.forward(&step, &Batch { pad: live_pad }, &mut cache, true);
-        }
-        let decode_time = decode_start.elapsed();
-        let mut out = Vec::with_capacity(n);
-        for r in 0..n {
-            let reason = finish[r].unwrap_or(FinishReason::Length);
-            let mut text = self.decode(&generated[r])?;
-            if reason == FinishReason::Stop {
-                text.truncate(text_len[r]);
-            }
-            out.push(Completion {
-                text,
-                completion_tokens: generated[r].len(),
-                token_ids: std::mem::take(&mut generated[r]),
-                prompt_tokens: batch[r].1.len(),
-                finish_reason: reason,
-                prefill_time,
-                decode_time,
-            });
-        }
-        Ok(out)
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {

@@ -4,14 +4,16 @@
 //! - [`config`]: `config.json` read as the *declared* base model's architecture.
 //! - [`weights`], [`gguf`]: tensors from safetensors (single or sharded) or GGUF, as f32.
 //! - [`model`]: the shared decoder (Llama, Qwen3, SmolLM3, Gemma 3) on any burn backend.
+//! - `cpu_kernels`: linear layers on the ndarray backend without burn's per-call copies.
 //! - [`chat`]: chat templates rendered as transformers renders them.
-//! - [`engine`]: batched generation with a KV cache; the API the eval stage calls.
+//! - [`engine`]: continuously batched generation with a KV cache; the API the eval stage calls.
 //! - [`device`]: `--device cpu|cuda:N` to a burn backend.
 //! - [`cli`]: the `ptb generate` subcommand.
 
 pub mod chat;
 pub mod cli;
 pub mod config;
+mod cpu_kernels;
 pub mod device;
 pub mod engine;
 pub mod error;

@@ -9,24 +9,29 @@ use burn::prelude::*;
 use burn::tensor::activation;
 
 use super::config::{Activation, ModelConfig, NormStyle};
+use super::cpu_kernels;
 use super::error::{EvalError, Result};
 use super::weights::{HostTensor, WeightSource};
 
-/// `y = x Wᵀ + b`, with W stored transposed once at load so each step is a plain matmul.
+/// `y = x Wᵀ + b`, W `[out, in]` as checkpoints store it.
 struct Linear<B: Backend> {
-    wt: Tensor<B, 2>,
+    w: Tensor<B, 2>,
     bias: Option<Tensor<B, 1>>,
 }
 
 impl<B: Backend> Linear<B> {
-    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [b, t, i] = x.dims();
-        let out = self.wt.dims()[1];
-        let mut y = x.reshape([b * t, i]).matmul(self.wt.clone());
+    /// `cpu_kernels`: see [`Model::cpu_kernels`].
+    fn forward(&self, x: Tensor<B, 3>, cpu_kernels: bool) -> Tensor<B, 3> {
+        let fast = if cpu_kernels { cpu_kernels::linear(&x, &self.w) } else { None };
+        let mut y = fast.unwrap_or_else(|| {
+            let [b, t, i] = x.dims();
+            let out = self.w.dims()[0];
+            x.reshape([b * t, i]).matmul(self.w.clone().transpose()).reshape([b, t, out])
+        });
         if let Some(bias) = &self.bias {
-            y = y + bias.clone().unsqueeze_dim(0);
+            y = y + bias.clone().unsqueeze::<3>();
         }
-        y.reshape([b, t, out])
+        y
     }
 }
 
@@ -66,8 +71,12 @@ pub struct Model<B: Backend> {
     embed: Tensor<B, 2>,
     layers: Vec<Layer<B>>,
     norm: RmsNorm<B>,
-    lm_head_t: Tensor<B, 2>,
+    /// Shares the embedding's buffer when the two are tied.
+    lm_head: Linear<B>,
     device: B::Device,
+    /// Linear layers on the ndarray backend go through `cpu_kernels` rather than burn's
+    /// matmul (which copies the weight on every call); tests turn this off to compare.
+    pub cpu_kernels: bool,
 }
 
 /// Keys and values of every layer, `[batch, kv_heads, len, head_dim]`.
@@ -96,6 +105,53 @@ impl<B: Backend> KvCache<B> {
             l.1 = l.1.clone().select(0, idx.clone());
         }
     }
+
+    /// Drops the first `n` positions: columns that are padding for every row cost attention
+    /// time without changing any result. Rows' `pad` must shrink by `n` too.
+    pub fn trim_front(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        for l in self.layers.iter_mut().flatten() {
+            let len = l.0.dims()[2];
+            l.0 = l.0.clone().narrow(2, n, len - n);
+            l.1 = l.1.clone().narrow(2, n, len - n);
+        }
+    }
+
+    /// Adds `n` padding positions in front (zeros: the mask hides them from real tokens).
+    /// Rows' `pad` must grow by `n` too.
+    fn pad_front(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        for l in self.layers.iter_mut().flatten() {
+            let [b, h, _, d] = l.0.dims();
+            let zeros = Tensor::<B, 4>::zeros([b, h, n, d], &l.0.device());
+            l.0 = Tensor::cat(vec![zeros.clone(), l.0.clone()], 2);
+            l.1 = Tensor::cat(vec![zeros, l.1.clone()], 2);
+        }
+    }
+
+    /// Appends `other`'s rows after this cache's, left-padding the shorter of the two to the
+    /// longer's length. Returns the padding added in front of (this cache's rows, `other`'s).
+    pub fn append_rows(&mut self, mut other: KvCache<B>) -> (usize, usize) {
+        if self.is_empty() {
+            *self = other;
+            return (0, 0);
+        }
+        let (a, b) = (self.len(), other.len());
+        let len = a.max(b);
+        self.pad_front(len - a);
+        other.pad_front(len - b);
+        for (mine, theirs) in self.layers.iter_mut().zip(other.layers) {
+            if let (Some(m), Some(t)) = (mine.as_mut(), theirs) {
+                m.0 = Tensor::cat(vec![m.0.clone(), t.0], 0);
+                m.1 = Tensor::cat(vec![m.1.clone(), t.1], 0);
+            }
+        }
+        (len - a, len - b)
+    }
 }
 
 /// Where each row's real tokens start in the shared (left-padded) sequence.
@@ -106,17 +162,6 @@ pub struct Batch {
 
 fn to_tensor<B: Backend, const D: usize>(t: HostTensor, device: &B::Device) -> Tensor<B, D> {
     Tensor::from_data(TensorData::new(t.data, t.shape), device)
-}
-
-fn transpose_host(t: &HostTensor) -> HostTensor {
-    let (r, c) = (t.shape[0], t.shape[1]);
-    let mut out = vec![0.0; r * c];
-    for i in 0..r {
-        for j in 0..c {
-            out[j * r + i] = t.data[i * c + j];
-        }
-    }
-    HostTensor { shape: vec![c, r], data: out }
 }
 
 struct Loader<'a, B: Backend> {
@@ -137,7 +182,7 @@ impl<B: Backend> Loader<'_, B> {
     fn linear(&self, name: &str, out: usize, inp: usize, bias: bool) -> Result<Linear<B>> {
         let w = self.raw(&format!("{name}.weight"), &[out, inp])?;
         let bias = if bias { Some(to_tensor(self.raw(&format!("{name}.bias"), &[out])?, self.device)) } else { None };
-        Ok(Linear { wt: to_tensor(transpose_host(&w), self.device), bias })
+        Ok(Linear { w: to_tensor(w, self.device), bias })
     }
     fn norm(&self, name: &str, dim: usize, cfg: &ModelConfig) -> Result<RmsNorm<B>> {
         let mut w = self.raw(&format!("{name}.weight"), &[dim])?;
@@ -168,16 +213,16 @@ impl<B: Backend> Model<B> {
         })?;
         let l = Loader::<B> { src, prefix: prefix.into(), device };
         let (h, hd) = (cfg.hidden_size, cfg.head_dim);
-        let embed_host = l.raw("embed_tokens.weight", &[cfg.vocab_size, h])?;
+        let embed: Tensor<B, 2> = to_tensor(l.raw("embed_tokens.weight", &[cfg.vocab_size, h])?, device);
         let head_name = format!("{head_prefix}lm_head.weight");
-        let lm_head_t = if !cfg.tie_word_embeddings && src.has(&head_name) {
+        let lm_head = if !cfg.tie_word_embeddings && src.has(&head_name) {
             let w = src.get(&head_name)?;
             if w.shape != [cfg.vocab_size, h] {
                 return Err(EvalError::Shape { name: head_name, found: w.shape, expected: vec![cfg.vocab_size, h] });
             }
-            to_tensor(transpose_host(&w), device)
+            to_tensor(w, device)
         } else if cfg.tie_word_embeddings {
-            to_tensor(transpose_host(&embed_host), device)
+            embed.clone()
         } else {
             return Err(EvalError::MissingTensor { name: head_name, dir: src.dir() });
         };
@@ -203,7 +248,8 @@ impl<B: Backend> Model<B> {
             });
         }
         let norm = l.norm("norm", h, &cfg)?;
-        Ok(Model { embed: to_tensor(embed_host, device), layers, norm, lm_head_t, device: device.clone(), cfg })
+        let lm_head = Linear { w: lm_head, bias: None };
+        Ok(Model { embed, layers, norm, lm_head, device: device.clone(), cfg, cpu_kernels: true })
     }
 
     pub fn device(&self) -> &B::Device {
@@ -245,8 +291,7 @@ impl<B: Backend> Model<B> {
             x = x.narrow(1, t - 1, 1);
         }
         let x = self.norm.forward(x);
-        let [b, t2, h] = x.dims();
-        let mut logits = x.reshape([b * t2, h]).matmul(self.lm_head_t.clone()).reshape([b, t2, cfg.vocab_size]);
+        let mut logits = self.lm_head.forward(x, self.cpu_kernels);
         if let Some(cap) = cfg.final_logit_softcapping {
             logits = (logits / cap).tanh() * cap;
         }
@@ -307,9 +352,9 @@ impl<B: Backend> Model<B> {
         let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
         let g = nh / nkv;
         let h = l.input_norm.forward(x.clone());
-        let mut q = l.q.forward(h.clone()).reshape([b, t, nh, hd]);
-        let mut k = l.k.forward(h.clone()).reshape([b, t, nkv, hd]);
-        let v = l.v.forward(h).reshape([b, t, nkv, hd]).swap_dims(1, 2);
+        let mut q = l.q.forward(h.clone(), self.cpu_kernels).reshape([b, t, nh, hd]);
+        let mut k = l.k.forward(h.clone(), self.cpu_kernels).reshape([b, t, nkv, hd]);
+        let v = l.v.forward(h, self.cpu_kernels).reshape([b, t, nkv, hd]).swap_dims(1, 2);
         if let (Some(qn), Some(kn)) = (&l.q_norm, &l.k_norm) {
             q = qn.forward(q);
             k = kn.forward(k);
@@ -336,7 +381,7 @@ impl<B: Backend> Model<B> {
         let scores = scores.reshape([b, nkv, g, t, s]) + mask.clone();
         let probs = activation::softmax(scores, 4).reshape([b, nkv, g * t, s]);
         let out = probs.matmul(v).reshape([b, nh, t, hd]).swap_dims(1, 2).reshape([b, t, nh * hd]);
-        let mut attn = l.o.forward(out);
+        let mut attn = l.o.forward(out, self.cpu_kernels);
         if cfg.sandwich_norms {
             attn = l.post_attn_norm.forward(attn);
         }
@@ -345,12 +390,12 @@ impl<B: Backend> Model<B> {
             (Some(n), true) => n.forward(x.clone()),
             _ => l.post_attn_norm.forward(x.clone()),
         };
-        let gate = l.gate.forward(h.clone());
+        let gate = l.gate.forward(h.clone(), self.cpu_kernels);
         let act = match cfg.activation {
             Activation::Silu => activation::silu(gate),
             Activation::GeluTanh => activation::gelu_approximate(gate),
         };
-        let mut ff = l.down.forward(act * l.up.forward(h));
+        let mut ff = l.down.forward(act * l.up.forward(h, self.cpu_kernels), self.cpu_kernels);
         if let Some(n) = &l.post_ff_norm {
             ff = n.forward(ff);
         }

@@ -1,0 +1,182 @@
+//! Continuous batching: up to `max_batch` requests decode together, and the slot of a
+//! finished request is refilled with the next pending one at the following step, instead of
+//! idling until the longest request of a fixed batch ends.
+//!
+//! Rows share one KV-cache length (left padding, see [`crate::eval::model`]). Joining
+//! requests are prefilled as a group and their cache is spliced in, the shorter side padded
+//! in front, so every row still computes what it would alone. Each request keeps its own
+//! sampler, so seeded results do not depend on which slot or neighbours it got.
+
+use std::time::{Duration, Instant};
+
+use burn::prelude::Backend;
+
+use super::{Completion, Engine, FinishReason, Reporter, Request};
+use crate::eval::error::{EvalError, Result};
+use crate::eval::model::{Batch, KvCache};
+use crate::eval::sampling::{Rng, sample};
+
+/// A request while it decodes.
+struct Slot<'a> {
+    /// Position in the caller's request list.
+    index: usize,
+    req: &'a Request,
+    prompt_tokens: usize,
+    rng: Rng,
+    generated: Vec<u32>,
+    /// Where a stop string cut the text.
+    text_len: usize,
+    /// Padding positions in front of this row in the shared cache.
+    pad: usize,
+    prefill_time: Duration,
+    decode_start: Instant,
+}
+
+impl<B: Backend> Engine<B> {
+    /// Completions for `order` (indices into `requests` and `prompts`), admitted in that order;
+    /// the result is indexed like `requests`.
+    pub(super) fn generate_continuous(
+        &self,
+        requests: &[Request],
+        prompts: &[Vec<u32>],
+        order: &[usize],
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<Option<Completion>>> {
+        let max_batch = self.options.max_batch.max(1);
+        let v = self.model.cfg.vocab_size;
+        let mut out: Vec<Option<Completion>> = vec![None; requests.len()];
+        let mut pending = order.iter().copied();
+        let mut live: Vec<Slot> = Vec::with_capacity(max_batch);
+        let mut cache = KvCache::new(self.model.cfg.num_layers);
+        // `[live row][vocab]`: the logits each live row samples its next token from.
+        let mut logits: Vec<f32> = vec![];
+        loop {
+            let joining: Vec<usize> = pending.by_ref().take(max_batch - live.len()).collect();
+            if !joining.is_empty() {
+                let (mut slots, new_cache, new_logits) = self.prefill(&joining, requests, prompts, reporter)?;
+                let (front_live, front_new) = cache.append_rows(new_cache);
+                live.iter_mut().for_each(|s| s.pad += front_live);
+                slots.iter_mut().for_each(|s| s.pad += front_new);
+                live.extend(slots);
+                logits.extend(new_logits);
+            }
+            if live.is_empty() {
+                break;
+            }
+            let mut keep = Vec::with_capacity(live.len());
+            let mut next = Vec::with_capacity(live.len());
+            let mut finished = vec![];
+            for (row, slot) in live.iter_mut().enumerate() {
+                let tok = sample(&logits[row * v..(row + 1) * v], &slot.req.sampling, &mut slot.rng);
+                match self.advance(slot, tok)? {
+                    Some(reason) => finished.push((row, reason)),
+                    None => {
+                        keep.push(row);
+                        next.push(vec![tok]);
+                    }
+                }
+            }
+            reporter.tokens_generated(live.len());
+            for &(row, reason) in &finished {
+                let slot = &mut live[row];
+                out[slot.index] = Some(self.complete(slot, reason)?);
+                reporter.request_finished(slot.index);
+            }
+            if keep.is_empty() {
+                live.clear();
+                logits.clear();
+                cache = KvCache::new(self.model.cfg.num_layers);
+                continue;
+            }
+            if keep.len() < live.len() {
+                cache.retain_rows(&keep, self.model.device());
+                let mut rows = std::mem::take(&mut live).into_iter().map(Some).collect::<Vec<_>>();
+                live = keep.iter().map(|&r| rows[r].take().expect("each row kept once")).collect();
+            }
+            let trim = live.iter().map(|s| s.pad).min().unwrap_or(0);
+            cache.trim_front(trim);
+            live.iter_mut().for_each(|s| s.pad -= trim);
+            let pad = live.iter().map(|s| s.pad).collect();
+            let step = self.model.forward(&next, &Batch { pad }, &mut cache, true);
+            logits = host(step)?;
+        }
+        Ok(out)
+    }
+
+    /// Runs the prompts of `joining` as one left-padded batch in a fresh cache.
+    fn prefill<'a>(
+        &self,
+        joining: &[usize],
+        requests: &'a [Request],
+        prompts: &[Vec<u32>],
+        reporter: &dyn Reporter,
+    ) -> Result<(Vec<Slot<'a>>, KvCache<B>, Vec<f32>)> {
+        let longest = joining.iter().map(|&i| prompts[i].len()).max().unwrap_or(0);
+        let pad_id = self.eos.first().copied().unwrap_or(0);
+        let pad: Vec<usize> = joining.iter().map(|&i| longest - prompts[i].len()).collect();
+        let tokens: Vec<Vec<u32>> = joining
+            .iter()
+            .zip(&pad)
+            .map(|(&i, &p)| std::iter::repeat_n(pad_id, p).chain(prompts[i].iter().copied()).collect())
+            .collect();
+        reporter.batch_started(joining.len(), joining.iter().map(|&i| prompts[i].len()).sum());
+        let start = Instant::now();
+        let mut cache = KvCache::new(self.model.cfg.num_layers);
+        let logits = host(self.model.forward(&tokens, &Batch { pad: pad.clone() }, &mut cache, true))?;
+        let prefill_time = start.elapsed();
+        let decode_start = Instant::now();
+        let slots = joining
+            .iter()
+            .zip(pad)
+            .map(|(&index, pad)| Slot {
+                index,
+                req: &requests[index],
+                prompt_tokens: prompts[index].len(),
+                rng: Rng::new(requests[index].sampling.seed),
+                generated: vec![],
+                text_len: 0,
+                pad,
+                prefill_time,
+                decode_start,
+            })
+            .collect();
+        Ok((slots, cache, logits))
+    }
+
+    /// Takes the sampled token `tok`; says why the request ends, if it does.
+    fn advance(&self, slot: &mut Slot, tok: u32) -> Result<Option<FinishReason>> {
+        let req = slot.req;
+        if !req.ignore_eos && self.eos.contains(&tok) {
+            return Ok(Some(FinishReason::Eos));
+        }
+        slot.generated.push(tok);
+        if !req.stop.is_empty() {
+            let text = self.decode(&slot.generated)?;
+            if let Some(cut) = super::first_stop(&text, &req.stop) {
+                slot.text_len = cut;
+                return Ok(Some(FinishReason::Stop));
+            }
+        }
+        Ok((slot.generated.len() >= req.max_new_tokens).then_some(FinishReason::Length))
+    }
+
+    fn complete(&self, slot: &mut Slot, reason: FinishReason) -> Result<Completion> {
+        let mut text = self.decode(&slot.generated)?;
+        if reason == FinishReason::Stop {
+            text.truncate(slot.text_len);
+        }
+        Ok(Completion {
+            text,
+            completion_tokens: slot.generated.len(),
+            token_ids: std::mem::take(&mut slot.generated),
+            prompt_tokens: slot.prompt_tokens,
+            finish_reason: reason,
+            prefill_time: slot.prefill_time,
+            decode_time: slot.decode_start.elapsed(),
+        })
+    }
+}
+
+fn host<B: Backend>(t: burn::tensor::Tensor<B, 3>) -> Result<Vec<f32>> {
+    crate::eval::cpu_kernels::to_vec(t).map_err(EvalError::Backend)
+}
