@@ -1,6 +1,7 @@
 //! The eval stage's view: load items, build requests, score outputs into
 //! per-item results and the metric the lockfile records.
 
+mod bench_common;
 use ptb::bench::BenchId;
 use ptb::bench::bfcl::{self, Category};
 use ptb::bench::chat::{ModelOutput, ToolCall};
@@ -9,17 +10,7 @@ use ptb::bench::task::{Task, TaskOptions, metric};
 use std::path::{Path, PathBuf};
 
 fn data() -> Option<PathBuf> {
-    let d = ptb::bench::data::data_dir(None);
-    if d.join("aime2025/aime2025.jsonl").is_file() {
-        Some(d)
-    } else if std::env::var("PTB_BENCH_ALLOW_MISSING_DATA").as_deref() == Ok("1") {
-        None
-    } else {
-        panic!(
-            "benchmark data missing in {}: run `bash scripts/bench/fetch-data.sh`",
-            d.display()
-        )
-    }
+    bench_common::fetched_data(&["aime2025/aime2025.jsonl"])
 }
 
 fn text(s: String) -> ModelOutput {

@@ -1,23 +1,14 @@
 //! What the model (and the judge) is shown: the exact request each prompt
 //! builder produces, checked against the reference harness's strings.
 
+mod bench_common;
 use ptb::bench::chat::{Message, Role};
 use ptb::bench::gpqa::{self, ChoiceOrder, GpqaItem};
 use ptb::bench::{arena, bfcl, healthbench, humaneval, math};
 use std::path::Path;
 
 fn data_dir() -> Option<std::path::PathBuf> {
-    let d = ptb::bench::data::data_dir(None);
-    if d.join("gsm8k/SHA256SUMS").is_file() && d.join("gsm8k/gsm8k_test.jsonl").is_file() {
-        Some(d)
-    } else if std::env::var("PTB_BENCH_ALLOW_MISSING_DATA").as_deref() == Ok("1") {
-        None
-    } else {
-        panic!(
-            "benchmark data missing in {}: run `bash scripts/bench/fetch-data.sh`",
-            d.display()
-        )
-    }
+    bench_common::fetched_data(&["gsm8k/SHA256SUMS", "gsm8k/gsm8k_test.jsonl"])
 }
 
 #[test]
