@@ -156,22 +156,32 @@ pub struct EvalSummary {
 /// What is generated for, and how the answers are scored.
 enum Scoring {
     Rule(Task),
-    Arena { questions: Vec<ArenaQuestion>, baseline: HashMap<String, String> },
-    Health(Vec<HealthExample>),
+    Arena { questions: Vec<ArenaQuestion>, baseline: HashMap<String, String>, judge: JudgeClient },
+    Health { examples: Vec<HealthExample>, judge: JudgeClient },
 }
 
 impl Scoring {
+    /// The items and their scorer. A judged benchmark whose judge or key is
+    /// missing fails here, before hours of generation rather than after.
     fn load(job: &EvalJob) -> Result<(Scoring, Vec<(String, ChatRequest)>), EvaluateError> {
+        let judge = || -> Result<JudgeClient, EvaluateError> {
+            let cfg = job.judge.as_ref().ok_or_else(|| no_judge(job.bench))?;
+            let client = JudgeClient::new(judge_for(cfg, job.bench));
+            client.check_ready()?;
+            Ok(client)
+        };
         Ok(match job.bench {
             BenchId::ArenaHardWriting => {
+                let judge = judge()?;
                 let questions = arena::load_questions(&job.data)?;
                 let items = questions.iter().map(|q| (q.uid.clone(), arena::answer_request(q))).collect();
-                (Scoring::Arena { questions, baseline: judged::load_arena_baseline(&job.data, &job.arena_baseline)? }, items)
+                (Scoring::Arena { questions, baseline: judged::load_arena_baseline(&job.data, &job.arena_baseline)?, judge }, items)
             }
             BenchId::HealthBench => {
+                let judge = judge()?;
                 let examples = healthbench::load(&job.data, healthbench::Source::Easy245)?;
                 let items = examples.iter().map(|e| (e.prompt_id.clone(), healthbench::answer_request(e))).collect();
-                (Scoring::Health(examples), items)
+                (Scoring::Health { examples, judge }, items)
             }
             bench => {
                 let task = Task::load(bench, &job.data, &TaskOptions::default())?;
@@ -182,9 +192,8 @@ impl Scoring {
     }
 
     /// Score the first `texts.len()` items.
-    fn score(&self, job: &EvalJob, judge: Option<&JudgeClient>, texts: &[String]) -> Result<(Vec<ItemResult>, Metric), EvaluateError> {
+    fn score(&self, job: &EvalJob, texts: &[String]) -> Result<(Vec<ItemResult>, Metric), EvaluateError> {
         let n = texts.len();
-        let client = || judge.ok_or_else(|| no_judge(job.bench));
         Ok(match self {
             Scoring::Rule(task) => {
                 let outputs: Vec<ModelOutput> = texts.iter().map(|t| if job.bench == BenchId::Bfcl { parse_hermes(t) } else { ModelOutput { completion: t.clone(), tool_calls: vec![] } }).collect();
@@ -192,32 +201,39 @@ impl Scoring {
                 let m = metric(&results);
                 (results, m)
             }
-            Scoring::Arena { questions, baseline } => {
-                let (results, s, _) = judged::judge_arena(client()?, &questions[..n], baseline, texts)?;
+            Scoring::Arena { questions, baseline, judge } => {
+                let (results, s, _) = judged::judge_arena(judge, &questions[..n], baseline, texts)?;
                 (results, Metric { accuracy: s.accuracy, stderr: s.stderr, n: s.n_battles })
             }
-            Scoring::Health(examples) => {
-                let (results, s) = judged::grade_healthbench(client()?, &examples[..n], texts)?;
+            Scoring::Health { examples, judge } => {
+                let (results, s) = judged::grade_healthbench(judge, &examples[..n], texts)?;
                 (results, Metric { accuracy: s.accuracy, stderr: s.stderr, n: s.n_examples })
             }
         })
     }
+
+    /// Judge replies served from the cache / asked, for the judged benchmarks.
+    fn judge_usage(&self) -> Option<JudgeUsage> {
+        match self {
+            Scoring::Rule(_) => None,
+            Scoring::Arena { judge, .. } | Scoring::Health { judge, .. } => Some(judge.usage()),
+        }
+    }
 }
 
-/// The endpoint the spec names, with the reference's request parameters:
-/// `max_completion_tokens` 49152 for both, `reasoning_effort` "medium" for
-/// Arena-Hard (REFERENCE-HARNESS.md §1). Fixed by the harness, so covered by
-/// `plan::HARNESS_VERSION`.
+/// The endpoint for `bench`: [`judge_endpoint`] already carries the
+/// reference's `max_completion_tokens` 49152; Arena-Hard adds
+/// `reasoning_effort` "medium" (REFERENCE-HARNESS.md §1). Fixed by the
+/// harness, so covered by `plan::HARNESS_VERSION`.
 fn judge_for(endpoint: &JudgeConfig, bench: BenchId) -> JudgeConfig {
     let mut cfg = endpoint.clone();
-    cfg.params = JudgeConfig::openai_gpt5_mini().params;
     if bench == BenchId::ArenaHardWriting {
         cfg.params.insert("reasoning_effort".into(), serde_json::json!("medium"));
     }
     cfg
 }
 
-/// An endpoint with the reference's retry and timeout settings.
+/// An endpoint with the reference's request parameters, retries and timeouts.
 pub fn judge_endpoint(url: String, model: String, api_key_env: String, concurrency: Option<usize>, cache_dir: Option<PathBuf>) -> JudgeConfig {
     let mut cfg = JudgeConfig::openai_gpt5_mini();
     cfg.url = url;
@@ -254,22 +270,13 @@ impl OnDevice for Generate<'_> {
 }
 
 pub fn run(job: &EvalJob, reporter: &dyn crate::eval::Reporter) -> Result<EvalSummary, EvaluateError> {
-    // A missing judge or key fails before hours of generation, not after.
-    let judge = match (&job.judge, job.bench.is_judged()) {
-        (Some(cfg), true) => Some(JudgeClient::new(judge_for(cfg, job.bench))),
-        (None, true) => return Err(no_judge(job.bench)),
-        (_, false) => None,
-    };
-    if let Some(j) = &judge {
-        j.check_ready()?;
-    }
     let (scoring, mut items) = Scoring::load(job)?;
     if let Some(n) = job.limit {
         items.truncate(n);
     }
     let (completions, mismatches) = crate::eval::device::on_device(&job.device, Generate { job, items: &items, reporter })?;
     let texts: Vec<String> = completions.iter().map(|c| c.text.clone()).collect();
-    let (results, m) = scoring.score(job, judge.as_ref(), &texts)?;
+    let (results, m) = scoring.score(job, &texts)?;
 
     std::fs::create_dir_all(&job.out).map_err(|source| EvaluateError::Write { path: job.out.clone(), source })?;
     let path = job.out.join("results.jsonl");
@@ -288,7 +295,7 @@ pub fn run(job: &EvalJob, reporter: &dyn crate::eval::Reporter) -> Result<EvalSu
         n: m.n,
         mismatches,
         completion_tokens: completions.iter().map(|c| c.completion_tokens).sum(),
-        judge: judge.map(|j| j.usage()),
+        judge: scoring.judge_usage(),
     };
     let mpath = job.out.join("metrics.json");
     std::fs::write(&mpath, serde_json::to_string_pretty(&summary).expect("serialises")).map_err(|source| EvaluateError::Write { path: mpath, source })?;
