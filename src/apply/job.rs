@@ -95,7 +95,6 @@ pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: 
         if let Some(c) = j.concurrency {
             env.insert("PTB_JUDGE_CONCURRENCY".into(), c.to_string());
         }
-        std::fs::create_dir_all(judge_cache).map_err(|e| format!("creating {}: {e}", judge_cache.display()))?;
         caches.push(JobInput { name: "judge".into(), path: abs(judge_cache) });
     }
     Ok(StageJob {

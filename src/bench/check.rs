@@ -104,7 +104,9 @@ pub fn run(bench: BenchId, data: Option<&Path>) -> Result<CheckReport, BenchErro
     })
 }
 
-fn gpqa_path(data: Option<&Path>) -> PathBuf {
+/// The GPQA CSV `bench check` reads: `--data` (a file, or a data directory),
+/// else the default data directory's.
+pub fn gpqa_path(data: Option<&Path>) -> PathBuf {
     match data {
         Some(p) if p.is_dir() => data::bench_dir(p, BenchId::GpqaMain).join("gpqa_main.csv"),
         Some(p) => p.to_path_buf(),

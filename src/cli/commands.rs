@@ -261,7 +261,7 @@ fn bench_check(bench: &str, data: Option<&std::path::Path>) -> ExitCode {
         if all
             && b == BenchId::GpqaMain
             && data.is_none()
-            && !ptb::bench::data::bench_dir(&ptb::bench::data::data_dir(None), b).join("gpqa_main.csv").is_file()
+            && !check::gpqa_path(None).is_file()
         {
             println!(
                 "gpqamain: skipped (gated data; run `ptb bench check gpqa --data gpqa_main.csv`)"

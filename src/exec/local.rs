@@ -60,6 +60,9 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink) -> Result<StageOutcome,
     let program = job.command.first().ok_or_else(|| ExecError::Engine("empty command".into()))?;
     std::fs::create_dir_all(job.work_dir.join("tmp")).map_err(io(format!("creating {}", job.work_dir.display())))?;
     std::fs::create_dir_all(&job.out_dir).map_err(io(format!("creating {}", job.out_dir.display())))?;
+    for cache in &job.caches {
+        std::fs::create_dir_all(&cache.path).map_err(io(format!("creating {}", cache.path.display())))?;
+    }
     let log = std::fs::File::create(&job.log_path).map_err(io(format!("creating {}", job.log_path.display())))?;
     let log = Arc::new(Mutex::new(tokio::fs::File::from_std(log)));
 

@@ -65,7 +65,8 @@ pub struct StageJob {
     /// (`pull "if-missing"`); never pulled otherwise.
     pub pull_if_missing: bool,
     /// Writable directories that outlive the stage (`PTB_CACHE_<NAME>`,
-    /// mounted read-write at `/cache/<name>` in containers). Not hashed, so
+    /// mounted read-write at `/cache/<name>` in containers; executors create
+    /// them). Not hashed, so
     /// only content-addressed caches belong here: the LLM judge's replies.
     pub caches: Vec<JobInput>,
 }
@@ -157,12 +158,16 @@ pub trait ImageResolver: Send + Sync {
 /// `-` and `.` as `_` (`task.md` → `PTB_INPUT_TASK_MD`), so every input
 /// name gives a variable a shell can read.
 pub fn input_env_name(name: &str) -> String {
-    format!("PTB_INPUT_{}", name.to_ascii_uppercase().replace(['-', '.'], "_"))
+    env_name("PTB_INPUT_", name)
 }
 
 /// The variable naming a cache directory (`judge` → `PTB_CACHE_JUDGE`).
 pub fn cache_env_name(name: &str) -> String {
-    format!("PTB_CACHE_{}", name.to_ascii_uppercase().replace(['-', '.'], "_"))
+    env_name("PTB_CACHE_", name)
+}
+
+fn env_name(prefix: &str, name: &str) -> String {
+    format!("{prefix}{}", name.to_ascii_uppercase().replace(['-', '.'], "_"))
 }
 
 /// The environment every stage gets, besides its inputs and declared env.
