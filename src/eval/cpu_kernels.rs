@@ -1,4 +1,4 @@
-//! `x · wᵀ` for linear layers on the ndarray backend, reading the weight where burn keeps it.
+//! `x · wᵀ` for linear layers on the host, reading the weight where burn keeps it.
 //!
 //! burn-ndarray 0.21's matmul reshapes both operands first, and its reshape always copies
 //! (`to_shape(..).into_shared()` turns the borrowed view into an owned array): every call
@@ -8,63 +8,71 @@
 //!
 //! - up to [`MAX_ROWS`] rows: each weight row is streamed once from memory and dotted with
 //!   every `x` row (memory-bound, as a matrix-vector product should be), split across cores;
-//! - more rows: matrixmultiply's GEMM on views of the same buffers, without the copies,
-//!   blocks of weight rows split across cores.
+//! - more rows: the `gemm` crate's kernels (AVX-512 where the CPU has it; matrixmultiply,
+//!   which burn uses, stops at AVX2 and packed 2.3× slower here on prefill), on the same
+//!   buffers, split across cores by gemm.
 //!
-//! Other backends keep burn's matmul. Activations are read in place too: burn-ndarray's
-//! `into_data` walks elements one by one through dynamic-rank indices, which cost more than
-//! the GEMM itself at 2k rows.
+//! [`HostBuf`] is how the forward pass reaches an ndarray tensor's buffer without copying.
 
 use std::any::Any;
 
 use burn::backend::ndarray::NdArrayTensor;
 use burn::prelude::*;
-use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
+
+use super::simd::{dot, wide};
 
 /// Up to this many rows streaming the weight beats GEMM's packing on SmolLM2's shapes
 /// (bench/README.md).
 pub const MAX_ROWS: usize = 8;
 
+/// Up to this many rows gemm reads the weight in place rather than packing it ([`gemm`]).
+const SKINNY_ROWS: usize = 256;
+
 /// Weight rows per task: small enough for both cores to share out the work when one is
 /// busy with something else, large enough that scheduling costs nothing.
 const ROWS_PER_TASK: usize = 64;
 
-/// Weight rows per GEMM task: each packs its own block, so fewer, larger blocks than above.
-const GEMM_ROWS_PER_TASK: usize = 256;
+/// A shared handle on an f32 ndarray tensor's buffer (the same allocation, reference-counted),
+/// readable as a row-major slice.
+#[derive(Clone)]
+pub struct HostBuf(NdArrayTensor);
 
-/// `x [.., k] · wᵀ` for `w [n, k]`, when both live contiguously on the ndarray backend;
-/// `None` for any other backend or layout, where the caller uses burn's matmul.
-pub fn linear<B: Backend, const D: usize>(x: &Tensor<B, D>, w: &Tensor<B, 2>) -> Option<Tensor<B, D>> {
-    let [n, k] = w.dims();
-    let mut shape = x.dims();
-    let m = shape.iter().product::<usize>() / k.max(1);
-    if m == 0 || k == 0 {
-        return None;
+impl HostBuf {
+    /// `None` for any other backend, element type or a non-standard layout.
+    pub fn of<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Option<Self> {
+        let prim = t.clone().into_primitive().tensor();
+        let nd = (&prim as &dyn Any).downcast_ref::<NdArrayTensor>()?;
+        match nd {
+            NdArrayTensor::F32(s) if s.view().is_standard_layout() => Some(HostBuf(nd.clone())),
+            _ => None,
+        }
     }
-    let y = with_slice(x, |xs| {
-        with_slice(w, |ws| if m <= MAX_ROWS { streamed(xs, m, k, ws, n) } else { gemm(xs, m, k, ws, n) })
-    })??;
-    shape[D - 1] = n;
-    Some(Tensor::from_data(TensorData::new(y, shape), &x.device()))
+
+    pub fn slice(&self) -> &[f32] {
+        match &self.0 {
+            NdArrayTensor::F32(s) => s.view().to_slice().expect("standard layout, checked in `of`"),
+            _ => unreachable!("`of` keeps f32 tensors only"),
+        }
+    }
+}
+
+/// `y [m, n] = x [m, k] · wᵀ` for a weight `w [n, k]` as checkpoints store it.
+pub fn matmul_wt(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
+    debug_assert_eq!((x.len(), w.len()), (m * k, n * k));
+    if m <= MAX_ROWS {
+        streamed(x, m, k, w, n)
+    } else {
+        gemm(x, m, k, w, n, m <= SKINNY_ROWS)
+    }
 }
 
 /// The elements in row-major order, copied straight from the ndarray buffer when possible.
 pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>, String> {
-    match with_slice(&t, <[f32]>::to_vec) {
-        Some(v) => Ok(v),
+    match HostBuf::of(&t) {
+        Some(h) => Ok(h.slice().to_vec()),
         None => t.into_data().to_vec::<f32>().map_err(|e| format!("{e:?}")),
     }
-}
-
-/// Calls `f` on the tensor's elements in row-major order, without copying them, when it is an
-/// f32 tensor of the ndarray backend in standard layout.
-pub fn with_slice<B: Backend, const D: usize, R>(t: &Tensor<B, D>, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
-    let prim = t.clone().into_primitive().tensor();
-    let Some(NdArrayTensor::F32(storage)) = (&prim as &dyn Any).downcast_ref::<NdArrayTensor>() else {
-        return None;
-    };
-    storage.view().as_slice().map(f)
 }
 
 /// Row-major `y [m, n]` with `y[r][j] = x[r] · w[j]`, weight rows shared out in tasks.
@@ -73,12 +81,14 @@ fn streamed(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
     let mut yt = vec![0.0f32; n * m];
     yt.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(task, out)| {
         let j0 = task * ROWS_PER_TASK;
-        for (dj, ys) in out.chunks_exact_mut(m).enumerate() {
-            let w_row = &w[(j0 + dj) * k..(j0 + dj + 1) * k];
-            for (r, y) in ys.iter_mut().enumerate() {
-                *y = dot(w_row, &x[r * k..(r + 1) * k]);
+        wide(|| {
+            for (dj, ys) in out.chunks_exact_mut(m).enumerate() {
+                let w_row = &w[(j0 + dj) * k..(j0 + dj + 1) * k];
+                for (r, y) in ys.iter_mut().enumerate() {
+                    *y = dot(w_row, &x[r * k..(r + 1) * k]);
+                }
             }
-        }
+        })
     });
     if m == 1 {
         return yt;
@@ -86,33 +96,36 @@ fn streamed(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
     transpose(&yt, n, m)
 }
 
-/// Eight independent partial sums, so the loop vectorises without reassociating floats.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const L: usize = 8;
-    let mut acc = [0.0f32; L];
-    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(p, q)| p * q).sum();
-    for (pa, pb) in ca.zip(cb) {
-        for i in 0..L {
-            acc[i] += pa[i] * pb[i];
-        }
+/// `y [m, n] = x [m, k] · wᵀ` by gemm's kernels (AVX-512 where the CPU has it), split
+/// across cores by gemm, writing `y` in place.
+///
+/// The orientation matters because gemm packs an operand it cannot read in its preferred
+/// layout. With `x` as the left operand (`skinny`), the weight is read where it lies and only
+/// `x` is packed: right for a decode step's few rows, where packing the weight every call
+/// would cost as much as the product (30% of a batch-32 step on SmolLM2). With the weight
+/// on the left, gemm packs it in blocks it then reuses across many rows: right for prefill
+/// (1.6× faster than the other orientation at 2048 rows).
+fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, skinny: bool) -> Vec<f32> {
+    let mut y = vec![0.0f32; m * n];
+    let (k_, n_) = (k as isize, n as isize);
+    // (rows, cols, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, dst_cs, dst_rs) in gemm's terms.
+    let (rows, cols, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, dst_cs, dst_rs) = if skinny {
+        // y [m, n] = x [m, k] · (w as [k, n], column j = weight row j).
+        (m, n, x.as_ptr(), 1, k_, w.as_ptr(), k_, 1, 1, n_)
+    } else {
+        // yᵀ [n, m] = w [n, k] · xᵀ [k, m]; yᵀ column-major is y row-major.
+        (n, m, w.as_ptr(), 1, k_, x.as_ptr(), k_, 1, n_, 1)
+    };
+    let threads = gemm_common::Parallelism::Rayon(rayon::current_num_threads());
+    // SAFETY: every pointer, stride and extent above addresses inside `x` (m×k), `w` (n×k)
+    // and `y` (m×n), which outlive the call; `y` is not aliased.
+    unsafe {
+        gemm_f32::gemm::f32::get_gemm_fn()(
+            rows, cols, k, y.as_mut_ptr(), dst_cs, dst_rs, false, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, 0.0, 1.0,
+            false, false, false, threads,
+        );
     }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// matrixmultiply's GEMM per block of weight rows (`yᵀ[blk] = w[blk] · xᵀ`), blocks shared
-/// out across cores: its own threading is a crate feature burn leaves off.
-fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
-    let x = ArrayView2::from_shape((m, k), x).expect("x is m×k");
-    let mut yt = vec![0.0f32; n * m];
-    yt.par_chunks_mut(GEMM_ROWS_PER_TASK * m).enumerate().for_each(|(task, out)| {
-        let rows = out.len() / m;
-        let j0 = task * GEMM_ROWS_PER_TASK;
-        let w_blk = ArrayView2::from_shape((rows, k), &w[j0 * k..(j0 + rows) * k]).expect("rows×k");
-        let mut y_blk = ArrayViewMut2::from_shape((rows, m), out).expect("rows×m");
-        ndarray::linalg::general_mat_mul(1.0, &w_blk, &x.t(), 0.0, &mut y_blk);
-    });
-    transpose(&yt, n, m)
+    y
 }
 
 /// `[n][m]` → `[m][n]`.
@@ -152,7 +165,8 @@ mod tests {
             let w: Vec<f32> = (0..k * n).map(|v| ((v * 5 % 13) as f32) * 0.25 - 1.5).collect();
             let want = naive(&x, m, k, &w, n);
             assert_eq!(streamed(&x, m, k, &w, n), want, "streamed m={m} k={k} n={n}");
-            assert_eq!(gemm(&x, m, k, &w, n), want, "gemm m={m} k={k} n={n}");
+            assert_eq!(gemm(&x, m, k, &w, n, false), want, "gemm m={m} k={k} n={n}");
+            assert_eq!(gemm(&x, m, k, &w, n, true), want, "skinny gemm m={m} k={k} n={n}");
         }
     }
 }

@@ -4,7 +4,9 @@
 //! - [`config`]: `config.json` read as the *declared* base model's architecture.
 //! - [`weights`], [`gguf`]: tensors from safetensors (single or sharded) or GGUF, as f32.
 //! - [`model`]: the shared decoder (Llama, Qwen3, SmolLM3, Gemma 3) on any burn backend.
-//! - `cpu_kernels`: linear layers on the ndarray backend without burn's per-call copies.
+//! - `cpu_kernels`, `host_ops`, `host_kv`: the forward pass on the ndarray backend's own
+//!   buffers (linear layers without burn's per-call copies, attention over a preallocated
+//!   KV cache), several times faster than burn's ops on CPU.
 //! - [`chat`]: chat templates rendered as transformers renders them.
 //! - [`engine`]: continuously batched generation with a KV cache; the API the eval stage calls.
 //! - [`device`]: `--device cpu|cuda:N` to a burn backend.
@@ -21,10 +23,13 @@ pub mod gguf;
 #[cfg(feature = "cuda")]
 pub mod gpu;
 mod gguf_tokenizer;
+mod host_kv;
+mod host_ops;
 pub mod model;
 pub mod pyjson;
 mod rope;
 pub mod sampling;
+mod simd;
 mod strftime;
 pub mod weights;
 

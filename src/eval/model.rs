@@ -9,25 +9,34 @@ use burn::prelude::*;
 use burn::tensor::activation;
 
 use super::config::{Activation, ModelConfig, NormStyle};
-use super::cpu_kernels;
+use super::cpu_kernels::HostBuf;
 use super::error::{EvalError, Result};
+use super::host_kv::HostKv;
 use super::weights::{HostTensor, WeightSource};
+
+mod host;
 
 /// `y = x Wᵀ + b`, W `[out, in]` as checkpoints store it.
 struct Linear<B: Backend> {
     w: Tensor<B, 2>,
     bias: Option<Tensor<B, 1>>,
+    /// The same buffers, when they are ndarray's (see [`Model::cpu_kernels`]).
+    host: Option<(HostBuf, Option<HostBuf>)>,
 }
 
 impl<B: Backend> Linear<B> {
-    /// `cpu_kernels`: see [`Model::cpu_kernels`].
-    fn forward(&self, x: Tensor<B, 3>, cpu_kernels: bool) -> Tensor<B, 3> {
-        let fast = if cpu_kernels { cpu_kernels::linear(&x, &self.w) } else { None };
-        let mut y = fast.unwrap_or_else(|| {
-            let [b, t, i] = x.dims();
-            let out = self.w.dims()[0];
-            x.reshape([b * t, i]).matmul(self.w.clone().transpose()).reshape([b, t, out])
+    fn new(w: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Self {
+        let host = HostBuf::of(&w).and_then(|hw| match &bias {
+            None => Some((hw, None)),
+            Some(b) => HostBuf::of(b).map(|hb| (hw, Some(hb))),
         });
+        Linear { w, bias, host }
+    }
+
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [b, t, i] = x.dims();
+        let out = self.w.dims()[0];
+        let mut y = x.reshape([b * t, i]).matmul(self.w.clone().transpose()).reshape([b, t, out]);
         if let Some(bias) = &self.bias {
             y = y + bias.clone().unsqueeze::<3>();
         }
@@ -39,6 +48,7 @@ struct RmsNorm<B: Backend> {
     /// Already includes Gemma's `1 +`.
     weight: Tensor<B, 1>,
     eps: f64,
+    host: Option<HostBuf>,
 }
 
 impl<B: Backend> RmsNorm<B> {
@@ -69,19 +79,37 @@ struct Layer<B: Backend> {
 pub struct Model<B: Backend> {
     pub cfg: ModelConfig,
     embed: Tensor<B, 2>,
+    embed_host: Option<HostBuf>,
     layers: Vec<Layer<B>>,
     norm: RmsNorm<B>,
     /// Shares the embedding's buffer when the two are tied.
     lm_head: Linear<B>,
     device: B::Device,
-    /// Linear layers on the ndarray backend go through `cpu_kernels` rather than burn's
-    /// matmul (which copies the weight on every call); tests turn this off to compare.
+    /// On the ndarray backend, run the forward pass on the weights' host buffers with
+    /// ptb's own kernels (`host` module) rather than burn's ops (which copy the weight on
+    /// every matmul and run single-threaded); tests turn this off to compare the two.
     pub cpu_kernels: bool,
 }
 
-/// Keys and values of every layer, `[batch, kv_heads, len, head_dim]`.
+/// Keys and values of every layer.
 pub struct KvCache<B: Backend> {
-    layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
+    layers: Vec<Option<LayerKv<B>>>,
+}
+
+enum LayerKv<B: Backend> {
+    /// `[batch, kv_heads, len, head_dim]` each, extended by concatenation.
+    Tensors(Tensor<B, 4>, Tensor<B, 4>),
+    /// The host forward pass's preallocated cache.
+    Host(HostKv),
+}
+
+impl<B: Backend> LayerKv<B> {
+    fn len(&self) -> usize {
+        match self {
+            LayerKv::Tensors(k, _) => k.dims()[2],
+            LayerKv::Host(kv) => kv.len(),
+        }
+    }
 }
 
 impl<B: Backend> KvCache<B> {
@@ -89,7 +117,7 @@ impl<B: Backend> KvCache<B> {
         KvCache { layers: (0..layers).map(|_| None).collect() }
     }
     pub fn len(&self) -> usize {
-        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |(k, _)| k.dims()[2])
+        self.layers.first().and_then(|l| l.as_ref()).map_or(0, LayerKv::len)
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -101,8 +129,13 @@ impl<B: Backend> KvCache<B> {
             device,
         );
         for l in self.layers.iter_mut().flatten() {
-            l.0 = l.0.clone().select(0, idx.clone());
-            l.1 = l.1.clone().select(0, idx.clone());
+            match l {
+                LayerKv::Tensors(k, v) => {
+                    *k = k.clone().select(0, idx.clone());
+                    *v = v.clone().select(0, idx.clone());
+                }
+                LayerKv::Host(kv) => kv.retain_rows(rows),
+            }
         }
     }
 
@@ -113,45 +146,50 @@ impl<B: Backend> KvCache<B> {
             return;
         }
         for l in self.layers.iter_mut().flatten() {
-            let len = l.0.dims()[2];
-            l.0 = l.0.clone().narrow(2, n, len - n);
-            l.1 = l.1.clone().narrow(2, n, len - n);
-        }
-    }
-
-    /// Adds `n` padding positions in front (zeros: the mask hides them from real tokens).
-    /// Rows' `pad` must grow by `n` too.
-    fn pad_front(&mut self, n: usize) {
-        if n == 0 {
-            return;
-        }
-        for l in self.layers.iter_mut().flatten() {
-            let [b, h, _, d] = l.0.dims();
-            let zeros = Tensor::<B, 4>::zeros([b, h, n, d], &l.0.device());
-            l.0 = Tensor::cat(vec![zeros.clone(), l.0.clone()], 2);
-            l.1 = Tensor::cat(vec![zeros, l.1.clone()], 2);
+            match l {
+                LayerKv::Tensors(k, v) => {
+                    let len = k.dims()[2];
+                    *k = k.clone().narrow(2, n, len - n);
+                    *v = v.clone().narrow(2, n, len - n);
+                }
+                LayerKv::Host(kv) => kv.trim_front(n),
+            }
         }
     }
 
     /// Appends `other`'s rows after this cache's, left-padding the shorter of the two to the
     /// longer's length. Returns the padding added in front of (this cache's rows, `other`'s).
-    pub fn append_rows(&mut self, mut other: KvCache<B>) -> (usize, usize) {
+    pub fn append_rows(&mut self, other: KvCache<B>) -> (usize, usize) {
         if self.is_empty() {
             *self = other;
             return (0, 0);
         }
         let (a, b) = (self.len(), other.len());
         let len = a.max(b);
-        self.pad_front(len - a);
-        other.pad_front(len - b);
         for (mine, theirs) in self.layers.iter_mut().zip(other.layers) {
-            if let (Some(m), Some(t)) = (mine.as_mut(), theirs) {
-                m.0 = Tensor::cat(vec![m.0.clone(), t.0], 0);
-                m.1 = Tensor::cat(vec![m.1.clone(), t.1], 0);
+            match (mine, theirs) {
+                (Some(LayerKv::Tensors(mk, mv)), Some(LayerKv::Tensors(tk, tv))) => {
+                    *mk = Tensor::cat(vec![pad_front(mk.clone(), len - a), pad_front(tk, len - b)], 0);
+                    *mv = Tensor::cat(vec![pad_front(mv.clone(), len - a), pad_front(tv, len - b)], 0);
+                }
+                (Some(LayerKv::Host(m)), Some(LayerKv::Host(t))) => {
+                    m.append_rows(&t);
+                }
+                _ => unreachable!("caches of one model hold the same kind of layers"),
             }
         }
         (len - a, len - b)
     }
+}
+
+/// `n` zero positions (hidden by the mask) in front of `[batch, heads, len, dim]`.
+fn pad_front<B: Backend>(x: Tensor<B, 4>, n: usize) -> Tensor<B, 4> {
+    if n == 0 {
+        return x;
+    }
+    let [b, h, _, d] = x.dims();
+    let zeros = Tensor::<B, 4>::zeros([b, h, n, d], &x.device());
+    Tensor::cat(vec![zeros, x], 2)
 }
 
 /// Where each row's real tokens start in the shared (left-padded) sequence.
@@ -182,14 +220,15 @@ impl<B: Backend> Loader<'_, B> {
     fn linear(&self, name: &str, out: usize, inp: usize, bias: bool) -> Result<Linear<B>> {
         let w = self.raw(&format!("{name}.weight"), &[out, inp])?;
         let bias = if bias { Some(to_tensor(self.raw(&format!("{name}.bias"), &[out])?, self.device)) } else { None };
-        Ok(Linear { w: to_tensor(w, self.device), bias })
+        Ok(Linear::new(to_tensor(w, self.device), bias))
     }
     fn norm(&self, name: &str, dim: usize, cfg: &ModelConfig) -> Result<RmsNorm<B>> {
         let mut w = self.raw(&format!("{name}.weight"), &[dim])?;
         if cfg.norm == NormStyle::PlusOne {
             w.data.iter_mut().for_each(|x| *x += 1.0);
         }
-        Ok(RmsNorm { weight: to_tensor(w, self.device), eps: cfg.rms_norm_eps })
+        let weight = to_tensor(w, self.device);
+        Ok(RmsNorm { host: HostBuf::of(&weight), weight, eps: cfg.rms_norm_eps })
     }
 }
 
@@ -248,8 +287,9 @@ impl<B: Backend> Model<B> {
             });
         }
         let norm = l.norm("norm", h, &cfg)?;
-        let lm_head = Linear { w: lm_head, bias: None };
-        Ok(Model { embed, layers, norm, lm_head, device: device.clone(), cfg, cpu_kernels: true })
+        let lm_head = Linear::new(lm_head, None);
+        let embed_host = HostBuf::of(&embed);
+        Ok(Model { embed, embed_host, layers, norm, lm_head, device: device.clone(), cfg, cpu_kernels: true })
     }
 
     pub fn device(&self) -> &B::Device {
@@ -259,6 +299,9 @@ impl<B: Backend> Model<B> {
     /// Runs `tokens` (`[batch][len]`, all rows the same length) after what `cache` holds.
     /// Returns logits `[batch, len, vocab]`, or only the last position's when `last_only`.
     pub fn forward(&self, tokens: &[Vec<u32>], batch: &Batch, cache: &mut KvCache<B>, last_only: bool) -> Tensor<B, 3> {
+        if self.cpu_kernels && self.host_ready() {
+            return self.forward_host(tokens, batch, cache, last_only);
+        }
         let b = tokens.len();
         let t = tokens[0].len();
         let past = cache.len();
@@ -291,7 +334,7 @@ impl<B: Backend> Model<B> {
             x = x.narrow(1, t - 1, 1);
         }
         let x = self.norm.forward(x);
-        let mut logits = self.lm_head.forward(x, self.cpu_kernels);
+        let mut logits = self.lm_head.forward(x);
         if let Some(cap) = cfg.final_logit_softcapping {
             logits = (logits / cap).tanh() * cap;
         }
@@ -345,16 +388,16 @@ impl<B: Backend> Model<B> {
         x: Tensor<B, 3>,
         rope: Option<&(Tensor<B, 4>, Tensor<B, 4>)>,
         mask: &Tensor<B, 5>,
-        cache: &mut Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+        cache: &mut Option<LayerKv<B>>,
     ) -> Tensor<B, 3> {
         let cfg = &self.cfg;
         let [b, t, _] = x.dims();
         let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
         let g = nh / nkv;
         let h = l.input_norm.forward(x.clone());
-        let mut q = l.q.forward(h.clone(), self.cpu_kernels).reshape([b, t, nh, hd]);
-        let mut k = l.k.forward(h.clone(), self.cpu_kernels).reshape([b, t, nkv, hd]);
-        let v = l.v.forward(h, self.cpu_kernels).reshape([b, t, nkv, hd]).swap_dims(1, 2);
+        let mut q = l.q.forward(h.clone()).reshape([b, t, nh, hd]);
+        let mut k = l.k.forward(h.clone()).reshape([b, t, nkv, hd]);
+        let v = l.v.forward(h).reshape([b, t, nkv, hd]).swap_dims(1, 2);
         if let (Some(qn), Some(kn)) = (&l.q_norm, &l.k_norm) {
             q = qn.forward(q);
             k = kn.forward(k);
@@ -366,10 +409,11 @@ impl<B: Backend> Model<B> {
             k = apply_rope(k, cos, sin);
         }
         let (k, v) = match cache.take() {
-            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+            Some(LayerKv::Tensors(pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+            Some(LayerKv::Host(_)) => unreachable!("the burn path never sees a host cache"),
             None => (k, v),
         };
-        *cache = Some((k.clone(), v.clone()));
+        *cache = Some(LayerKv::Tensors(k.clone(), v.clone()));
         let s = k.dims()[2];
         // Grouped-query attention without copying K/V per head: fold the query heads that
         // share a KV head into the row dimension.
@@ -381,7 +425,7 @@ impl<B: Backend> Model<B> {
         let scores = scores.reshape([b, nkv, g, t, s]) + mask.clone();
         let probs = activation::softmax(scores, 4).reshape([b, nkv, g * t, s]);
         let out = probs.matmul(v).reshape([b, nh, t, hd]).swap_dims(1, 2).reshape([b, t, nh * hd]);
-        let mut attn = l.o.forward(out, self.cpu_kernels);
+        let mut attn = l.o.forward(out);
         if cfg.sandwich_norms {
             attn = l.post_attn_norm.forward(attn);
         }
@@ -390,12 +434,12 @@ impl<B: Backend> Model<B> {
             (Some(n), true) => n.forward(x.clone()),
             _ => l.post_attn_norm.forward(x.clone()),
         };
-        let gate = l.gate.forward(h.clone(), self.cpu_kernels);
+        let gate = l.gate.forward(h.clone());
         let act = match cfg.activation {
             Activation::Silu => activation::silu(gate),
             Activation::GeluTanh => activation::gelu_approximate(gate),
         };
-        let mut ff = l.down.forward(act * l.up.forward(h, self.cpu_kernels), self.cpu_kernels);
+        let mut ff = l.down.forward(act * l.up.forward(h));
         if let Some(n) = &l.post_ff_norm {
             ff = n.forward(ff);
         }

@@ -1,0 +1,189 @@
+//! The CPU forward pass's operations other than linear layers, on row-major `f32` slices.
+//!
+//! burn-ndarray 0.21 runs these single-threaded, copies on every reshape and builds
+//! attention from a masked matmul over the whole cache; at batch 32 that was over a third of
+//! a decode step on SmolLM2. Each function here computes what the burn path in
+//! [`super::model`] computes, in the same order of operations where rounding could differ
+//! (tests compare the two on every fixture architecture).
+
+use rayon::prelude::*;
+
+use super::config::Activation;
+use super::host_kv::HostKv;
+use super::simd::{axpy, dot, wide};
+
+/// Rows per parallel task for row-wise operations: a task is a few microseconds of work.
+const ROWS_PER_TASK: usize = 16;
+
+/// `x / sqrt(mean(x²) + eps) · w` over each `w.len()`-long row, in place.
+pub fn rms_norm(x: &mut [f32], w: &[f32], eps: f64) {
+    let d = w.len();
+    x.par_chunks_mut(d * ROWS_PER_TASK).for_each(|rows| {
+        for row in rows.chunks_exact_mut(d) {
+            norm_row(row, w, eps);
+        }
+    });
+}
+
+fn norm_row(row: &mut [f32], w: &[f32], eps: f64) {
+    let mean = row.iter().map(|v| v * v).sum::<f32>() / row.len() as f32;
+    let inv = (mean + eps as f32).sqrt().recip();
+    for (v, g) in row.iter_mut().zip(w) {
+        *v = *v * inv * g;
+    }
+}
+
+/// cos and sin per (row, position), `head_dim` each, in transformers' rotate-half layout
+/// (the `head_dim / 2` frequencies twice).
+pub struct RopeTable {
+    pub cos: Vec<f32>,
+    pub sin: Vec<f32>,
+}
+
+impl RopeTable {
+    /// `pos[row][t]`: the position of each token. `inv_freq`: `head_dim / 2` frequencies.
+    pub fn new(inv_freq: &[f64], pos: &[Vec<usize>]) -> Self {
+        let n = pos.iter().map(Vec::len).sum::<usize>() * 2 * inv_freq.len();
+        let (mut cos, mut sin) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for &p in pos.iter().flatten() {
+            for _ in 0..2 {
+                for f in inv_freq {
+                    // Angles in f32 like transformers' f32 inv_freq × position product.
+                    let a = (p as f32) * (*f as f32);
+                    cos.push(a.cos());
+                    sin.push(a.sin());
+                }
+            }
+        }
+        RopeTable { cos, sin }
+    }
+}
+
+/// Per-head RMSNorm (Qwen3, Gemma 3) and then the rotary embedding, in place on
+/// `[token][head][head_dim]`; token `i` uses row `i` of the rope table.
+pub fn norm_and_rope(x: &mut [f32], head_dim: usize, heads: usize, norm: Option<(&[f32], f64)>, rope: Option<&RopeTable>) {
+    let per_token = heads * head_dim;
+    x.par_chunks_mut(per_token * ROWS_PER_TASK).enumerate().for_each(|(task, tokens)| {
+        for (i, token) in tokens.chunks_exact_mut(per_token).enumerate() {
+            let tok = task * ROWS_PER_TASK + i;
+            for head in token.chunks_exact_mut(head_dim) {
+                if let Some((w, eps)) = norm {
+                    norm_row(head, w, eps);
+                }
+                if let Some(r) = rope {
+                    let at = tok * head_dim;
+                    rotate(head, &r.cos[at..at + head_dim], &r.sin[at..at + head_dim]);
+                }
+            }
+        }
+    });
+}
+
+/// `x·cos + rotate_half(x)·sin`, rotate_half(x) = [-x₂, x₁].
+fn rotate(x: &mut [f32], cos: &[f32], sin: &[f32]) {
+    let half = x.len() / 2;
+    for i in 0..half {
+        let (a, b) = (x[i], x[i + half]);
+        x[i] = a * cos[i] + (-b) * sin[i];
+        x[i + half] = b * cos[i + half] + a * sin[i + half];
+    }
+}
+
+/// What attention needs besides the tensors.
+pub struct AttnParams<'a> {
+    pub heads: usize,
+    pub head_dim: usize,
+    /// Padding positions in front of each row (never attended to).
+    pub pad: &'a [usize],
+    pub scale: f32,
+    pub softcap: Option<f32>,
+    pub window: Option<usize>,
+}
+
+/// Causal grouped-query attention of `t` new tokens per row over the whole cache (which
+/// already holds them). `q`: `[row][t][head][head_dim]`; returns the same layout.
+///
+/// The mask is [`super::model`]'s: key `j` is visible to the query at position `i` when
+/// `j ≤ i`, `j` is past the row's padding and inside the sliding window, and a query always
+/// sees itself (so a padding query's softmax is never empty).
+pub fn attention(q: &[f32], kv: &HostKv, t: usize, p: &AttnParams) -> Vec<f32> {
+    let (rows, nh, hd) = (kv.rows(), p.heads, p.head_dim);
+    let group = nh / kv.heads();
+    let s = kv.len();
+    let past = s - t;
+    // `[row][head][t][head_dim]` while computing, so each (row, head) task owns a slice.
+    let mut out = vec![0.0f32; rows * nh * t * hd];
+    out.par_chunks_mut(t * hd).enumerate().for_each(|(rh, out)| wide(|| {
+        let (r, h) = (rh / nh, rh % nh);
+        let view = kv.head(r, h / group);
+        let mut scores = vec![0.0f32; s];
+        for (qi, o) in out.chunks_exact_mut(hd).enumerate() {
+            let i = past + qi;
+            let qv = &q[((r * t + qi) * nh + h) * hd..][..hd];
+            let visible = |j: usize| j == i || (j >= p.pad[r] && p.window.is_none_or(|w| i - j < w));
+            let mut max = f32::NEG_INFINITY;
+            for (j, sc) in scores[..=i].iter_mut().enumerate() {
+                if !visible(j) {
+                    *sc = f32::NEG_INFINITY;
+                    continue;
+                }
+                let mut v = dot(qv, &view.k[j * hd..(j + 1) * hd]) * p.scale;
+                if let Some(cap) = p.softcap {
+                    v = (v / cap).tanh() * cap;
+                }
+                *sc = v;
+                max = max.max(v);
+            }
+            let mut sum = 0.0f32;
+            for sc in &mut scores[..=i] {
+                *sc = (*sc - max).exp();
+                sum += *sc;
+            }
+            o.fill(0.0);
+            for (j, &w) in scores[..=i].iter().enumerate() {
+                if w != 0.0 {
+                    axpy(o, w / sum, &view.v[j * hd..(j + 1) * hd]);
+                }
+            }
+        }
+    }));
+    if t == 1 {
+        return out;
+    }
+    let mut y = vec![0.0f32; out.len()];
+    for (rh, block) in out.chunks_exact(t * hd).enumerate() {
+        let (r, h) = (rh / nh, rh % nh);
+        for (qi, v) in block.chunks_exact(hd).enumerate() {
+            y[((r * t + qi) * nh + h) * hd..][..hd].copy_from_slice(v);
+        }
+    }
+    y
+}
+
+/// `gate ← act(gate) · up`, the gated MLP's middle.
+pub fn gated(gate: &mut [f32], up: &[f32], act: Activation) {
+    const CHUNK: usize = 4096;
+    gate.par_chunks_mut(CHUNK).zip(up.par_chunks(CHUNK)).for_each(|(g, u)| {
+        for (x, u) in g.iter_mut().zip(u) {
+            let a = match act {
+                Activation::Silu => *x / (1.0 + (-*x).exp()),
+                // transformers' gelu_pytorch_tanh.
+                Activation::GeluTanh => {
+                    const C: f32 = 0.797_884_6; // sqrt(2/π)
+                    0.5 * *x * (1.0 + (C * (*x + 0.044715 * *x * *x * *x)).tanh())
+                }
+            };
+            *x = a * u;
+        }
+    });
+}
+
+/// `x ← x + y`.
+pub fn add(x: &mut [f32], y: &[f32]) {
+    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+}
+
+/// `x ← tanh(x / cap) · cap`.
+pub fn softcap(x: &mut [f32], cap: f32) {
+    x.par_chunks_mut(4096).for_each(|c| c.iter_mut().for_each(|v| *v = (*v / cap).tanh() * cap));
+}

@@ -1,0 +1,144 @@
+//! The forward pass on the host, for the ndarray backend: the weights' own buffers, ptb's
+//! kernels ([`crate::eval::cpu_kernels`], [`crate::eval::host_ops`]) and a preallocated KV
+//! cache ([`HostKv`]). It computes what [`Model::forward`]'s burn path computes, operation
+//! for operation; tests hold the two within 1e-5 on every fixture architecture.
+
+use burn::prelude::*;
+
+use super::{Batch, KvCache, Layer, LayerKv, Linear, Model, RmsNorm};
+use crate::eval::cpu_kernels::matmul_wt;
+use crate::eval::host_kv::HostKv;
+use crate::eval::host_ops::{self, AttnParams, RopeTable};
+
+const CHECKED: &str = "host buffers are checked when the model is loaded";
+
+impl<B: Backend> Linear<B> {
+    fn host(&self) -> bool {
+        self.host.is_some()
+    }
+
+    /// `x [m, in] · Wᵀ + b`.
+    fn apply(&self, x: &[f32], m: usize) -> Vec<f32> {
+        let (w, bias) = self.host.as_ref().expect(CHECKED);
+        let [n, k] = self.w.dims();
+        let mut y = matmul_wt(x, m, k, w.slice(), n);
+        if let Some(b) = bias {
+            for row in y.chunks_exact_mut(n) {
+                host_ops::add(row, b.slice());
+            }
+        }
+        y
+    }
+}
+
+impl<B: Backend> RmsNorm<B> {
+    fn w(&self) -> &[f32] {
+        self.host.as_ref().expect(CHECKED).slice()
+    }
+
+    fn apply(&self, x: &mut [f32]) {
+        host_ops::rms_norm(x, self.w(), self.eps);
+    }
+}
+
+impl<B: Backend> Layer<B> {
+    fn host(&self) -> bool {
+        let norms = [&self.q_norm, &self.k_norm, &self.pre_ff_norm, &self.post_ff_norm];
+        [&self.q, &self.k, &self.v, &self.o, &self.gate, &self.up, &self.down].iter().all(|l| l.host())
+            && [&self.input_norm, &self.post_attn_norm].iter().all(|n| n.host.is_some())
+            && norms.iter().all(|n| n.as_ref().is_none_or(|n| n.host.is_some()))
+    }
+}
+
+impl<B: Backend> Model<B> {
+    /// Whether every weight is an ndarray buffer the host pass can read.
+    pub(super) fn host_ready(&self) -> bool {
+        self.embed_host.is_some()
+            && self.norm.host.is_some()
+            && self.lm_head.host()
+            && self.layers.iter().all(Layer::host)
+    }
+
+    /// [`Model::forward`] on the host.
+    pub(super) fn forward_host(&self, tokens: &[Vec<u32>], batch: &Batch, cache: &mut KvCache<B>, last_only: bool) -> Tensor<B, 3> {
+        let cfg = &self.cfg;
+        let (b, t, h) = (tokens.len(), tokens[0].len(), cfg.hidden_size);
+        let past = cache.len();
+        let embed = self.embed_host.as_ref().expect(CHECKED).slice();
+        let mut x = Vec::with_capacity(b * t * h);
+        for &id in tokens.iter().flatten() {
+            x.extend_from_slice(&embed[id as usize * h..][..h]);
+        }
+        if let Some(scale) = cfg.embed_scale {
+            x.iter_mut().for_each(|v| *v *= scale);
+        }
+        // Positions count real tokens only, so a left-padded row sees the positions it would alone.
+        let pos: Vec<Vec<usize>> = (0..b)
+            .map(|r| (past..past + t).map(|i| i.saturating_sub(batch.pad[r])).collect())
+            .collect();
+        let ropes: Vec<RopeTable> = cfg
+            .ropes
+            .iter()
+            .map(|spec| RopeTable::new(&crate::eval::rope::inv_freq(spec, cfg.head_dim), &pos))
+            .collect();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let kv = cache.layers[i].get_or_insert_with(|| LayerKv::Host(HostKv::new(b, cfg.num_kv_heads, cfg.head_dim)));
+            let LayerKv::Host(kv) = kv else { unreachable!("the host pass never sees a burn-tensor cache") };
+            let plan = &cfg.layers[i];
+            let attn = AttnParams {
+                heads: cfg.num_heads,
+                head_dim: cfg.head_dim,
+                pad: &batch.pad,
+                scale: cfg.attn_scale,
+                softcap: cfg.attn_logit_softcapping,
+                window: plan.sliding_window,
+            };
+            self.layer_host(layer, &mut x, b * t, plan.rope.map(|r| &ropes[r]), kv, &attn);
+        }
+        let rows = if last_only {
+            x = x.chunks_exact(t * h).flat_map(|row| row[(t - 1) * h..].to_vec()).collect();
+            1
+        } else {
+            t
+        };
+        self.norm.apply(&mut x);
+        let mut logits = self.lm_head.apply(&x, b * rows);
+        if let Some(cap) = cfg.final_logit_softcapping {
+            host_ops::softcap(&mut logits, cap);
+        }
+        Tensor::from_data(TensorData::new(logits, [b, rows, cfg.vocab_size]), &self.device)
+    }
+
+    /// One decoder layer on `x [m tokens][hidden]`, in place.
+    fn layer_host(&self, l: &Layer<B>, x: &mut [f32], m: usize, rope: Option<&RopeTable>, kv: &mut HostKv, attn: &AttnParams) {
+        let cfg = &self.cfg;
+        let t = m / kv.rows();
+        let mut h = x.to_vec();
+        l.input_norm.apply(&mut h);
+        let mut q = l.q.apply(&h, m);
+        let mut k = l.k.apply(&h, m);
+        let v = l.v.apply(&h, m);
+        let (qn, kn) = (l.q_norm.as_ref().map(|n| (n.w(), n.eps)), l.k_norm.as_ref().map(|n| (n.w(), n.eps)));
+        host_ops::norm_and_rope(&mut q, cfg.head_dim, cfg.num_heads, qn, rope);
+        host_ops::norm_and_rope(&mut k, cfg.head_dim, cfg.num_kv_heads, kn, rope);
+        kv.append(&k, &v, t);
+        let out = host_ops::attention(&q, kv, t, attn);
+        let mut a = l.o.apply(&out, m);
+        if cfg.sandwich_norms {
+            l.post_attn_norm.apply(&mut a);
+        }
+        host_ops::add(x, &a);
+        let mut h = x.to_vec();
+        match (&l.pre_ff_norm, cfg.sandwich_norms) {
+            (Some(n), true) => n.apply(&mut h),
+            _ => l.post_attn_norm.apply(&mut h),
+        }
+        let mut gate = l.gate.apply(&h, m);
+        host_ops::gated(&mut gate, &l.up.apply(&h, m), cfg.activation);
+        let mut ff = l.down.apply(&gate, m);
+        if let Some(n) = &l.post_ff_norm {
+            n.apply(&mut ff);
+        }
+        host_ops::add(x, &ff);
+    }
+}
