@@ -204,6 +204,24 @@ fn stop_strings_cut_the_text() {
     assert_eq!(cut.finish_reason, FinishReason::Stop);
     assert!(!cut.text.contains(&stop));
     assert!(full.text.starts_with(&cut.text));
+
+    // A stop string late in a long completion (the engine decodes only the newest tokens at
+    // each step; this fixture's text mixes in byte-fallback tokens) still cuts the text
+    // where it first occurs.
+    let long = e.generate(&[greedy(&c.ids, 60)], &Silent).unwrap().remove(0);
+    let chars: Vec<char> = long.text.chars().collect();
+    let at = (1..chars.len())
+        .rev()
+        .find(|&i| chars[i - 1].is_ascii_alphanumeric() && chars[i].is_ascii_alphanumeric())
+        .expect("two ASCII characters in a row");
+    let stop: String = chars[at - 1..=at].iter().collect();
+    let cut = e
+        .generate(&[Request { stop: vec!["never in the text \u{1}".into(), stop.clone()], ..greedy(&c.ids, 60) }], &Silent)
+        .unwrap()
+        .remove(0);
+    assert_eq!(cut.finish_reason, FinishReason::Stop);
+    assert!(cut.completion_tokens > 10, "the stop must come after the first window: {cut:?}");
+    assert_eq!(cut.text, long.text[..long.text.find(&stop).unwrap()]);
 }
 
 fn copy_fixture(arch: &str) -> tempfile::TempDir {

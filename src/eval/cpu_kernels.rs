@@ -9,8 +9,9 @@
 //! - up to [`MAX_ROWS`] rows: each weight row is streamed once from memory and dotted with
 //!   every `x` row (memory-bound, as a matrix-vector product should be), split across cores;
 //! - more rows: the `gemm` crate's kernels (AVX-512 where the CPU has it; matrixmultiply,
-//!   which burn uses, stops at AVX2 and packed 2.3× slower here on prefill), on the same
-//!   buffers, split across cores by gemm.
+//!   which burn uses, stops at AVX2: swapping it for gemm alone took batch-32 prefill of
+//!   SmolLM2 from ~225 to 340–400 tok/s on an AVX-512 machine), on the same buffers, split
+//!   across cores by gemm.
 //!
 //! [`HostBuf`] is how the forward pass reaches an ndarray tensor's buffer without copying.
 
@@ -20,7 +21,7 @@ use burn::backend::ndarray::NdArrayTensor;
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::simd::{dot, wide};
+use super::simd::{dot, widest};
 
 /// Up to this many rows streaming the weight beats GEMM's packing on SmolLM2's shapes
 /// (bench/README.md).
@@ -79,21 +80,27 @@ pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>, S
 fn streamed(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
     // Column-major `[n][m]` while computing, so each task owns one contiguous slice.
     let mut yt = vec![0.0f32; n * m];
-    yt.par_chunks_mut(ROWS_PER_TASK * m).enumerate().for_each(|(task, out)| {
-        let j0 = task * ROWS_PER_TASK;
-        wide(|| {
-            for (dj, ys) in out.chunks_exact_mut(m).enumerate() {
-                let w_row = &w[(j0 + dj) * k..(j0 + dj + 1) * k];
-                for (r, y) in ys.iter_mut().enumerate() {
-                    *y = dot(w_row, &x[r * k..(r + 1) * k]);
-                }
-            }
-        })
-    });
+    let task_w = ROWS_PER_TASK * k;
+    yt.par_chunks_mut(ROWS_PER_TASK * m).zip(w.par_chunks(task_w)).for_each(|(out, w)| dot_rows(out, w, x, k));
     if m == 1 {
         return yt;
     }
     transpose(&yt, n, m)
+}
+
+widest!(
+    /// `out[j][r] = w[j] · x[r]` for the weight rows `w` and all rows of `x`.
+    fn dot_rows(out: &mut [f32], w: &[f32], x: &[f32], k: usize) => dot_rows_body
+);
+
+#[inline(always)]
+fn dot_rows_body(out: &mut [f32], w: &[f32], x: &[f32], k: usize) {
+    let m = x.len() / k;
+    for (w_row, ys) in w.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
+        for (y, x_row) in ys.iter_mut().zip(x.chunks_exact(k)) {
+            *y = dot(w_row, x_row);
+        }
+    }
 }
 
 /// `y [m, n] = x [m, k] · wᵀ` by gemm's kernels (AVX-512 where the CPU has it), split
@@ -102,9 +109,10 @@ fn streamed(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
 /// The orientation matters because gemm packs an operand it cannot read in its preferred
 /// layout. With `x` as the left operand (`skinny`), the weight is read where it lies and only
 /// `x` is packed: right for a decode step's few rows, where packing the weight every call
-/// would cost as much as the product (30% of a batch-32 step on SmolLM2). With the weight
-/// on the left, gemm packs it in blocks it then reuses across many rows: right for prefill
-/// (1.6× faster than the other orientation at 2048 rows).
+/// costs about as much as the product (batch-32 decode of SmolLM2: 168 tok/s with the
+/// weight packed, 262 without). With the weight on the left, gemm packs it in blocks it then
+/// reuses across many rows: right for prefill (1.6× the other orientation at 2,048 rows;
+/// at 64 rows the skinny one is 1.3× faster).
 fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, skinny: bool) -> Vec<f32> {
     let mut y = vec![0.0f32; m * n];
     let (k_, n_) = (k as isize, n as isize);

@@ -10,15 +10,22 @@ use rayon::prelude::*;
 
 use super::config::Activation;
 use super::host_kv::HostKv;
-use super::simd::{axpy, dot, wide};
+use super::simd::{axpy, dot, widest};
 
-/// Rows per parallel task for row-wise operations: a task is a few microseconds of work.
-const ROWS_PER_TASK: usize = 16;
+/// Elements per parallel task for the cheap row-wise operations (norms, rope): about 20 µs
+/// of work. Smaller tasks cost more in waking the other core than they save; a decode
+/// step's norm (32 rows of 576) runs on one core.
+const ELEMS_PER_TASK: usize = 1 << 15;
+
+/// Whole rows of `d` elements per task.
+fn rows_per_task(d: usize) -> usize {
+    (ELEMS_PER_TASK / d.max(1)).max(1)
+}
 
 /// `x / sqrt(mean(x²) + eps) · w` over each `w.len()`-long row, in place.
 pub fn rms_norm(x: &mut [f32], w: &[f32], eps: f64) {
     let d = w.len();
-    x.par_chunks_mut(d * ROWS_PER_TASK).for_each(|rows| {
+    x.par_chunks_mut(d * rows_per_task(d)).for_each(|rows| {
         for row in rows.chunks_exact_mut(d) {
             norm_row(row, w, eps);
         }
@@ -63,9 +70,10 @@ impl RopeTable {
 /// `[token][head][head_dim]`; token `i` uses row `i` of the rope table.
 pub fn norm_and_rope(x: &mut [f32], head_dim: usize, heads: usize, norm: Option<(&[f32], f64)>, rope: Option<&RopeTable>) {
     let per_token = heads * head_dim;
-    x.par_chunks_mut(per_token * ROWS_PER_TASK).enumerate().for_each(|(task, tokens)| {
+    let per_task = rows_per_task(per_token);
+    x.par_chunks_mut(per_token * per_task).enumerate().for_each(|(task, tokens)| {
         for (i, token) in tokens.chunks_exact_mut(per_token).enumerate() {
-            let tok = task * ROWS_PER_TASK + i;
+            let tok = task * per_task + i;
             for head in token.chunks_exact_mut(head_dim) {
                 if let Some((w, eps)) = norm {
                     norm_row(head, w, eps);
@@ -108,45 +116,9 @@ pub struct AttnParams<'a> {
 /// sees itself (so a padding query's softmax is never empty).
 pub fn attention(q: &[f32], kv: &HostKv, t: usize, p: &AttnParams) -> Vec<f32> {
     let (rows, nh, hd) = (kv.rows(), p.heads, p.head_dim);
-    let group = nh / kv.heads();
-    let s = kv.len();
-    let past = s - t;
     // `[row][head][t][head_dim]` while computing, so each (row, head) task owns a slice.
     let mut out = vec![0.0f32; rows * nh * t * hd];
-    out.par_chunks_mut(t * hd).enumerate().for_each(|(rh, out)| wide(|| {
-        let (r, h) = (rh / nh, rh % nh);
-        let view = kv.head(r, h / group);
-        let mut scores = vec![0.0f32; s];
-        for (qi, o) in out.chunks_exact_mut(hd).enumerate() {
-            let i = past + qi;
-            let qv = &q[((r * t + qi) * nh + h) * hd..][..hd];
-            let visible = |j: usize| j == i || (j >= p.pad[r] && p.window.is_none_or(|w| i - j < w));
-            let mut max = f32::NEG_INFINITY;
-            for (j, sc) in scores[..=i].iter_mut().enumerate() {
-                if !visible(j) {
-                    *sc = f32::NEG_INFINITY;
-                    continue;
-                }
-                let mut v = dot(qv, &view.k[j * hd..(j + 1) * hd]) * p.scale;
-                if let Some(cap) = p.softcap {
-                    v = (v / cap).tanh() * cap;
-                }
-                *sc = v;
-                max = max.max(v);
-            }
-            let mut sum = 0.0f32;
-            for sc in &mut scores[..=i] {
-                *sc = (*sc - max).exp();
-                sum += *sc;
-            }
-            o.fill(0.0);
-            for (j, &w) in scores[..=i].iter().enumerate() {
-                if w != 0.0 {
-                    axpy(o, w / sum, &view.v[j * hd..(j + 1) * hd]);
-                }
-            }
-        }
-    }));
+    out.par_chunks_mut(t * hd).enumerate().for_each(|(rh, out)| attend(out, rh, q, kv, p));
     if t == 1 {
         return out;
     }
@@ -158,6 +130,52 @@ pub fn attention(q: &[f32], kv: &HostKv, t: usize, p: &AttnParams) -> Vec<f32> {
         }
     }
     y
+}
+
+widest!(
+    /// One (row, head) of [`attention`]: `out` is its `[t][head_dim]` block.
+    fn attend(out: &mut [f32], rh: usize, q: &[f32], kv: &HostKv, p: &AttnParams<'_>) => attend_body
+);
+
+#[inline(always)]
+fn attend_body(out: &mut [f32], rh: usize, q: &[f32], kv: &HostKv, p: &AttnParams<'_>) {
+    let (nh, hd) = (p.heads, p.head_dim);
+    let group = nh / kv.heads();
+    let s = kv.len();
+    let t = out.len() / hd;
+    let past = s - t;
+    let (r, h) = (rh / nh, rh % nh);
+    let view = kv.head(r, h / group);
+    let mut scores = vec![0.0f32; s];
+    for (qi, o) in out.chunks_exact_mut(hd).enumerate() {
+        let i = past + qi;
+        let qv = &q[((r * t + qi) * nh + h) * hd..][..hd];
+        let visible = |j: usize| j == i || (j >= p.pad[r] && p.window.is_none_or(|w| i - j < w));
+        let mut max = f32::NEG_INFINITY;
+        for (j, sc) in scores[..=i].iter_mut().enumerate() {
+            if !visible(j) {
+                *sc = f32::NEG_INFINITY;
+                continue;
+            }
+            let mut v = dot(qv, &view.k[j * hd..(j + 1) * hd]) * p.scale;
+            if let Some(cap) = p.softcap {
+                v = (v / cap).tanh() * cap;
+            }
+            *sc = v;
+            max = max.max(v);
+        }
+        let mut sum = 0.0f32;
+        for sc in &mut scores[..=i] {
+            *sc = (*sc - max).exp();
+            sum += *sc;
+        }
+        o.fill(0.0);
+        for (j, &w) in scores[..=i].iter().enumerate() {
+            if w != 0.0 {
+                axpy(o, w / sum, &view.v[j * hd..(j + 1) * hd]);
+            }
+        }
+    }
 }
 
 /// `gate ← act(gate) · up`, the gated MLP's middle.

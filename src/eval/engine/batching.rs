@@ -150,7 +150,8 @@ impl<B: Backend> Engine<B> {
             return Ok(Some(FinishReason::Eos));
         }
         slot.generated.push(tok);
-        if !req.stop.is_empty() {
+        if !req.stop.is_empty() && self.stop_in_tail(&slot.generated, &req.stop)? {
+            // The whole text once, for where the first stop string starts.
             let text = self.decode(&slot.generated)?;
             if let Some(cut) = super::first_stop(&text, &req.stop) {
                 slot.text_len = cut;
@@ -158,6 +159,27 @@ impl<B: Backend> Engine<B> {
             }
         }
         Ok((slot.generated.len() >= req.max_new_tokens).then_some(FinishReason::Length))
+    }
+
+    /// Whether the newest token may have completed a stop string, decoding only the last
+    /// tokens: decoding the whole completion at every step was quadratic in its length.
+    ///
+    /// A stop string of L bytes that ends in the newest token's text starts at most L - 1
+    /// bytes before it, so L - 1 earlier tokens of at least a byte each hold it; the window
+    /// has 4 more, as margin for what a decode starting mid-text drops (a leading space, a
+    /// split character), and doubles while it decodes to fewer than twice that many bytes
+    /// (tokens that decode to nothing). A false alarm only costs one whole decode.
+    fn stop_in_tail(&self, generated: &[u32], stops: &[String]) -> Result<bool> {
+        let want = stops.iter().map(String::len).max().unwrap_or(0) + 4;
+        let mut window = want;
+        loop {
+            let from = generated.len().saturating_sub(window);
+            let tail = self.decode(&generated[from..])?;
+            if from == 0 || tail.len() >= 2 * want {
+                return Ok(super::first_stop(&tail, stops).is_some());
+            }
+            window *= 2;
+        }
     }
 
     fn complete(&self, slot: &mut Slot, reason: FinishReason) -> Result<Completion> {
