@@ -30,6 +30,9 @@ pub const MAX_ROWS: usize = 8;
 /// Up to this many rows gemm reads the weight in place rather than packing it ([`gemm`]).
 const SKINNY_ROWS: usize = 256;
 
+/// Weight rows per single-core gemm call in the skinny orientation.
+const SKINNY_BLOCK: usize = 256;
+
 /// Weight rows per task: small enough for both cores to share out the work when one is
 /// busy with something else, large enough that scheduling costs nothing.
 const ROWS_PER_TASK: usize = 64;
@@ -116,25 +119,43 @@ fn dot_rows_body(out: &mut [f32], w: &[f32], x: &[f32], k: usize) {
 fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, skinny: bool) -> Vec<f32> {
     let mut y = vec![0.0f32; m * n];
     let (k_, n_) = (k as isize, n as isize);
-    // (rows, cols, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, dst_cs, dst_rs) in gemm's terms.
-    let (rows, cols, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, dst_cs, dst_rs) = if skinny {
-        // y [m, n] = x [m, k] · (w as [k, n], column j = weight row j).
-        (m, n, x.as_ptr(), 1, k_, w.as_ptr(), k_, 1, 1, n_)
-    } else {
-        // yᵀ [n, m] = w [n, k] · xᵀ [k, m]; yᵀ column-major is y row-major.
-        (n, m, w.as_ptr(), 1, k_, x.as_ptr(), k_, 1, n_, 1)
-    };
+    if skinny {
+        // Blocks of weight rows on one core each: gemm's own split of so small a product
+        // across two cores ran slower than one core (bench/README.md).
+        let dst = SendPtr(y.as_mut_ptr());
+        (0..n.div_ceil(SKINNY_BLOCK)).into_par_iter().for_each(|b| {
+            let j0 = b * SKINNY_BLOCK;
+            let cols = SKINNY_BLOCK.min(n - j0);
+            let dst = &dst;
+            // SAFETY: y [m, n] = x [m, k] · (w as [k, n]) restricted to columns j0..j0+cols:
+            // reads x (m×k) and weight rows j0..j0+cols (inside w), writes only those
+            // columns of y, which no other block writes; x, w and y outlive the call.
+            unsafe {
+                gemm_f32::gemm::f32::get_gemm_fn()(
+                    m, cols, k, dst.0.add(j0), 1, n_, false, x.as_ptr(), 1, k_, w.as_ptr().add(j0 * k), k_, 1, 0.0, 1.0,
+                    false, false, false, gemm_common::Parallelism::None,
+                );
+            }
+        });
+        return y;
+    }
+    // yᵀ [n, m] = w [n, k] · xᵀ [k, m]; yᵀ column-major is y row-major.
     let threads = gemm_common::Parallelism::Rayon(rayon::current_num_threads());
-    // SAFETY: every pointer, stride and extent above addresses inside `x` (m×k), `w` (n×k)
-    // and `y` (m×n), which outlive the call; `y` is not aliased.
+    // SAFETY: every pointer, stride and extent addresses inside `x` (m×k), `w` (n×k) and
+    // `y` (m×n), which outlive the call; `y` is not aliased.
     unsafe {
         gemm_f32::gemm::f32::get_gemm_fn()(
-            rows, cols, k, y.as_mut_ptr(), dst_cs, dst_rs, false, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, 0.0, 1.0,
+            n, m, k, y.as_mut_ptr(), n_, 1, false, w.as_ptr(), 1, k_, x.as_ptr(), k_, 1, 0.0, 1.0,
             false, false, false, threads,
         );
     }
     y
 }
+
+/// The output buffer, shared by the blocks of [`gemm`] that write disjoint columns of it.
+struct SendPtr(*mut f32);
+// SAFETY: only used to hand disjoint column blocks of one buffer to rayon tasks.
+unsafe impl Sync for SendPtr {}
 
 /// `[n][m]` → `[m][n]`.
 fn transpose(yt: &[f32], n: usize, m: usize) -> Vec<f32> {
@@ -167,8 +188,9 @@ mod tests {
     #[test]
     fn both_kernels_compute_the_product() {
         // Small integers keep every sum exact, whatever the order. Sizes: a tail shorter than
-        // the dot's lanes, task counts that do not divide the rows, one and many rows.
-        for (m, k, n) in [(1, 3, 1), (1, 21, 17), (3, 7, 130), (8, 16, 200), (9, 5, 70), (40, 33, 3)] {
+        // the dot's lanes, task counts that do not divide the rows, one and many rows, skinny
+        // blocks that do not divide the weight rows.
+        for (m, k, n) in [(1, 3, 1), (1, 21, 17), (3, 7, 130), (8, 16, 200), (9, 5, 70), (40, 33, 3), (9, 5, 600)] {
             let x: Vec<f32> = (0..m * k).map(|v| ((v * 7 % 11) as f32) - 5.0).collect();
             let w: Vec<f32> = (0..k * n).map(|v| ((v * 5 % 13) as f32) * 0.25 - 1.5).collect();
             let want = naive(&x, m, k, &w, n);
