@@ -4,8 +4,10 @@
 //!   python bench/eval_transformers_cpu.py   # the same measurements with transformers
 //!
 //! Model: SmolLM2-135M-Instruct (GGUF from ci-setup, or $PTB_SMOLLM2_GGUF), or a checkpoint
-//! directory given as the first argument. Prompts: the same synthetic 64-token prompts in
-//! both scripts (token ids 1000.., no chat template), 32 greedy new tokens, EOS ignored.
+//! directory given as the first argument (e.g. tests/fixtures/eval/qwen3, a tiny random one).
+//! Prompts: the same synthetic 64-token prompts in both scripts (token ids from 1000, modulo
+//! the vocabulary; no chat template), 32 greedy new tokens, EOS ignored.
+//! `bash bench/eval_compare.sh [DIR]` runs this and the transformers script interleaved.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -38,10 +40,12 @@ fn main() {
     let batches: Vec<usize> = std::env::var("PTB_BENCH_BATCHES")
         .map(|v| v.split(',').map(|b| b.trim().parse().expect("PTB_BENCH_BATCHES: comma-separated sizes")).collect())
         .unwrap_or_else(|_| vec![1, 32]);
+    let vocab = e.model.cfg.vocab_size;
     for batch in batches {
         let reqs: Vec<Request> = (0..batch)
             .map(|b| Request {
-                prompt: Prompt::Tokens((0..PROMPT_LEN).map(|i| 1000 + ((i * 7 + b * 13) % 5000) as u32).collect()),
+                // Modulo the vocabulary, so the tiny fixtures (320 tokens) run too.
+                prompt: Prompt::Tokens((0..PROMPT_LEN).map(|i| ((1000 + (i * 7 + b * 13) % 5000) % vocab) as u32).collect()),
                 sampling: Sampling::default(),
                 max_new_tokens: NEW_TOKENS,
                 stop: vec![],
