@@ -159,9 +159,6 @@ unsafe impl Sync for SendPtr {}
 
 /// `[n][m]` → `[m][n]`.
 fn transpose(yt: &[f32], n: usize, m: usize) -> Vec<f32> {
-    if m == 1 {
-        return yt.to_vec();
-    }
     let mut y = vec![0.0f32; m * n];
     for (j, ys) in yt.chunks_exact(m).enumerate() {
         for (r, &v) in ys.iter().enumerate() {

@@ -16,9 +16,9 @@ use super::gguf::GgufFile;
 use super::pyjson::Ordered;
 use super::model::{Batch, KvCache, Model};
 use super::sampling::Sampling;
+use super::weights::WeightSource;
 
 mod batching;
-use super::weights::WeightSource;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -274,8 +274,7 @@ impl<B: Backend> Engine<B> {
         let mut cache = KvCache::new(self.model.cfg.num_layers);
         let t = self.model.forward(&[ids.to_vec()], &Batch { pad: vec![0] }, &mut cache, false);
         let v = self.model.cfg.vocab_size;
-        let data = super::cpu_kernels::to_vec(t).map_err(EvalError::Backend)?;
-        Ok(data.chunks(v).map(<[f32]>::to_vec).collect())
+        Ok(host(t)?.chunks(v).map(<[f32]>::to_vec).collect())
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
@@ -296,6 +295,11 @@ fn vllm_defaults(gc: Option<&serde_json::Value>) -> Sampling {
 }
 
 /// Byte offset of the earliest stop string in `text`.
+/// Logits on the host, row-major.
+fn host<B: Backend>(t: burn::tensor::Tensor<B, 3>) -> Result<Vec<f32>> {
+    super::cpu_kernels::to_vec(t).map_err(EvalError::Backend)
+}
+
 fn first_stop(text: &str, stops: &[String]) -> Option<usize> {
     stops.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min()
 }

@@ -7,7 +7,10 @@
 //! `start..start + len` of `cap` in use: attention reads one head's keys contiguously, and
 //! dropping positions from the front (every row's padding) is moving `start`.
 
-#[derive(Clone)]
+/// Free positions a new buffer gets beyond what it must hold, so the next decode steps
+/// write in place.
+const SLACK: usize = 32;
+
 pub struct HostKv {
     k: Vec<f32>,
     v: Vec<f32>,
@@ -42,6 +45,12 @@ impl HostKv {
         self.len
     }
 
+    /// A cache of `rows` rows with room for `cap` zero positions, none of them in use.
+    fn zeroed(rows: usize, heads: usize, dim: usize, cap: usize) -> Self {
+        let n = rows * heads * cap * dim;
+        HostKv { k: vec![0.0; n], v: vec![0.0; n], rows, heads, dim, cap, start: 0, len: 0 }
+    }
+
     fn block(&self) -> usize {
         self.cap * self.dim
     }
@@ -53,7 +62,7 @@ impl HostKv {
         assert_eq!(k.len(), rows * t * heads * dim, "keys: [row][t][head][dim]");
         if self.start + self.len + t > self.cap {
             // Amortised doubling; a prefill's cache gets room for a few dozen more tokens.
-            self.reserve((self.len + t).max(2 * self.len).max(self.len + t + 32));
+            self.reserve((2 * self.len).max(self.len + t + SLACK));
         }
         let at = self.start + self.len;
         let block = self.block();
@@ -72,20 +81,21 @@ impl HostKv {
 
     /// Moves the used positions to a fresh buffer of `cap` positions, starting at 0.
     fn reserve(&mut self, cap: usize) {
-        let mut fresh = HostKv { k: vec![0.0; self.rows * self.heads * cap * self.dim], cap, start: 0, ..self.clone_empty() };
-        fresh.v = vec![0.0; fresh.k.len()];
-        for rh in 0..self.rows * self.heads {
-            let view = self.head_at(rh);
-            let dst = rh * fresh.block();
-            fresh.k[dst..dst + view.k.len()].copy_from_slice(view.k);
-            fresh.v[dst..dst + view.v.len()].copy_from_slice(view.v);
-        }
+        let mut fresh = HostKv::zeroed(self.rows, self.heads, self.dim, cap);
+        self.copy_into(&mut fresh, 0, 0);
         fresh.len = self.len;
         *self = fresh;
     }
 
-    fn clone_empty(&self) -> HostKv {
-        HostKv::new(self.rows, self.heads, self.dim)
+    /// Copies the used positions of every (row, head) into `out`'s buffer, from its (row,
+    /// head) number `first` on, `pad` positions in (`out.start` is 0).
+    fn copy_into(&self, out: &mut HostKv, first: usize, pad: usize) {
+        for rh in 0..self.rows * self.heads {
+            let view = self.head_at(rh);
+            let dst = (first + rh) * out.block() + pad * out.dim;
+            out.k[dst..dst + view.k.len()].copy_from_slice(view.k);
+            out.v[dst..dst + view.v.len()].copy_from_slice(view.v);
+        }
     }
 
     /// The used keys and values of row `r`, head `h`.
@@ -127,20 +137,10 @@ impl HostKv {
     pub fn append_rows(&mut self, other: &HostKv) -> (usize, usize) {
         let len = self.len.max(other.len);
         let (pa, pb) = (len - self.len, len - other.len);
-        let cap = len + 32;
-        let mut out = HostKv { rows: self.rows + other.rows, cap, len, ..self.clone_empty() };
-        out.k = vec![0.0; out.rows * out.heads * cap * out.dim];
-        out.v = vec![0.0; out.k.len()];
-        let mut rh_out = 0;
-        for (src, pad) in [(&*self, pa), (other, pb)] {
-            for rh in 0..src.rows * src.heads {
-                let view = src.head_at(rh);
-                let dst = rh_out * out.block() + pad * out.dim;
-                out.k[dst..dst + view.k.len()].copy_from_slice(view.k);
-                out.v[dst..dst + view.v.len()].copy_from_slice(view.v);
-                rh_out += 1;
-            }
-        }
+        let mut out = HostKv::zeroed(self.rows + other.rows, self.heads, self.dim, len + SLACK);
+        self.copy_into(&mut out, 0, pa);
+        other.copy_into(&mut out, self.rows * self.heads, pb);
+        out.len = len;
         *self = out;
         (pa, pb)
     }

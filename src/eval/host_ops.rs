@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use super::config::Activation;
 use super::host_kv::HostKv;
+use super::model::visible;
 use super::simd::{axpy, dot, widest};
 
 /// Elements per parallel task for the cheap row-wise operations (norms, rope): about 20 µs
@@ -111,9 +112,7 @@ pub struct AttnParams<'a> {
 /// Causal grouped-query attention of `t` new tokens per row over the whole cache (which
 /// already holds them). `q`: `[row][t][head][head_dim]`; returns the same layout.
 ///
-/// The mask is [`super::model`]'s: key `j` is visible to the query at position `i` when
-/// `j ≤ i`, `j` is past the row's padding and inside the sliding window, and a query always
-/// sees itself (so a padding query's softmax is never empty).
+/// The mask is [`super::model::visible`], the burn path's too.
 pub fn attention(q: &[f32], kv: &HostKv, t: usize, p: &AttnParams) -> Vec<f32> {
     let (rows, nh, hd) = (kv.rows(), p.heads, p.head_dim);
     // `[row][head][t][head_dim]` while computing, so each (row, head) task owns a slice.
@@ -150,10 +149,9 @@ fn attend_body(out: &mut [f32], rh: usize, q: &[f32], kv: &HostKv, p: &AttnParam
     for (qi, o) in out.chunks_exact_mut(hd).enumerate() {
         let i = past + qi;
         let qv = &q[((r * t + qi) * nh + h) * hd..][..hd];
-        let visible = |j: usize| j == i || (j >= p.pad[r] && p.window.is_none_or(|w| i - j < w));
         let mut max = f32::NEG_INFINITY;
         for (j, sc) in scores[..=i].iter_mut().enumerate() {
-            if !visible(j) {
+            if !visible(i, j, p.pad[r], p.window) {
                 *sc = f32::NEG_INFINITY;
                 continue;
             }

@@ -12,6 +12,7 @@ use super::config::{Activation, ModelConfig, NormStyle};
 use super::cpu_kernels::HostBuf;
 use super::error::{EvalError, Result};
 use super::host_kv::HostKv;
+use super::host_ops::RopeTable;
 use super::weights::{HostTensor, WeightSource};
 
 mod host;
@@ -198,6 +199,23 @@ pub struct Batch {
     pub pad: Vec<usize>,
 }
 
+impl Batch {
+    /// `[row][token]` positions of `t` new tokens after `past`: they count real tokens only,
+    /// so a left-padded row sees the positions it would alone.
+    pub fn positions(&self, past: usize, t: usize) -> Vec<Vec<usize>> {
+        self.pad.iter().map(|&pad| (past..past + t).map(|i| i.saturating_sub(pad)).collect()).collect()
+    }
+}
+
+/// Whether the query at position `query` attends to the key at `key`: causal, not a padding
+/// key (`pad` of them lead the row), inside the sliding window. A query always sees itself,
+/// so a padding query's softmax is never empty (which would give NaN). Both forward passes
+/// use this rule.
+#[inline(always)]
+pub(crate) fn visible(query: usize, key: usize, pad: usize, window: Option<usize>) -> bool {
+    key == query || (key < query && key >= pad && window.is_none_or(|w| query - key < w))
+}
+
 fn to_tensor<B: Backend, const D: usize>(t: HostTensor, device: &B::Device) -> Tensor<B, D> {
     Tensor::from_data(TensorData::new(t.data, t.shape), device)
 }
@@ -305,7 +323,6 @@ impl<B: Backend> Model<B> {
         let b = tokens.len();
         let t = tokens[0].len();
         let past = cache.len();
-        let s = past + t;
         let cfg = &self.cfg;
         let ids: Vec<i64> = tokens.iter().flatten().map(|&x| x as i64).collect();
         let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [b * t]), &self.device);
@@ -313,10 +330,7 @@ impl<B: Backend> Model<B> {
         if let Some(scale) = cfg.embed_scale {
             x = x * scale;
         }
-        // Positions count real tokens only, so a left-padded row sees the positions it would alone.
-        let pos: Vec<Vec<usize>> = (0..b)
-            .map(|r| (past..s).map(|i| i.saturating_sub(batch.pad[r])).collect())
-            .collect();
+        let pos = batch.positions(past, t);
         let ropes: Vec<(Tensor<B, 4>, Tensor<B, 4>)> = (0..cfg.ropes.len()).map(|i| self.rope_tables(i, &pos)).collect();
         let mut masks: Vec<(Option<usize>, Tensor<B, 5>)> = vec![];
         for plan in &cfg.layers {
@@ -343,30 +357,15 @@ impl<B: Backend> Model<B> {
 
     /// cos/sin `[batch, 1, len, head_dim]` in HF's rotate-half layout (halves duplicated).
     fn rope_tables(&self, which: usize, pos: &[Vec<usize>]) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let inv = super::rope::inv_freq(&self.cfg.ropes[which], self.cfg.head_dim);
-        let (b, t, hd) = (pos.len(), pos[0].len(), self.cfg.head_dim);
-        let mut cos = Vec::with_capacity(b * t * hd);
-        let mut sin = Vec::with_capacity(b * t * hd);
-        for row in pos {
-            for &p in row {
-                for _ in 0..2 {
-                    for f in &inv {
-                        // Angles in f32 like transformers' f32 inv_freq × position product.
-                        let a = (p as f32) * (*f as f32);
-                        cos.push(a.cos());
-                        sin.push(a.sin());
-                    }
-                }
-            }
-        }
+        let table = RopeTable::new(&super::rope::inv_freq(&self.cfg.ropes[which], self.cfg.head_dim), pos);
+        let shape = [pos.len(), 1, pos[0].len(), self.cfg.head_dim];
         (
-            Tensor::from_data(TensorData::new(cos, [b, 1, t, hd]), &self.device),
-            Tensor::from_data(TensorData::new(sin, [b, 1, t, hd]), &self.device),
+            Tensor::from_data(TensorData::new(table.cos, shape), &self.device),
+            Tensor::from_data(TensorData::new(table.sin, shape), &self.device),
         )
     }
 
-    /// Additive mask `[batch, 1, 1, len, past+len]`: causal, no padding keys, sliding window.
-    /// A padding query may see itself, so no softmax row is empty (which would give NaN).
+    /// Additive mask `[batch, 1, 1, len, past+len]` of [`visible`].
     fn mask(&self, batch: &Batch, past: usize, t: usize, window: Option<usize>) -> Tensor<B, 5> {
         let b = batch.pad.len();
         let s = past + t;
@@ -374,8 +373,7 @@ impl<B: Backend> Model<B> {
         for r in 0..b {
             for qi in past..s {
                 for kj in 0..s {
-                    let ok = kj <= qi && kj >= batch.pad[r] && window.is_none_or(|w| qi - kj < w);
-                    m.push(if ok || kj == qi { 0.0f32 } else { f32::NEG_INFINITY });
+                    m.push(if visible(qi, kj, batch.pad[r], window) { 0.0f32 } else { f32::NEG_INFINITY });
                 }
             }
         }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use burn::prelude::Backend;
 
-use super::{Completion, Engine, FinishReason, Reporter, Request};
-use crate::eval::error::{EvalError, Result};
+use super::{Completion, Engine, FinishReason, Reporter, Request, host};
+use crate::eval::error::Result;
 use crate::eval::model::{Batch, KvCache};
 use crate::eval::sampling::{Rng, sample};
 
@@ -197,8 +197,4 @@ impl<B: Backend> Engine<B> {
             decode_time: slot.decode_start.elapsed(),
         })
     }
-}
-
-fn host<B: Backend>(t: burn::tensor::Tensor<B, 3>) -> Result<Vec<f32>> {
-    crate::eval::cpu_kernels::to_vec(t).map_err(EvalError::Backend)
 }
