@@ -61,14 +61,23 @@ impl HostBuf {
     }
 }
 
-/// `y [m, n] = x [m, k] · wᵀ` for a weight `w [n, k]` as checkpoints store it.
-pub fn matmul_wt(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
+/// `y [m, n] = x [m, k] · wᵀ` for a weight `w [n, k]` as checkpoints store it, into `y`'s
+/// existing allocation where it is large enough (see [`reuse`]).
+pub fn matmul_wt(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, y: &mut Vec<f32>) {
     debug_assert_eq!((x.len(), w.len()), (m * k, n * k));
+    reuse(y, m * n);
     if m <= MAX_ROWS {
-        streamed(x, m, k, w, n)
+        streamed(x, m, k, w, n, y)
     } else {
-        gemm(x, m, k, w, n, m <= SKINNY_ROWS)
+        gemm(x, m, k, w, n, m <= SKINNY_ROWS, y)
     }
+}
+
+/// `buf` with `len` elements for a kernel that overwrites all of them: it keeps its
+/// allocation and is not cleared. A fresh prefill-sized buffer comes from `mmap` and the
+/// kernel zero-fills it page by page on first touch (~5% of a batch-32 SmolLM2 prefill).
+pub fn reuse(buf: &mut Vec<f32>, len: usize) {
+    buf.resize(len, 0.0);
 }
 
 /// The elements in row-major order, copied straight from the ndarray buffer when possible.
@@ -80,15 +89,16 @@ pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>, S
 }
 
 /// Row-major `y [m, n]` with `y[r][j] = x[r] · w[j]`, weight rows shared out in tasks.
-fn streamed(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
+fn streamed(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, y: &mut [f32]) {
+    let task_w = ROWS_PER_TASK * k;
+    if m == 1 {
+        y.par_chunks_mut(ROWS_PER_TASK).zip(w.par_chunks(task_w)).for_each(|(out, w)| dot_rows(out, w, x, k));
+        return;
+    }
     // Column-major `[n][m]` while computing, so each task owns one contiguous slice.
     let mut yt = vec![0.0f32; n * m];
-    let task_w = ROWS_PER_TASK * k;
     yt.par_chunks_mut(ROWS_PER_TASK * m).zip(w.par_chunks(task_w)).for_each(|(out, w)| dot_rows(out, w, x, k));
-    if m == 1 {
-        return yt;
-    }
-    transpose(&yt, n, m)
+    transpose(&yt, n, m, y);
 }
 
 widest!(
@@ -116,8 +126,8 @@ fn dot_rows_body(out: &mut [f32], w: &[f32], x: &[f32], k: usize) {
 /// weight packed, 262 without). With the weight on the left, gemm packs it in blocks it then
 /// reuses across many rows: right for prefill (1.6× the other orientation at 2,048 rows;
 /// at 64 rows the skinny one is 1.3× faster).
-fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, skinny: bool) -> Vec<f32> {
-    let mut y = vec![0.0f32; m * n];
+fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, skinny: bool, y: &mut [f32]) {
+    debug_assert_eq!(y.len(), m * n);
     let (k_, n_) = (k as isize, n as isize);
     if skinny {
         // Blocks of weight rows on one core each: gemm's own split of so small a product
@@ -137,7 +147,7 @@ fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, skinny: bool) -> Vec
                 );
             }
         });
-        return y;
+        return;
     }
     // yᵀ [n, m] = w [n, k] · xᵀ [k, m]; yᵀ column-major is y row-major.
     let threads = gemm_common::Parallelism::Rayon(rayon::current_num_threads());
@@ -149,7 +159,6 @@ fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, skinny: bool) -> Vec
             false, false, false, threads,
         );
     }
-    y
 }
 
 /// The output buffer, shared by the blocks of [`gemm`] that write disjoint columns of it.
@@ -158,14 +167,12 @@ struct SendPtr(*mut f32);
 unsafe impl Sync for SendPtr {}
 
 /// `[n][m]` → `[m][n]`.
-fn transpose(yt: &[f32], n: usize, m: usize) -> Vec<f32> {
-    let mut y = vec![0.0f32; m * n];
+fn transpose(yt: &[f32], n: usize, m: usize, y: &mut [f32]) {
     for (j, ys) in yt.chunks_exact(m).enumerate() {
         for (r, &v) in ys.iter().enumerate() {
             y[r * n + j] = v;
         }
     }
-    y
 }
 
 #[cfg(test)]
@@ -191,9 +198,16 @@ mod tests {
             let x: Vec<f32> = (0..m * k).map(|v| ((v * 7 % 11) as f32) - 5.0).collect();
             let w: Vec<f32> = (0..k * n).map(|v| ((v * 5 % 13) as f32) * 0.25 - 1.5).collect();
             let want = naive(&x, m, k, &w, n);
-            assert_eq!(streamed(&x, m, k, &w, n), want, "streamed m={m} k={k} n={n}");
-            assert_eq!(gemm(&x, m, k, &w, n, false), want, "gemm m={m} k={k} n={n}");
-            assert_eq!(gemm(&x, m, k, &w, n, true), want, "skinny gemm m={m} k={k} n={n}");
+            // Reused buffers start out holding garbage of another size.
+            let run = |f: &dyn Fn(&mut [f32])| {
+                let mut y = vec![f32::NAN; 7];
+                reuse(&mut y, m * n);
+                f(&mut y);
+                y
+            };
+            assert_eq!(run(&|y| streamed(&x, m, k, &w, n, y)), want, "streamed m={m} k={k} n={n}");
+            assert_eq!(run(&|y| gemm(&x, m, k, &w, n, false, y)), want, "gemm m={m} k={k} n={n}");
+            assert_eq!(run(&|y| gemm(&x, m, k, &w, n, true, y)), want, "skinny gemm m={m} k={k} n={n}");
         }
     }
 }

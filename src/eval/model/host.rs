@@ -18,17 +18,16 @@ impl<B: Backend> Linear<B> {
         self.host.is_some()
     }
 
-    /// `x [m, in] · Wᵀ + b`.
-    fn apply(&self, x: &[f32], m: usize) -> Vec<f32> {
+    /// `y ← x [m, in] · Wᵀ + b`.
+    fn apply(&self, x: &[f32], m: usize, y: &mut Vec<f32>) {
         let (w, bias) = self.host.as_ref().expect(CHECKED);
         let [n, k] = self.w.dims();
-        let mut y = matmul_wt(x, m, k, w.slice(), n);
+        matmul_wt(x, m, k, w.slice(), n, y);
         if let Some(b) = bias {
             for row in y.chunks_exact_mut(n) {
                 host_ops::add(row, b.slice());
             }
         }
-        y
     }
 }
 
@@ -49,6 +48,21 @@ impl<B: Backend> Layer<B> {
             && [&self.input_norm, &self.post_attn_norm].iter().all(|n| n.host.is_some())
             && norms.iter().all(|n| n.as_ref().is_none_or(|n| n.host.is_some()))
     }
+}
+
+/// The forward pass's intermediate buffers, reused from layer to layer (the kernels
+/// overwrite them whole: [`crate::eval::cpu_kernels::reuse`]).
+#[derive(Default)]
+struct Scratch {
+    h: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    attn_tmp: Vec<f32>,
+    out: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
 }
 
 impl<B: Backend> Model<B> {
@@ -79,6 +93,7 @@ impl<B: Backend> Model<B> {
             .iter()
             .map(|spec| RopeTable::new(&crate::eval::rope::inv_freq(spec, cfg.head_dim), &pos))
             .collect();
+        let mut s = Scratch::default();
         for (i, layer) in self.layers.iter().enumerate() {
             let kv = cache.layers[i].get_or_insert_with(|| LayerKv::Host(HostKv::new(b, cfg.num_kv_heads, cfg.head_dim)));
             let LayerKv::Host(kv) = kv else { unreachable!("the host pass never sees a burn-tensor cache") };
@@ -91,7 +106,7 @@ impl<B: Backend> Model<B> {
                 softcap: cfg.attn_logit_softcapping,
                 window: plan.sliding_window,
             };
-            self.layer_host(layer, &mut x, b * t, plan.rope.map(|r| &ropes[r]), kv, &attn);
+            self.layer_host(layer, &mut x, b * t, plan.rope.map(|r| &ropes[r]), kv, &attn, &mut s);
         }
         let rows = if last_only {
             x = x.chunks_exact(t * h).flat_map(|row| row[(t - 1) * h..].iter().copied()).collect();
@@ -100,7 +115,8 @@ impl<B: Backend> Model<B> {
             t
         };
         self.norm.apply(&mut x);
-        let mut logits = self.lm_head.apply(&x, b * rows);
+        let mut logits = Vec::new();
+        self.lm_head.apply(&x, b * rows, &mut logits);
         if let Some(cap) = cfg.final_logit_softcapping {
             host_ops::softcap(&mut logits, cap);
         }
@@ -108,35 +124,39 @@ impl<B: Backend> Model<B> {
     }
 
     /// One decoder layer on `x [m tokens][hidden]`, in place.
-    fn layer_host(&self, l: &Layer<B>, x: &mut [f32], m: usize, rope: Option<&RopeTable>, kv: &mut HostKv, attn: &AttnParams) {
+    #[allow(clippy::too_many_arguments)]
+    fn layer_host(&self, l: &Layer<B>, x: &mut [f32], m: usize, rope: Option<&RopeTable>, kv: &mut HostKv, attn: &AttnParams, s: &mut Scratch) {
         let cfg = &self.cfg;
         let t = m / kv.rows();
-        let mut h = x.to_vec();
-        l.input_norm.apply(&mut h);
-        let mut q = l.q.apply(&h, m);
-        let mut k = l.k.apply(&h, m);
-        let v = l.v.apply(&h, m);
+        s.h.clear();
+        s.h.extend_from_slice(x);
+        l.input_norm.apply(&mut s.h);
+        l.q.apply(&s.h, m, &mut s.q);
+        l.k.apply(&s.h, m, &mut s.k);
+        l.v.apply(&s.h, m, &mut s.v);
         let (qn, kn) = (l.q_norm.as_ref().map(|n| (n.w(), n.eps)), l.k_norm.as_ref().map(|n| (n.w(), n.eps)));
-        host_ops::norm_and_rope(&mut q, cfg.head_dim, cfg.num_heads, qn, rope);
-        host_ops::norm_and_rope(&mut k, cfg.head_dim, cfg.num_kv_heads, kn, rope);
-        kv.append(&k, &v, t);
-        let out = host_ops::attention(&q, kv, t, attn);
-        let mut a = l.o.apply(&out, m);
+        host_ops::norm_and_rope(&mut s.q, cfg.head_dim, cfg.num_heads, qn, rope);
+        host_ops::norm_and_rope(&mut s.k, cfg.head_dim, cfg.num_kv_heads, kn, rope);
+        kv.append(&s.k, &s.v, t);
+        host_ops::attention(&s.q, kv, t, attn, &mut s.attn, &mut s.attn_tmp);
+        l.o.apply(&s.attn, m, &mut s.out);
         if cfg.sandwich_norms {
-            l.post_attn_norm.apply(&mut a);
+            l.post_attn_norm.apply(&mut s.out);
         }
-        host_ops::add(x, &a);
-        let mut h = x.to_vec();
+        host_ops::add(x, &s.out);
+        s.h.clear();
+        s.h.extend_from_slice(x);
         match (&l.pre_ff_norm, cfg.sandwich_norms) {
-            (Some(n), true) => n.apply(&mut h),
-            _ => l.post_attn_norm.apply(&mut h),
+            (Some(n), true) => n.apply(&mut s.h),
+            _ => l.post_attn_norm.apply(&mut s.h),
         }
-        let mut gate = l.gate.apply(&h, m);
-        host_ops::gated(&mut gate, &l.up.apply(&h, m), cfg.activation);
-        let mut ff = l.down.apply(&gate, m);
+        l.gate.apply(&s.h, m, &mut s.gate);
+        l.up.apply(&s.h, m, &mut s.up);
+        host_ops::gated(&mut s.gate, &s.up, cfg.activation);
+        l.down.apply(&s.gate, m, &mut s.out);
         if let Some(n) = &l.post_ff_norm {
-            n.apply(&mut ff);
+            n.apply(&mut s.out);
         }
-        host_ops::add(x, &ff);
+        host_ops::add(x, &s.out);
     }
 }
