@@ -1,6 +1,8 @@
 //! Hash fixtures pin the key schema: a fixed spec and fixed pins give
 //! fixed keys. If one of these changes, the set or encoding of hashed
 //! inputs changed: bump `hash::KEY_SCHEMA` and update docs/hashing.md.
+//! (The eval key also moves when `plan::HARNESS_VERSION` is bumped: an
+//! input's value, not the schema.)
 
 use ptb::plan::cell_stages;
 use ptb::resolve::{Pin, Pins};
