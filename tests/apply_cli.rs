@@ -3,6 +3,7 @@
 
 mod common;
 use common::Project;
+use std::path::Path;
 
 #[test]
 fn first_apply_runs_everything_second_runs_nothing_and_lockfile_is_stable() {
@@ -200,4 +201,24 @@ fn a_cell_pattern_that_matches_nothing_is_an_error() {
     let o = p.run(&["plan", "experiments/demo.kdl", "--cell", "tiny-c/arith"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no cell matches `tiny-c/arith`"));
+}
+
+/// The committed lockfiles/demo.lock is what the demo spec gives today: planned with it
+/// against an empty store, stages miss their outputs but no input differs. (It had gone
+/// stale once, when the agent stage gained its `task_template` input: a newcomer's first
+/// `ptb plan` then blamed a changed input they never touched.)
+#[test]
+fn committed_demo_lockfile_is_current() {
+    let p = Project::demo();
+    std::fs::create_dir_all(p.path().join("lockfiles")).unwrap();
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("lockfiles/demo.lock"), p.path().join("lockfiles/demo.lock")).unwrap();
+    let plan = p.stdout(&["plan", "experiments/demo.kdl", "--json"]);
+    let kinds: std::collections::BTreeSet<String> = plan
+        .lines()
+        .flat_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["reasons"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(kinds, ["output_missing", "upstream_reruns"].map(String::from).into(), "regenerate it with `cargo run --release -- apply experiments/demo.kdl`:\n{plan}");
 }
