@@ -27,7 +27,11 @@
             # Benchmark data packages, HumanEval's sandboxed python, fixtures.
             python311 python311Packages.pip
             util-linux # unshare, for the HumanEval sandbox
+            # tests/eval_wgpu.rs: Vulkan on the CPU (lavapipe).
+            vulkan-loader mesa
           ];
+          # Outside NixOS, point VK_ICD_FILENAMES at mesa's lvp_icd.*.json.
+          LD_LIBRARY_PATH = pkgs.lib.makeLibraryPath [ pkgs.vulkan-loader ];
         };
       });
 }

@@ -165,8 +165,8 @@ pub struct EvalArgs {
     /// Directory caching the judge's replies (default: $PTB_CACHE_JUDGE; none).
     #[arg(long)]
     pub judge_cache: Option<PathBuf>,
-    /// `cpu` or `cuda:N` (needs a build with `--features cuda`; in a stage,
-    /// N counts the GPUs the stage was given).
+    /// `cpu`, `cuda:N` (needs a build with `--features cuda`; in a stage,
+    /// N counts the GPUs the stage was given) or `wgpu` (`--features wgpu`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Arena-Hard's baseline: reads `arenahard_baseline_<MODEL>.jsonl`. The

@@ -48,7 +48,7 @@ pub struct GenerateArgs {
     /// Requests decoded together.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// `cpu` or `cuda:N` (needs a build with `--features cuda`).
+    /// `cpu`, `cuda:N` (needs a build with `--features cuda`) or `wgpu` (`--features wgpu`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }

@@ -1,6 +1,6 @@
-//! `--device cpu|cuda:N` → a burn backend. Callers put their backend-generic
+//! `--device cpu|cuda:N|wgpu` → a burn backend. Callers put their backend-generic
 //! work in an [`OnDevice`]; this module is the only place that knows which
-//! backends the build has (CUDA only with the `cuda` feature).
+//! backends the build has (CUDA only with the `cuda` feature, wgpu with `wgpu`).
 
 use burn::prelude::Backend;
 
@@ -17,8 +17,21 @@ pub fn on_device<T: OnDevice>(device: &str, work: T) -> Result<T::Output, T::Err
     match device {
         "cpu" => work.run::<super::Cpu>(&Default::default()),
         d if d == "cuda" || d.starts_with("cuda:") => cuda(d, work),
-        d => Err(EvalError::Backend(format!("unknown device `{d}` (cpu or cuda:N)")).into()),
+        "wgpu" => wgpu(work),
+        d => Err(EvalError::Backend(format!("unknown device `{d}` (cpu, cuda:N or wgpu)")).into()),
     }
+}
+
+/// The first Vulkan adapter wgpu finds (a GPU, or lavapipe on a CPU): burn's ops through
+/// cubecl, the path the CUDA backend runs, where no CUDA device is at hand.
+#[cfg(feature = "wgpu")]
+fn wgpu<T: OnDevice>(work: T) -> Result<T::Output, T::Error> {
+    work.run::<burn::backend::Wgpu>(&Default::default())
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu<T: OnDevice>(_: T) -> Result<T::Output, T::Error> {
+    Err(EvalError::Backend("device `wgpu` needs a ptb built with `--features wgpu`".into()).into())
 }
 
 #[cfg(feature = "cuda")]
