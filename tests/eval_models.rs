@@ -2,48 +2,14 @@
 //! computed in f32): logits, greedy continuations, batching, and load errors.
 //! Fixtures: tests/fixtures/eval/<arch>/, made by scripts/make-fixtures.py.
 
-use std::path::{Path, PathBuf};
-
 use ptb::eval::{BaseModelSpec, Cpu, Engine, EvalError, FinishReason, Prompt, Request, Sampling, Silent};
 use safetensors::SafeTensors;
 
-const ARCHS: [&str; 5] = ["llama", "qwen3", "smollm3", "gemma3", "gemma3_multimodal"];
-/// Max |Δlogit| vs transformers in f32.
-const LOGIT_TOL: f32 = 1e-4;
-
-fn dir(arch: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval").join(arch)
-}
+mod eval_fixtures;
+use eval_fixtures::{ARCHS, Case, LOGIT_TOL, cases, dir};
 
 fn engine(arch: &str) -> Engine<Cpu> {
-    let d = dir(arch);
-    let base = BaseModelSpec::from_checkpoint(&d).unwrap();
-    Engine::load(&d, &base, &Default::default()).unwrap_or_else(|e| panic!("{arch}: {e}"))
-}
-
-struct Case {
-    ids: Vec<u32>,
-    greedy: Vec<u32>,
-    logits: Vec<f32>,
-}
-
-fn cases(arch: &str) -> Vec<Case> {
-    let d = dir(arch);
-    let exp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("expected.json")).unwrap()).unwrap();
-    let bytes = std::fs::read(d.join("expected.safetensors")).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let ids = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect::<Vec<_>>();
-    exp["prompts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let t = st.tensor(&format!("logits_{i}")).unwrap();
-            let logits = t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            Case { ids: ids(&p["ids"]), greedy: ids(&p["greedy"]), logits }
-        })
-        .collect()
+    eval_fixtures::engine(arch)
 }
 
 #[test]

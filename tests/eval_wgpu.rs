@@ -8,43 +8,16 @@
 //!   cargo test --features wgpu --test eval_wgpu
 #![cfg(feature = "wgpu")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::backend::Wgpu;
 use ptb::eval::{BaseModelSpec, Engine, Prompt, Request, Sampling, Silent};
-use safetensors::SafeTensors;
 
-const ARCHS: [&str; 5] = ["llama", "qwen3", "smollm3", "gemma3", "gemma3_multimodal"];
-/// Max |Δlogit| vs transformers (f32 on both sides, as the CPU tests).
-const LOGIT_TOL: f32 = 1e-4;
-
-fn dir(arch: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval").join(arch)
-}
+mod eval_fixtures;
+use eval_fixtures::{ARCHS, LOGIT_TOL, cases};
 
 fn engine(arch: &str) -> Engine<Wgpu> {
-    let d = dir(arch);
-    let base = BaseModelSpec::from_checkpoint(&d).unwrap();
-    Engine::load(&d, &base, &Default::default()).unwrap_or_else(|e| panic!("{arch}: {e}"))
-}
-
-/// (prompt ids, transformers' greedy continuation, its logits for every prompt position).
-fn cases(arch: &str) -> Vec<(Vec<u32>, Vec<u32>, Vec<f32>)> {
-    let d = dir(arch);
-    let exp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("expected.json")).unwrap()).unwrap();
-    let bytes = std::fs::read(d.join("expected.safetensors")).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let ids = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect::<Vec<_>>();
-    let prompts = exp["prompts"].as_array().unwrap();
-    prompts
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let t = st.tensor(&format!("logits_{i}")).unwrap();
-            let logits = t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            (ids(&p["ids"]), ids(&p["greedy"]), logits)
-        })
-        .collect()
+    eval_fixtures::engine(arch)
 }
 
 fn greedy(ids: &[u32], n: usize) -> Request {
@@ -56,20 +29,20 @@ fn burn_ops_on_wgpu_match_transformers() {
     for arch in ARCHS {
         let e = engine(arch);
         let cs = cases(arch);
-        for (i, (ids, want, logits)) in cs.iter().enumerate() {
-            let got: Vec<f32> = e.logits(ids).unwrap().concat();
-            let max = got.iter().zip(logits).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        for (i, c) in cs.iter().enumerate() {
+            let got: Vec<f32> = e.logits(&c.ids).unwrap().concat();
+            let max = got.iter().zip(&c.logits).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             eprintln!("wgpu {arch} prompt {i}: max |Δlogit| = {max:.2e}");
             assert!(max < LOGIT_TOL, "{arch} prompt {i}: max |Δlogit| {max}");
-            let out = e.generate(&[greedy(ids, want.len())], &Silent).unwrap().remove(0);
-            assert_eq!(out.token_ids, *want, "{arch} prompt {i}: greedy tokens");
+            let out = e.generate(&[greedy(&c.ids, c.greedy.len())], &Silent).unwrap().remove(0);
+            assert_eq!(out.token_ids, c.greedy, "{arch} prompt {i}: greedy tokens");
         }
         // Ragged prompts in one batch (left padding, masks, the KV cache) give what each
         // gives alone.
-        let reqs: Vec<Request> = cs.iter().map(|(ids, want, _)| greedy(ids, want.len())).collect();
+        let reqs: Vec<Request> = cs.iter().map(|c| greedy(&c.ids, c.greedy.len())).collect();
         let batched = e.generate(&reqs, &Silent).unwrap();
-        for (i, (out, (_, want, _))) in batched.iter().zip(&cs).enumerate() {
-            assert_eq!(out.token_ids, *want, "{arch} prompt {i} in a batch of {}", reqs.len());
+        for (i, (out, c)) in batched.iter().zip(&cs).enumerate() {
+            assert_eq!(out.token_ids, c.greedy, "{arch} prompt {i} in a batch of {}", reqs.len());
         }
     }
 }
