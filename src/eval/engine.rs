@@ -294,12 +294,12 @@ fn vllm_defaults(gc: Option<&serde_json::Value>) -> Sampling {
     }
 }
 
-/// Byte offset of the earliest stop string in `text`.
 /// Logits on the host, row-major.
 fn host<B: Backend>(t: burn::tensor::Tensor<B, 3>) -> Result<Vec<f32>> {
     super::cpu_kernels::to_vec(t).map_err(EvalError::Backend)
 }
 
+/// Byte offset of the earliest stop string in `text`.
 fn first_stop(text: &str, stops: &[String]) -> Option<usize> {
     stops.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min()
 }

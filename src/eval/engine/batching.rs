@@ -24,8 +24,8 @@ struct Slot<'a> {
     prompt_tokens: usize,
     rng: Rng,
     generated: Vec<u32>,
-    /// Where a stop string cut the text.
-    text_len: usize,
+    /// The completion's text cut before its stop string, once one has ended it.
+    stopped_text: Option<String>,
     /// Padding positions in front of this row in the shared cache.
     pad: usize,
     prefill_time: Duration,
@@ -134,7 +134,7 @@ impl<B: Backend> Engine<B> {
                 prompt_tokens: prompts[index].len(),
                 rng: Rng::new(requests[index].sampling.seed),
                 generated: vec![],
-                text_len: 0,
+                stopped_text: None,
                 pad,
                 prefill_time,
                 decode_start,
@@ -152,9 +152,10 @@ impl<B: Backend> Engine<B> {
         slot.generated.push(tok);
         if !req.stop.is_empty() && self.stop_in_tail(&slot.generated, &req.stop)? {
             // The whole text once, for where the first stop string starts.
-            let text = self.decode(&slot.generated)?;
+            let mut text = self.decode(&slot.generated)?;
             if let Some(cut) = super::first_stop(&text, &req.stop) {
-                slot.text_len = cut;
+                text.truncate(cut);
+                slot.stopped_text = Some(text);
                 return Ok(Some(FinishReason::Stop));
             }
         }
@@ -183,10 +184,10 @@ impl<B: Backend> Engine<B> {
     }
 
     fn complete(&self, slot: &mut Slot, reason: FinishReason) -> Result<Completion> {
-        let mut text = self.decode(&slot.generated)?;
-        if reason == FinishReason::Stop {
-            text.truncate(slot.text_len);
-        }
+        let text = match slot.stopped_text.take() {
+            Some(text) => text,
+            None => self.decode(&slot.generated)?,
+        };
         Ok(Completion {
             text,
             completion_tokens: slot.generated.len(),
