@@ -128,7 +128,6 @@ fn dot_rows_body(out: &mut [f32], w: &[f32], x: &[f32], k: usize) {
 /// at 64 rows the skinny one is 1.3× faster).
 fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, skinny: bool, y: &mut [f32]) {
     debug_assert_eq!(y.len(), m * n);
-    let (k_, n_) = (k as isize, n as isize);
     if skinny {
         // Blocks of weight rows on one core each: gemm's own split of so small a product
         // across two cores ran slower than one core (bench/README.md).
@@ -140,16 +139,12 @@ fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, skinny: bool, y: &mu
             // SAFETY: y [m, n] = x [m, k] · (w as [k, n]) restricted to columns j0..j0+cols:
             // reads x (m×k) and weight rows j0..j0+cols (inside w), writes only those
             // columns of y, which no other block writes; x, w and y outlive the call.
-            unsafe {
-                gemm_f32::gemm::f32::get_gemm_fn()(
-                    m, cols, k, dst.0.add(j0), 1, n_, false, x.as_ptr(), 1, k_, w.as_ptr().add(j0 * k), k_, 1, 0.0, 1.0,
-                    false, false, false, gemm_common::Parallelism::None,
-                );
-            }
+            unsafe { gemm_one_core(m, cols, k, dst.0.add(j0), n, x.as_ptr(), k, w.as_ptr().add(j0 * k), 1, k) };
         });
         return;
     }
     // yᵀ [n, m] = w [n, k] · xᵀ [k, m]; yᵀ column-major is y row-major.
+    let (k_, n_) = (k as isize, n as isize);
     let threads = gemm_common::Parallelism::Rayon(rayon::current_num_threads());
     // SAFETY: every pointer, stride and extent addresses inside `x` (m×k), `w` (n×k) and
     // `y` (m×n), which outlive the call; `y` is not aliased.
@@ -157,6 +152,25 @@ fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, skinny: bool, y: &mu
         gemm_f32::gemm::f32::get_gemm_fn()(
             n, m, k, y.as_mut_ptr(), n_, 1, false, w.as_ptr(), 1, k_, x.as_ptr(), k_, 1, 0.0, 1.0,
             false, false, false, threads,
+        );
+    }
+}
+
+/// `dst [m, n] = a [m, k] · b [k, n]` on this core (callers are already one of many tasks),
+/// `dst` row-major with rows `dst_rs` apart, `a`'s rows `a_rs` apart, `b`'s element (i, j)
+/// at `b[i * b_rs + j * b_cs]`.
+///
+/// # Safety
+/// Every element addressed through `dst`, `a` and `b` lies inside its allocation, and no
+/// other thread reads or writes the part of `dst` addressed.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_one_core(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs: usize, a: *const f32, a_rs: usize, b: *const f32, b_rs: usize, b_cs: usize) {
+    let i = |v: usize| v as isize;
+    // SAFETY: as the caller promises.
+    unsafe {
+        gemm_f32::gemm::f32::get_gemm_fn()(
+            m, n, k, dst, 1, i(dst_rs), false, a, 1, i(a_rs), b, i(b_cs), i(b_rs), 0.0, 1.0, false, false, false,
+            gemm_common::Parallelism::None,
         );
     }
 }

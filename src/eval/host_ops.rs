@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use super::config::Activation;
-use super::cpu_kernels::reuse;
+use super::cpu_kernels::{gemm_one_core, reuse};
 use super::host_kv::HostKv;
 use super::model::visible;
 use super::simd::{axpy, dot, exp, tanh, widest};
@@ -159,14 +159,15 @@ fn attend_body(out: &mut [f32], rh: usize, q: &[f32], kv: &HostKv, p: &AttnParam
     debug_assert!(q0 + (t - 1) * nh * hd + hd <= q.len());
     if t >= GEMM_QUERIES {
         let mut scores = vec![0.0f32; t * s];
-        // SAFETY: scores [t, s] = q [t, hd] (rows `nh * hd` apart from `q0`, inside `q` as
-        // asserted) · kᵀ (k is [s, hd], read as [hd, s]); no pointer is aliased.
-        unsafe { small_gemm(t, s, hd, &mut scores, s, q[q0..].as_ptr(), nh * hd, view.k.as_ptr(), 1, hd) };
+        // SAFETY: scores [t, s] (whole, owned here) = q [t, hd] (rows `nh * hd` apart from
+        // `q0`, inside `q` as asserted) · kᵀ (k is [s, hd], read as [hd, s]).
+        unsafe { gemm_one_core(t, s, hd, scores.as_mut_ptr(), s, q[q0..].as_ptr(), nh * hd, view.k.as_ptr(), 1, hd) };
         for (qi, row) in scores.chunks_exact_mut(s).enumerate() {
             softmax(row, past + qi, p.pad[r], p);
         }
-        // SAFETY: out [t, hd] = scores [t, s] · v [s, hd]; all three are whole slices.
-        unsafe { small_gemm(t, hd, s, out, hd, scores.as_ptr(), s, view.v.as_ptr(), hd, 1) };
+        // SAFETY: out [t, hd] (this task's own block) = scores [t, s] · v [s, hd]; all three
+        // are whole slices.
+        unsafe { gemm_one_core(t, hd, s, out.as_mut_ptr(), hd, scores.as_ptr(), s, view.v.as_ptr(), hd, 1) };
         return;
     }
     let mut scores = vec![0.0f32; s];
@@ -207,25 +208,6 @@ fn softmax(row: &mut [f32], i: usize, pad: usize, p: &AttnParams<'_>) {
     row.iter_mut().for_each(|sc| *sc = exp(*sc - max));
     let sum: f32 = row.iter().sum();
     row.iter_mut().for_each(|w| *w /= sum);
-}
-
-/// `dst [m, n] = a [m, k] · b [k, n]` on this core (callers are already one of many tasks),
-/// `dst` row-major with rows `dst_rs` apart, `a`'s rows `a_rs` apart, `b`'s element (i, j)
-/// at `b[i * b_rs + j * b_cs]`.
-///
-/// # Safety
-/// Every element addressed through `a` and `b` must lie inside their allocations.
-#[allow(clippy::too_many_arguments)]
-unsafe fn small_gemm(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, a: *const f32, a_rs: usize, b: *const f32, b_rs: usize, b_cs: usize) {
-    debug_assert!(dst.len() >= (m - 1) * dst_rs + n);
-    let i = |v: usize| v as isize;
-    // SAFETY: `dst` is addressed within its length (asserted); `a` and `b` as the caller promises.
-    unsafe {
-        gemm_f32::gemm::f32::get_gemm_fn()(
-            m, n, k, dst.as_mut_ptr(), 1, i(dst_rs), false, a, 1, i(a_rs), b, i(b_cs), i(b_rs), 0.0, 1.0, false, false,
-            false, gemm_common::Parallelism::None,
-        );
-    }
 }
 
 /// `gate ← act(gate) · up`, the gated MLP's middle.
