@@ -71,7 +71,11 @@ async fn pull_by_digest_from_a_registry_pins_the_repo_digest() {
     registry_up();
     let ex = docker().await;
     let remote = format!("{REGISTRY}/ptb-test/pin{}:1", std::process::id());
-    docker_cli(&["tag", IMAGE, &remote]);
+    // An image of its own: a push gives the pushed image a repo digest, which tests
+    // running beside this one must not see on IMAGE.
+    let c = docker_cli(&["create", IMAGE, "true"]);
+    docker_cli(&["commit", "--change", &format!("LABEL pin={}", std::process::id()), &c, &remote]);
+    docker_cli(&["rm", &c]);
     docker_cli(&["push", &remote]);
     let pushed = ex.resolve_image(&remote).await.unwrap();
     let digest = pushed.repo_digest.clone().expect("a pushed image has a repo digest");

@@ -9,7 +9,12 @@ pub(super) fn engine(e: BollardError, socket: &str, context: &str) -> ExecError 
     if let BollardError::SocketNotFoundError(path) = &e {
         return not_running(path);
     }
-    match io_kind(&e) {
+    // An answer from the engine needs no probe: the engine is there.
+    let kind = match &e {
+        BollardError::DockerResponseServerError { .. } => None,
+        _ => io_kind(&e).or_else(|| probe(socket)),
+    };
+    match kind {
         Some(ErrorKind::PermissionDenied) => {
             return ExecError::Engine(format!(
                 "{context}: permission denied on {socket}: add your user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or run ptb as root"
@@ -37,6 +42,13 @@ fn not_running(socket: &str) -> ExecError {
     ExecError::Engine(format!(
         "the Docker engine is not running (no answer on {socket}): start it with `sudo systemctl start docker` (or `sudo dockerd &`), or point DOCKER_HOST at its socket"
     ))
+}
+
+/// Why a fresh connection to the socket fails, if it does: under load, hyper's client
+/// can report a refused connection as a bare "Canceled" with no I/O error in its chain.
+fn probe(socket: &str) -> Option<ErrorKind> {
+    let path = socket.strip_prefix("unix://").unwrap_or(socket);
+    std::os::unix::net::UnixStream::connect(path).err().map(|e| e.kind())
 }
 
 /// The I/O error kind somewhere in the error's source chain: bollard wraps
@@ -73,6 +85,21 @@ mod tests {
         assert!(msg.contains("permission denied on /var/run/docker.sock") && msg.contains("docker` group"), "{msg}");
         let e = BollardError::IOError { err: std::io::Error::from(ErrorKind::ConnectionRefused) };
         assert!(engine(e, "/s", "connecting").to_string().contains("not running"));
+    }
+
+    #[test]
+    fn an_error_without_its_cause_still_says_the_engine_is_not_running() {
+        // What hyper gives under load for a refused connection: no I/O error in the chain.
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join("docker.sock");
+        drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
+        let msg = engine(BollardError::RequestTimeoutError, dead.to_str().unwrap(), "connecting").to_string();
+        assert!(msg.contains("not running"), "{msg}");
+        // With an engine listening, the same error is reported as it is.
+        let live = dir.path().join("live.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&live).unwrap();
+        let msg = engine(BollardError::RequestTimeoutError, live.to_str().unwrap(), "connecting").to_string();
+        assert!(msg.starts_with("connecting: ") && !msg.contains("not running"), "{msg}");
     }
 
     #[test]
