@@ -27,7 +27,7 @@
             # Benchmark data packages, HumanEval's sandboxed python, fixtures.
             python311 python311Packages.pip
             util-linux # unshare, for the HumanEval sandbox
-            # tests/eval_wgpu.rs: Vulkan on the CPU (lavapipe).
+            # tests/eval_gpu.rs: Vulkan on the CPU (lavapipe).
             vulkan-loader mesa
           ];
           # Outside NixOS, point VK_ICD_FILENAMES at mesa's lvp_icd.*.json.

@@ -13,8 +13,14 @@ pub const ARCHS: [&str; 5] = ["llama", "qwen3", "smollm3", "gemma3", "gemma3_mul
 /// Max |Δlogit| vs transformers in f32.
 pub const LOGIT_TOL: f32 = 1e-4;
 
+/// The repository: `CARGO_MANIFEST_DIR` when set at run time (cargo sets it; so does
+/// bench/gpu.sh, which runs a test binary built on another machine), else where it was built.
+pub fn root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf())
+}
+
 pub fn dir(arch: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval").join(arch)
+    root().join("tests/fixtures/eval").join(arch)
 }
 
 pub fn engine<B: Backend>(arch: &str) -> Engine<B> {
