@@ -17,8 +17,8 @@ bin="$(cargo bench --bench eval_generate --no-run --message-format=json 2>/dev/n
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 for i in $(seq "$rounds"); do
-  "$bin" "$@" | grep batch | sed 's/^burn-ndarray/ptb/' >> "$out"
-  OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" "$py" bench/eval_transformers_cpu.py "$@" 2>/dev/null | grep batch >> "$out"
+  "$bin" "$@" | grep batch >> "$out"
+  OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" "$py" bench/eval_transformers.py "$@" 2>/dev/null | grep batch >> "$out"
 done
 python3 - "$out" <<'PY'
 import re, statistics, sys
