@@ -34,12 +34,13 @@ def main():
     ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"])
     ap.add_argument("--compare-logits")
     args = ap.parse_args()
+    # `torch_dtype`, not 4.56's `dtype`: the GPU machine's transformers may be older.
     dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     if args.path.endswith(".gguf"):
         d, f = os.path.split(os.path.abspath(args.path))
-        model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, torch_dtype=dtype)
     else:
-        model = AutoModelForCausalLM.from_pretrained(args.path, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(args.path, torch_dtype=dtype)
     model.to(args.device).eval()
     cuda = args.device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)

@@ -28,7 +28,7 @@ def main():
     ap.add_argument("--layers", type=int, default=QWEN3_1_7B["num_hidden_layers"])
     args = ap.parse_args()
     torch.manual_seed(0)
-    config = Qwen3Config(**{**QWEN3_1_7B, "num_hidden_layers": args.layers}, dtype=torch.bfloat16)
+    config = Qwen3Config(**{**QWEN3_1_7B, "num_hidden_layers": args.layers}, torch_dtype=torch.bfloat16)
     model = Qwen3ForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(args.out, safe_serialization=True)
     fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "eval", "qwen3")
