@@ -81,7 +81,7 @@ impl OnDevice for Bench {
         let max_batch = self.batches.iter().copied().max().unwrap_or(1);
         let options = EngineOptions { max_batch, ..Default::default() };
         let e = Engine::<B>::load_with(&self.path, &base_model(&self.path), device, options)?;
-        println!("model {} loaded in {:.1}s on {}", self.path.display(), t.elapsed().as_secs_f64(), self.device);
+        println!("model {} loaded in {:.1}s on {}, weights in {:?}", self.path.display(), t.elapsed().as_secs_f64(), self.device, e.model.weight_dtype());
         let vocab = e.model.cfg.vocab_size;
         // Modulo the vocabulary, so the tiny fixtures (320 tokens) run too.
         let prompt = |b: usize| (0..PROMPT_LEN).map(|i| ((1000 + (i * 7 + b * 13) % 5000) % vocab) as u32).collect::<Vec<u32>>();

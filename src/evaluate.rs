@@ -63,6 +63,8 @@ pub struct EvalJob {
     pub judge: Option<JudgeConfig>,
     /// `cpu` or `cuda:N` (a build with `--features cuda`).
     pub device: String,
+    /// The weights' dtype on the device (`auto`: bf16 for a bf16 checkpoint on a GPU).
+    pub dtype: crate::eval::Precision,
     /// Arena-Hard: whose answers the candidate's are judged against.
     pub arena_baseline: String,
 }
@@ -260,7 +262,8 @@ impl OnDevice for Generate<'_> {
     type Output = (Vec<Completion>, Vec<String>);
     type Error = EvaluateError;
     fn run<B: burn::prelude::Backend>(self, device: &B::Device) -> Result<Self::Output, EvaluateError> {
-        let engine = Engine::<B>::load(&self.job.checkpoint, &base_spec(self.job), device)?;
+        let options = crate::eval::EngineOptions { precision: self.job.dtype, ..Default::default() };
+        let engine = Engine::<B>::load_with(&self.job.checkpoint, &base_spec(self.job), device, options)?;
         let sampling = engine.default_sampling();
         let requests = self.items.iter().map(|(_, r)| to_request(r, self.job, &sampling)).collect::<Result<Vec<_>, _>>()?;
         let completions = engine.generate(&requests, self.reporter)?;
@@ -353,6 +356,7 @@ impl EvalJob {
             limit: None,
             max_tokens: None,
             device: "cpu".into(),
+            dtype: Default::default(),
             arena_baseline: arena::BASELINE_MODEL.into(),
             judge: match (std::env::var("PTB_JUDGE_URL"), std::env::var("PTB_JUDGE_MODEL")) {
                 (Ok(url), Ok(model)) => Some(judge_endpoint(

@@ -74,6 +74,20 @@ fn a_benchmark_reading_several_files_must_be_pinned_as_its_directory() {
     assert!(logs.contains("gsm8k reads several files, but its data is pinned as the one file") && logs.contains("pin the benchmark's directory"), "{logs}");
 }
 
+/// The CPU computes in f32 only: asking for bf16 is refused with the fix, never run in f32
+/// under a bf16 label.
+#[test]
+fn a_dtype_the_device_cannot_compute_in_is_refused() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().unwrap();
+    let data = root.join("data/bench/aime2025");
+    let o = ptb(root, &["eval", "--bench", "aime2025", "--checkpoint", "tests/fixtures/eval/qwen3", "--arch", "qwen3", "--data", data.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--limit", "1", "--dtype", "bf16"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot compute in bf16; use `--dtype f32`"), "{err}");
+    assert!(!out.path().join("metrics.json").exists());
+}
+
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn a_gpu_device_in_a_cpu_build_says_how_to_get_one() {

@@ -159,7 +159,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
                             return Err(miette::miette!(help = "outside a stage, pass --bench, --checkpoint, --data and --out", "no {what}: {e}"));
                         }
                     }
-                    ptb::evaluate::EvalJob { bench, checkpoint: PathBuf::new(), base_model: None, arch: String::new(), data: PathBuf::new(), out: PathBuf::new(), seed: 0, limit: None, max_tokens: None, judge: None, device: "cpu".into(), arena_baseline: String::new() }
+                    ptb::evaluate::EvalJob { bench, checkpoint: PathBuf::new(), base_model: None, arch: String::new(), data: PathBuf::new(), out: PathBuf::new(), seed: 0, limit: None, max_tokens: None, judge: None, device: "cpu".into(), dtype: Default::default(), arena_baseline: String::new() }
                 }
             };
             // Flags override the stage environment.
@@ -175,6 +175,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             job.limit = a.limit;
             job.max_tokens = a.max_tokens;
             job.device = a.device;
+            job.dtype = a.dtype;
             job.arena_baseline = a.arena_baseline;
             if let (Some(url), Some(model)) = (a.judge_url, a.judge_model) {
                 let cache = a.judge_cache.or_else(|| job.judge.as_ref().and_then(|j| j.cache_dir.clone()));

@@ -169,6 +169,10 @@ pub struct EvalArgs {
     /// N counts the GPUs the stage was given) or `wgpu` (`--features wgpu`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Dtype of the weights on the device: `auto` (the checkpoint's own bf16/f16 where the
+    /// device computes in it, else f32), `f32`, `bf16` or `f16`.
+    #[arg(long, default_value = "auto")]
+    pub dtype: ptb::eval::Precision,
     /// Arena-Hard's baseline: reads `arenahard_baseline_<MODEL>.jsonl`. The
     /// reference's is Qwen3-1.7B; `gemini-2.0-flash-001` (Arena-Hard v2's
     /// own) comes from a PyPI package.

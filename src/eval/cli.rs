@@ -51,6 +51,10 @@ pub struct GenerateArgs {
     /// `cpu`, `cuda:N` (needs a build with `--features cuda`) or `wgpu` (`--features wgpu`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Dtype of the weights on the device: `auto` (the checkpoint's own bf16/f16 where the
+    /// device computes in it, else f32), `f32`, `bf16` or `f16`.
+    #[arg(long, default_value = "auto")]
+    pub dtype: super::precision::Precision,
 }
 
 /// Prints generated tokens per second to stderr about once a second, timed from the first
@@ -108,8 +112,9 @@ fn run<B: Backend>(args: &GenerateArgs, device: &B::Device, reporter: &dyn Repor
     if let Some(p) = &args.chat_template {
         base.chat_template = Some(std::fs::read_to_string(p).map_err(|e| EvalError::io(p, e))?);
     }
-    let options = EngineOptions { max_batch: args.batch_size, ..Default::default() };
+    let options = EngineOptions { max_batch: args.batch_size, precision: args.dtype, ..Default::default() };
     let engine = Engine::<B>::load_with(&args.model, &base, device, options)?;
+    eprintln!("weights in {:?} (--dtype {})", engine.model.weight_dtype(), args.dtype);
     for m in engine.mismatches() {
         eprintln!("warning: checkpoint {} is `{}`, the base model's is `{}`", m.field, m.checkpoint, m.declared);
     }

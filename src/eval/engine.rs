@@ -13,6 +13,7 @@ use super::chat::{ChatTemplate, Clock, Message, RenderOptions};
 use super::config::{BaseModelSpec, Mismatch, ModelConfig, id_list, load_config, read_json};
 use super::error::{EvalError, Result};
 use super::gguf::GgufFile;
+use super::precision::Precision;
 use super::pyjson::Ordered;
 use super::model::{Batch, KvCache, Model};
 use super::sampling::Sampling;
@@ -95,11 +96,13 @@ pub struct EngineOptions {
     /// Requests decoded together; more uses more memory and gains throughput.
     pub max_batch: usize,
     pub clock: Clock,
+    /// The dtype of the weights on the device (`--dtype`).
+    pub precision: Precision,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { max_batch: 32, clock: Clock::System }
+        EngineOptions { max_batch: 32, clock: Clock::System, precision: Precision::Auto }
     }
 }
 
@@ -135,7 +138,7 @@ impl<B: Backend> Engine<B> {
         let dir = path;
         let (cfg, mismatches) = load_config(dir, base)?;
         let src = WeightSource::open_safetensors(dir)?;
-        let model = Model::load(cfg, &src, device)?;
+        let model = Model::load(cfg, &src, device, options.precision)?;
         let tok_path = dir.join("tokenizer.json");
         if !tok_path.exists() {
             return Err(EvalError::Missing { path: tok_path, what: "tokenizer.json (save the tokenizer with save_pretrained)" });
@@ -191,7 +194,7 @@ impl<B: Backend> Engine<B> {
             .transpose()?;
         let eos = cfg.eos_token_ids.clone();
         let src = WeightSource::Gguf(Box::new(g));
-        let model = Model::load(cfg, &src, device)?;
+        let model = Model::load(cfg, &src, device, options.precision)?;
         Ok(Engine { model, tokenizer, template, eos, mismatches, generation_defaults: vllm_defaults(None), options, dir: path.to_path_buf() })
     }
 

@@ -254,6 +254,17 @@ impl GgufFile {
         Ok(t)
     }
 
+    /// How tensor `hf` is stored, when it is a plain float type (not quantised).
+    pub fn stored_dtype_hf(&self, hf: &str) -> Option<burn::tensor::DType> {
+        use burn::tensor::DType;
+        match self.tensors.get(&Self::gguf_name(hf)?)?.ggml_type {
+            0 => Some(DType::F32),
+            1 => Some(DType::F16),
+            30 => Some(DType::BF16),
+            _ => None,
+        }
+    }
+
     /// Tensor `name` (GGUF naming) dequantised to f32.
     pub fn get(&self, name: &str) -> Result<HostTensor> {
         let info = self.tensors.get(name).ok_or_else(|| EvalError::MissingTensor {

@@ -8,6 +8,7 @@
 //!   buffers (linear layers without burn's per-call copies, attention over a preallocated
 //!   KV cache), several times faster than burn's ops on CPU.
 //! - [`chat`]: chat templates rendered as transformers renders them.
+//! - [`precision`]: `--dtype`, the weights' dtype on the device (bf16 on a GPU by default).
 //! - [`engine`]: continuously batched generation with a KV cache; the API the eval stage calls.
 //! - [`device`]: `--device cpu|cuda:N` to a burn backend.
 //! - [`cli`]: the `ptb generate` subcommand.
@@ -26,6 +27,7 @@ mod gguf_tokenizer;
 mod host_kv;
 mod host_ops;
 pub mod model;
+pub mod precision;
 pub mod pyjson;
 mod rope;
 pub mod sampling;
@@ -37,6 +39,7 @@ pub use chat::{ChatTemplate, Clock, Message, RenderOptions};
 pub use config::{Architecture, BaseModelSpec, Mismatch};
 pub use engine::{Completion, Engine, EngineOptions, FinishReason, Prompt, Reporter, Request, Silent};
 pub use error::EvalError;
+pub use precision::Precision;
 pub use sampling::Sampling;
 
 /// The CPU backend used by tests and CI.

@@ -6,13 +6,14 @@
 //! positions make a padded row compute exactly what it would alone.
 
 use burn::prelude::*;
-use burn::tensor::activation;
+use burn::tensor::{activation, DType};
 
 use super::config::{Activation, ModelConfig, NormStyle};
 use super::cpu_kernels::HostBuf;
 use super::error::{EvalError, Result};
 use super::host_kv::HostKv;
 use super::host_ops::RopeTable;
+use super::precision::Precision;
 use super::weights::{HostTensor, WeightSource};
 
 mod host;
@@ -34,10 +35,12 @@ impl<B: Backend> Linear<B> {
         Linear { w, bias, host }
     }
 
+    /// In the weight's dtype (see `precision`), out in f32.
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, t, i] = x.dims();
         let out = self.w.dims()[0];
-        let mut y = x.reshape([b * t, i]).matmul(self.w.clone().transpose()).reshape([b, t, out]);
+        let x = x.reshape([b * t, i]).cast(self.w.dtype());
+        let mut y = x.matmul(self.w.clone().transpose()).cast(DType::F32).reshape([b, t, out]);
         if let Some(bias) = &self.bias {
             y = y + bias.clone().unsqueeze::<3>();
         }
@@ -220,10 +223,16 @@ fn to_tensor<B: Backend, const D: usize>(t: HostTensor, device: &B::Device) -> T
     Tensor::from_data(TensorData::new(t.data, t.shape), device)
 }
 
+/// A matrix in `dtype` (the linear layers' and the embedding's; see `precision`).
+fn to_matrix<B: Backend>(t: HostTensor, device: &B::Device, dtype: DType) -> Tensor<B, 2> {
+    Tensor::from_data(TensorData::new(t.data, t.shape), (device, dtype))
+}
+
 struct Loader<'a, B: Backend> {
     src: &'a WeightSource,
     prefix: String,
     device: &'a B::Device,
+    dtype: DType,
 }
 
 impl<B: Backend> Loader<'_, B> {
@@ -238,7 +247,7 @@ impl<B: Backend> Loader<'_, B> {
     fn linear(&self, name: &str, out: usize, inp: usize, bias: bool) -> Result<Linear<B>> {
         let w = self.raw(&format!("{name}.weight"), &[out, inp])?;
         let bias = if bias { Some(to_tensor(self.raw(&format!("{name}.bias"), &[out])?, self.device)) } else { None };
-        Ok(Linear::new(to_tensor(w, self.device), bias))
+        Ok(Linear::new(to_matrix(w, self.device, self.dtype), bias))
     }
     fn norm(&self, name: &str, dim: usize, cfg: &ModelConfig) -> Result<RmsNorm<B>> {
         let mut w = self.raw(&format!("{name}.weight"), &[dim])?;
@@ -263,21 +272,24 @@ fn decoder_prefix(src: &WeightSource) -> Option<(&'static str, &'static str)> {
 }
 
 impl<B: Backend> Model<B> {
-    pub fn load(cfg: ModelConfig, src: &WeightSource, device: &B::Device) -> Result<Self> {
+    /// `precision` decides the dtype of the linear layers and the embedding (the bulk of the
+    /// bytes); norms and everything computed stay f32.
+    pub fn load(cfg: ModelConfig, src: &WeightSource, device: &B::Device, precision: Precision) -> Result<Self> {
         let (prefix, head_prefix) = decoder_prefix(src).ok_or_else(|| EvalError::MissingTensor {
             name: "model.embed_tokens.weight".into(),
             dir: src.dir(),
         })?;
-        let l = Loader::<B> { src, prefix: prefix.into(), device };
+        let dtype = precision.resolve::<B>(src.stored_dtype(&format!("{prefix}layers.0.mlp.up_proj.weight")), device)?;
+        let l = Loader::<B> { src, prefix: prefix.into(), device, dtype };
         let (h, hd) = (cfg.hidden_size, cfg.head_dim);
-        let embed: Tensor<B, 2> = to_tensor(l.raw("embed_tokens.weight", &[cfg.vocab_size, h])?, device);
+        let embed = to_matrix::<B>(l.raw("embed_tokens.weight", &[cfg.vocab_size, h])?, device, dtype);
         let head_name = format!("{head_prefix}lm_head.weight");
         let lm_head = if !cfg.tie_word_embeddings && src.has(&head_name) {
             let w = src.get(&head_name)?;
             if w.shape != [cfg.vocab_size, h] {
                 return Err(EvalError::Shape { name: head_name, found: w.shape, expected: vec![cfg.vocab_size, h] });
             }
-            to_tensor(w, device)
+            to_matrix(w, device, dtype)
         } else if cfg.tie_word_embeddings {
             embed.clone()
         } else {
@@ -314,6 +326,11 @@ impl<B: Backend> Model<B> {
         &self.device
     }
 
+    /// The dtype `--dtype` resolved to: the linear layers' and the embedding's.
+    pub fn weight_dtype(&self) -> DType {
+        self.embed.dtype()
+    }
+
     /// Runs `tokens` (`[batch][len]`, all rows the same length) after what `cache` holds.
     /// Returns logits `[batch, len, vocab]`, or only the last position's when `last_only`.
     pub fn forward(&self, tokens: &[Vec<u32>], batch: &Batch, cache: &mut KvCache<B>, last_only: bool) -> Tensor<B, 3> {
@@ -326,7 +343,7 @@ impl<B: Backend> Model<B> {
         let cfg = &self.cfg;
         let ids: Vec<i64> = tokens.iter().flatten().map(|&x| x as i64).collect();
         let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [b * t]), &self.device);
-        let mut x = self.embed.clone().select(0, ids).reshape([b, t, cfg.hidden_size]);
+        let mut x = self.embed.clone().select(0, ids).cast(DType::F32).reshape([b, t, cfg.hidden_size]);
         if let Some(scale) = cfg.embed_scale {
             x = x * scale;
         }

@@ -112,6 +112,24 @@ impl WeightSource {
         }
     }
 
+    /// How tensor `name` is stored on disk, when it is a plain float type (`None` for a
+    /// quantised or unknown one): what `--dtype auto` keeps.
+    pub fn stored_dtype(&self, name: &str) -> Option<burn::tensor::DType> {
+        use burn::tensor::DType;
+        match self {
+            WeightSource::Safetensors { shards, index, .. } => {
+                let st = SafeTensors::deserialize(&shards[index.get(name)?]).ok()?;
+                match st.tensor(name).ok()?.dtype() {
+                    Dtype::F32 => Some(DType::F32),
+                    Dtype::F16 => Some(DType::F16),
+                    Dtype::BF16 => Some(DType::BF16),
+                    _ => None,
+                }
+            }
+            WeightSource::Gguf(g) => g.stored_dtype_hf(name),
+        }
+    }
+
     /// Tensor `name` (Hugging Face naming) as f32.
     pub fn get(&self, name: &str) -> Result<HostTensor> {
         match self {

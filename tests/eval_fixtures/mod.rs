@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::Backend;
-use ptb::eval::{BaseModelSpec, Engine};
+use ptb::eval::{BaseModelSpec, Engine, EngineOptions, Precision};
 use safetensors::SafeTensors;
 
 pub const ARCHS: [&str; 5] = ["llama", "qwen3", "smollm3", "gemma3", "gemma3_multimodal"];
@@ -24,9 +24,16 @@ pub fn dir(arch: &str) -> PathBuf {
 }
 
 pub fn engine<B: Backend>(arch: &str) -> Engine<B> {
+    engine_in(arch, Precision::Auto)
+}
+
+/// With the weights in `precision` (the fixtures are bf16 on disk, so `auto` is bf16 on a
+/// device that computes in bf16).
+pub fn engine_in<B: Backend>(arch: &str, precision: Precision) -> Engine<B> {
     let d = dir(arch);
     let base = BaseModelSpec::from_checkpoint(&d).unwrap();
-    Engine::load(&d, &base, &Default::default()).unwrap_or_else(|e| panic!("{arch}: {e}"))
+    let options = EngineOptions { precision, ..Default::default() };
+    Engine::load_with(&d, &base, &Default::default(), options).unwrap_or_else(|e| panic!("{arch}: {e}"))
 }
 
 /// A prompt, transformers' greedy continuation and its logits for every prompt position.
