@@ -9,8 +9,10 @@ use crate::spec::{AgentKind, Cell, CheckpointSource, Experiment, Runner, StageKi
 /// defaults, and the inference engine's numerics on every device). Hashed
 /// into every eval stage; bump it when the in-process harness can change its
 /// results. History: 1, the first harness; 2, the CPU engine's own kernels
-/// (logits moved by up to 3e-5, so a greedy token can flip at a near-tie).
-pub const HARNESS_VERSION: &str = "2";
+/// (logits moved by up to 3e-5, so a greedy token can flip at a near-tie);
+/// 3, `--dtype auto`: a bf16 checkpoint's weights stay bf16 on a GPU that
+/// computes in it (CUDA), where version 2 widened them to f32 (CPU unchanged).
+pub const HARNESS_VERSION: &str = "3";
 
 /// Whether an eval of `benchmark` asks the LLM judge: the two judged
 /// benchmarks, and any benchmark ptb does not know (its evaluator might).
