@@ -101,8 +101,8 @@ pub struct KvCache<B: Backend> {
 }
 
 enum LayerKv<B: Backend> {
-    /// `[batch, kv_heads, len, head_dim]` each, extended by concatenation.
-    Tensors(Tensor<B, 4>, Tensor<B, 4>),
+    /// Keys and values on the device.
+    Tensors(DeviceKv<B>),
     /// The host forward pass's preallocated cache.
     Host(HostKv),
 }
@@ -110,9 +110,51 @@ enum LayerKv<B: Backend> {
 impl<B: Backend> LayerKv<B> {
     fn len(&self) -> usize {
         match self {
-            LayerKv::Tensors(k, _) => k.dims()[2],
+            LayerKv::Tensors(kv) => kv.len,
             LayerKv::Host(kv) => kv.len(),
         }
+    }
+}
+
+/// `[batch, kv_heads, capacity, head_dim]` each, the first `len` positions filled. New
+/// positions are written in place and the capacity doubles when full: growing by
+/// concatenation copied the whole cache at every layer of every decode step, which on a GPU
+/// at long contexts costs more bandwidth than the weights themselves.
+struct DeviceKv<B: Backend> {
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    len: usize,
+}
+
+impl<B: Backend> DeviceKv<B> {
+    /// A cache holding exactly `k` and `v` (`[batch, kv_heads, len, head_dim]`).
+    fn full(k: Tensor<B, 4>, v: Tensor<B, 4>) -> Self {
+        let len = k.dims()[2];
+        DeviceKv { k, v, len }
+    }
+
+    /// The filled positions (views where the backend can).
+    fn filled(&self) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        (self.k.clone().narrow(2, 0, self.len), self.v.clone().narrow(2, 0, self.len))
+    }
+
+    /// Writes `k`, `v` (`t` new positions) after the filled ones. By value: a tensor written
+    /// while another handle to its buffer lives (a clone, the last step's views) is copied
+    /// first, so the cache must be the buffer's only owner here.
+    fn push(self, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Self {
+        let [b, h, t, d] = k.dims();
+        let DeviceKv { k: mut ck, v: mut cv, len } = self;
+        let capacity = ck.dims()[2];
+        if len + t > capacity {
+            let grown = (2 * capacity).max(len + t);
+            let device = ck.device();
+            let filled = [0..b, 0..h, 0..len, 0..d];
+            let empty = || Tensor::<B, 4>::zeros([b, h, grown, d], &device);
+            ck = empty().slice_assign(filled.clone(), ck.narrow(2, 0, len));
+            cv = empty().slice_assign(filled, cv.narrow(2, 0, len));
+        }
+        let at = [0..b, 0..h, len..len + t, 0..d];
+        DeviceKv { k: ck.slice_assign(at.clone(), k), v: cv.slice_assign(at, v), len: len + t }
     }
 }
 
@@ -134,9 +176,9 @@ impl<B: Backend> KvCache<B> {
         );
         for l in self.layers.iter_mut().flatten() {
             match l {
-                LayerKv::Tensors(k, v) => {
-                    *k = k.clone().select(0, idx.clone());
-                    *v = v.clone().select(0, idx.clone());
+                LayerKv::Tensors(kv) => {
+                    kv.k = kv.k.clone().select(0, idx.clone());
+                    kv.v = kv.v.clone().select(0, idx.clone());
                 }
                 LayerKv::Host(kv) => kv.retain_rows(rows),
             }
@@ -151,10 +193,9 @@ impl<B: Backend> KvCache<B> {
         }
         for l in self.layers.iter_mut().flatten() {
             match l {
-                LayerKv::Tensors(k, v) => {
-                    let len = k.dims()[2];
-                    *k = k.clone().narrow(2, n, len - n);
-                    *v = v.clone().narrow(2, n, len - n);
+                LayerKv::Tensors(kv) => {
+                    let len = kv.len - n;
+                    *kv = DeviceKv::full(kv.k.clone().narrow(2, n, len), kv.v.clone().narrow(2, n, len));
                 }
                 LayerKv::Host(kv) => kv.trim_front(n),
             }
@@ -172,9 +213,11 @@ impl<B: Backend> KvCache<B> {
         let len = a.max(b);
         for (mine, theirs) in self.layers.iter_mut().zip(other.layers) {
             match (mine, theirs) {
-                (Some(LayerKv::Tensors(mk, mv)), Some(LayerKv::Tensors(tk, tv))) => {
-                    *mk = Tensor::cat(vec![pad_front(mk.clone(), len - a), pad_front(tk, len - b)], 0);
-                    *mv = Tensor::cat(vec![pad_front(mv.clone(), len - a), pad_front(tv, len - b)], 0);
+                (Some(LayerKv::Tensors(m)), Some(LayerKv::Tensors(t))) => {
+                    let ((mk, mv), (tk, tv)) = (m.filled(), t.filled());
+                    let k = Tensor::cat(vec![pad_front(mk, len - a), pad_front(tk, len - b)], 0);
+                    let v = Tensor::cat(vec![pad_front(mv, len - a), pad_front(tv, len - b)], 0);
+                    *m = DeviceKv::full(k, v);
                 }
                 (Some(LayerKv::Host(m)), Some(LayerKv::Host(t))) => {
                     m.append_rows(&t);
@@ -424,11 +467,18 @@ impl<B: Backend> Model<B> {
             k = apply_rope(k, cos, sin);
         }
         let (k, v) = match cache.take() {
-            Some(LayerKv::Tensors(pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+            Some(LayerKv::Tensors(kv)) => {
+                let kv = kv.push(k, v);
+                let filled = kv.filled();
+                *cache = Some(LayerKv::Tensors(kv));
+                filled
+            }
             Some(LayerKv::Host(_)) => unreachable!("the burn path never sees a host cache"),
-            None => (k, v),
+            None => {
+                *cache = Some(LayerKv::Tensors(DeviceKv::full(k.clone(), v.clone())));
+                (k, v)
+            }
         };
-        *cache = Some(LayerKv::Tensors(k.clone(), v.clone()));
         let s = k.dims()[2];
         // Grouped-query attention without copying K/V per head: fold the query heads that
         // share a KV head into the row dimension.
