@@ -101,6 +101,75 @@ fn f16_weights_on_wgpu_stay_near_transformers() {
     half_weights_stay_near_transformers::<burn::backend::Wgpu>("wgpu", Precision::F16, DType::F16, F16_TOL);
 }
 
+/// A Llama checkpoint with one layer and an f16 embedding of 151,936 × 2,048 (622 MB, one
+/// buffer): more than lavapipe lets one buffer hold. cubecl's device thread panics and,
+/// without ptb's watch, the engine went on generating from zeros and exited 0.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_buffer_the_device_cannot_allocate_is_an_error_not_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let llama = eval_fixtures::dir("llama");
+    for f in ["tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+        std::fs::copy(llama.join(f), dir.path().join(f)).unwrap();
+    }
+    let (vocab, hidden, heads, kv_heads, head_dim, ff) = (151_936usize, 2_048usize, 4usize, 2usize, 8usize, 64usize);
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(llama.join("config.json")).unwrap()).unwrap();
+    for (k, v) in [("vocab_size", vocab), ("hidden_size", hidden), ("num_hidden_layers", 1), ("num_attention_heads", heads), ("num_key_value_heads", kv_heads), ("head_dim", head_dim), ("intermediate_size", ff)] {
+        config[k] = v.into();
+    }
+    config["tie_word_embeddings"] = true.into();
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    let p = "model.layers.0.";
+    let shapes: Vec<(String, Vec<usize>)> = [
+        ("model.embed_tokens.weight".to_string(), vec![vocab, hidden]),
+        ("model.norm.weight".into(), vec![hidden]),
+        (format!("{p}input_layernorm.weight"), vec![hidden]),
+        (format!("{p}post_attention_layernorm.weight"), vec![hidden]),
+        (format!("{p}self_attn.q_proj.weight"), vec![heads * head_dim, hidden]),
+        (format!("{p}self_attn.k_proj.weight"), vec![kv_heads * head_dim, hidden]),
+        (format!("{p}self_attn.v_proj.weight"), vec![kv_heads * head_dim, hidden]),
+        (format!("{p}self_attn.o_proj.weight"), vec![hidden, heads * head_dim]),
+        (format!("{p}mlp.gate_proj.weight"), vec![ff, hidden]),
+        (format!("{p}mlp.up_proj.weight"), vec![ff, hidden]),
+        (format!("{p}mlp.down_proj.weight"), vec![hidden, ff]),
+    ]
+    .into();
+    write_f16_safetensors(&dir.path().join("model.safetensors"), &shapes);
+    let base = BaseModelSpec::from_checkpoint(dir.path()).unwrap();
+    let options = ptb::eval::EngineOptions { precision: Precision::F16, ..Default::default() };
+    let err = match Engine::<burn::backend::Wgpu>::load_with(dir.path(), &base, &Default::default(), options) {
+        Ok(e) => panic!("loaded; logits start {:?}", &e.logits(&[1, 2, 3]).unwrap()[2][..4]),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("the device failed while loading the weights") && err.contains("622329856"), "{err}");
+}
+
+/// Every tensor filled with ±0.01 in f16, streamed (the file is 622 MB).
+#[cfg(feature = "wgpu")]
+fn write_f16_safetensors(path: &std::path::Path, shapes: &[(String, Vec<usize>)]) {
+    use std::io::Write;
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (name, shape) in shapes {
+        let bytes = 2 * shape.iter().product::<usize>();
+        header.insert(name.clone(), serde_json::json!({"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + bytes]}));
+        offset += bytes;
+    }
+    let mut h = serde_json::Value::Object(header).to_string().into_bytes();
+    h.resize(h.len().next_multiple_of(8), b' ');
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    f.write_all(&(h.len() as u64).to_le_bytes()).unwrap();
+    f.write_all(&h).unwrap();
+    let chunk: Vec<u8> = [half::f16::from_f32(0.01), half::f16::from_f32(-0.01)].iter().flat_map(|x| x.to_le_bytes()).cycle().take(1 << 20).collect();
+    let mut left = offset;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        f.write_all(&chunk[..n]).unwrap();
+        left -= n;
+    }
+    f.flush().unwrap();
+}
+
 #[cfg(feature = "wgpu")]
 #[test]
 fn smollm2_on_wgpu_answers_like_transformers() {

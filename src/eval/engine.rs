@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use super::chat::{ChatTemplate, Clock, Message, RenderOptions};
+use super::device_failure;
 use super::config::{BaseModelSpec, Mismatch, ModelConfig, id_list, load_config, read_json};
 use super::error::{EvalError, Result};
 use super::gguf::GgufFile;
@@ -132,13 +133,14 @@ impl<B: Backend> Engine<B> {
     }
 
     pub fn load_with(path: &Path, base: &BaseModelSpec, device: &B::Device, options: EngineOptions) -> Result<Self> {
+        device_failure::watch();
         if path.extension().is_some_and(|e| e == "gguf") {
             return Self::load_gguf(path, base, device, options);
         }
         let dir = path;
         let (cfg, mismatches) = load_config(dir, base)?;
         let src = WeightSource::open_safetensors(dir)?;
-        let model = Model::load(cfg, &src, device, options.precision)?;
+        let model = loaded(Model::load(cfg, &src, device, options.precision)?)?;
         let tok_path = dir.join("tokenizer.json");
         if !tok_path.exists() {
             return Err(EvalError::Missing { path: tok_path, what: "tokenizer.json (save the tokenizer with save_pretrained)" });
@@ -194,7 +196,7 @@ impl<B: Backend> Engine<B> {
             .transpose()?;
         let eos = cfg.eos_token_ids.clone();
         let src = WeightSource::Gguf(Box::new(g));
-        let model = Model::load(cfg, &src, device, options.precision)?;
+        let model = loaded(Model::load(cfg, &src, device, options.precision)?)?;
         Ok(Engine { model, tokenizer, template, eos, mismatches, generation_defaults: vllm_defaults(None), options, dir: path.to_path_buf() })
     }
 
@@ -298,8 +300,18 @@ fn vllm_defaults(gc: Option<&serde_json::Value>) -> Sampling {
 }
 
 /// Logits on the host, row-major.
+/// Logits on the host; reading them waits for the device, so its failures show here.
 fn host<B: Backend>(t: burn::tensor::Tensor<B, 3>) -> Result<Vec<f32>> {
-    super::cpu_kernels::to_vec(t).map_err(EvalError::Backend)
+    let v = super::cpu_kernels::to_vec(t).map_err(EvalError::Backend)?;
+    device_failure::check("generating")?;
+    Ok(v)
+}
+
+/// The model once its weights are on the device, or the device's failure to hold them.
+fn loaded<B: Backend>(model: Model<B>) -> Result<Model<B>> {
+    B::sync(model.device()).map_err(|e| EvalError::Backend(format!("{e:?}")))?;
+    device_failure::check("loading the weights")?;
+    Ok(model)
 }
 
 /// Byte offset of the earliest stop string in `text`.

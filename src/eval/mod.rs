@@ -10,7 +10,8 @@
 //! - [`chat`]: chat templates rendered as transformers renders them.
 //! - [`precision`]: `--dtype`, the weights' dtype on the device (bf16 on a GPU by default).
 //! - [`engine`]: continuously batched generation with a KV cache; the API the eval stage calls.
-//! - [`device`]: `--device cpu|cuda:N` to a burn backend.
+//! - [`device`]: `--device cpu|cuda:N` to a burn backend; `device_failure`: a GPU backend's
+//!   swallowed device-thread panics (a failed allocation) made errors.
 //! - [`cli`]: the `ptb generate` subcommand.
 
 pub mod chat;
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod config;
 mod cpu_kernels;
 pub mod device;
+mod device_failure;
 pub mod engine;
 pub mod error;
 pub mod gguf;
