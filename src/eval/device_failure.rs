@@ -39,7 +39,9 @@ pub fn watch() {
     });
 }
 
-/// The first device failure since the last check, as an error saying what it means.
+/// The first device failure since the last check, as an error saying what it means. A
+/// failure belongs to the process (cubecl's device threads are not an engine's), so with two
+/// engines in one process the first to check reports it.
 pub fn check(during: &str) -> Result<()> {
     match FAILURE.lock().unwrap_or_else(|e| e.into_inner()).take() {
         None => Ok(()),
