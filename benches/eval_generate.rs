@@ -76,10 +76,10 @@ fn base_model(path: &Path) -> BaseModelSpec {
 impl OnDevice for Bench {
     type Output = ();
     type Error = EvalError;
-    fn run<B: Backend>(self, device: &B::Device) -> Result<(), EvalError> {
+    fn run<B: Backend>(self, device: &B::Device, memory: Option<u64>) -> Result<(), EvalError> {
         let t = Instant::now();
         let max_batch = self.batches.iter().copied().max().unwrap_or(1);
-        let options = EngineOptions { max_batch, ..Default::default() };
+        let options = EngineOptions { max_batch, memory, ..Default::default() };
         let e = Engine::<B>::load_with(&self.path, &base_model(&self.path), device, options)?;
         println!("model {} loaded in {:.1}s on {}, weights in {:?}", self.path.display(), t.elapsed().as_secs_f64(), self.device, e.model.weight_dtype());
         let vocab = e.model.cfg.vocab_size;

@@ -261,8 +261,8 @@ struct Generate<'a> {
 impl OnDevice for Generate<'_> {
     type Output = (Vec<Completion>, Vec<String>);
     type Error = EvaluateError;
-    fn run<B: burn::prelude::Backend>(self, device: &B::Device) -> Result<Self::Output, EvaluateError> {
-        let options = crate::eval::EngineOptions { precision: self.job.dtype, ..Default::default() };
+    fn run<B: burn::prelude::Backend>(self, device: &B::Device, memory: Option<u64>) -> Result<Self::Output, EvaluateError> {
+        let options = crate::eval::EngineOptions { precision: self.job.dtype, memory, ..Default::default() };
         let engine = Engine::<B>::load_with(&self.job.checkpoint, &base_spec(self.job), device, options)?;
         let sampling = engine.default_sampling();
         let requests = self.items.iter().map(|(_, r)| to_request(r, self.job, &sampling)).collect::<Result<Vec<_>, _>>()?;

@@ -328,6 +328,51 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max)
 }
 
+/// With a memory budget (on CUDA: 90% of the free memory), requests join only while the KV
+/// cache could hold every live one at its longest: here two at a time, with the results of
+/// an unbounded run. A request too long for the budget even alone fails before generating.
+#[test]
+fn a_memory_budget_limits_rows_not_results() {
+    #[derive(Default)]
+    struct Rows(std::sync::Mutex<Vec<usize>>);
+    impl ptb::eval::Reporter for Rows {
+        fn tokens_generated(&self, n: usize) {
+            self.0.lock().unwrap().push(n);
+        }
+    }
+    let d = dir("qwen3");
+    let base = BaseModelSpec::from_checkpoint(&d).unwrap();
+    let unbounded = engine("qwen3");
+    let ids = &cases("qwen3")[0].ids;
+    let reqs: Vec<Request> = (0..6).map(|k| Request { ignore_eos: true, ..greedy(ids, 20 + k) }).collect();
+    let longest = (ids.len() + 25) as u64;
+    // Two rows at the longest fit exactly (twice over: the device cache's doubling); a
+    // third row, even at the shortest, does not.
+    let kv = 2 * (2 * longest * unbounded.model.kv_bytes_per_position());
+    let memory = ((unbounded.model.weight_bytes() + kv) as f64 / (1.0 - ptb::eval::engine::WORKING_SHARE)) as u64 + 8;
+    let with_memory = |memory| {
+        let options = ptb::eval::EngineOptions { memory: Some(memory), ..Default::default() };
+        Engine::<Cpu>::load_with(&d, &base, &Default::default(), options)
+    };
+    let bounded = with_memory(memory).unwrap();
+    let rows = Rows::default();
+    let got = bounded.generate(&reqs, &rows).unwrap();
+    let want = unbounded.generate(&reqs, &Silent).unwrap();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.token_ids, w.token_ids, "request {i}");
+    }
+    assert_eq!(rows.0.into_inner().unwrap().into_iter().max(), Some(2), "rows per step");
+
+    let too_long = Request { ignore_eos: true, ..greedy(ids, 10_000) };
+    let err = bounded.generate(&[greedy(ids, 3), too_long], &Silent).unwrap_err().to_string();
+    assert!(err.starts_with("request 1:") && err.contains("new tokens need") && err.contains("lower max_new_tokens"), "{err}");
+    let err = match with_memory(unbounded.model.weight_bytes()) {
+        Ok(_) => panic!("loaded with no room for a cache"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("leaving nothing for the KV cache"), "{err}");
+}
+
 /// The host forward pass (ptb's kernels on the ndarray buffers, a preallocated KV cache)
 /// gives the logits of burn's ops: one row per step and a 3-row batch (streamed weights),
 /// prefills of up to 33 rows (GEMM on the weight in place). Sums run in other orders (16-lane

@@ -96,12 +96,12 @@ struct Generate<'a> {
 impl super::device::OnDevice for Generate<'_> {
     type Output = ();
     type Error = EvalError;
-    fn run<B: Backend>(self, device: &B::Device) -> Result<()> {
-        run::<B>(self.args, device, self.reporter)
+    fn run<B: Backend>(self, device: &B::Device, memory: Option<u64>) -> Result<()> {
+        run::<B>(self.args, device, memory, self.reporter)
     }
 }
 
-fn run<B: Backend>(args: &GenerateArgs, device: &B::Device, reporter: &dyn Reporter) -> Result<()> {
+fn run<B: Backend>(args: &GenerateArgs, device: &B::Device, memory: Option<u64>, reporter: &dyn Reporter) -> Result<()> {
     let mut base = match &args.architecture {
         Some(a) => BaseModelSpec { architecture: a.clone(), chat_template: None, config: None },
         None if args.model.extension().is_some_and(|e| e == "gguf") => {
@@ -112,9 +112,12 @@ fn run<B: Backend>(args: &GenerateArgs, device: &B::Device, reporter: &dyn Repor
     if let Some(p) = &args.chat_template {
         base.chat_template = Some(std::fs::read_to_string(p).map_err(|e| EvalError::io(p, e))?);
     }
-    let options = EngineOptions { max_batch: args.batch_size, precision: args.dtype, ..Default::default() };
+    let options = EngineOptions { max_batch: args.batch_size, precision: args.dtype, memory, ..Default::default() };
     let engine = Engine::<B>::load_with(&args.model, &base, device, options)?;
-    eprintln!("weights in {:?} (--dtype {})", engine.model.weight_dtype(), args.dtype);
+    eprintln!("weights in {:?} (--dtype {}), {}", engine.model.weight_dtype(), args.dtype, super::engine::gib(engine.model.weight_bytes()));
+    if let Some(kv) = engine.kv_budget() {
+        eprintln!("KV cache budget {}: requests join while it could hold all at their longest", super::engine::gib(kv));
+    }
     for m in engine.mismatches() {
         eprintln!("warning: checkpoint {} is `{}`, the base model's is `{}`", m.field, m.checkpoint, m.declared);
     }

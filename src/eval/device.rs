@@ -6,16 +6,17 @@ use burn::prelude::Backend;
 
 use super::error::EvalError;
 
-/// Work that runs on whichever backend the device string selects.
+/// Work that runs on whichever backend the device string selects. `memory`: the bytes the
+/// work may use on the device (for [`super::EngineOptions::memory`]), where the device says.
 pub trait OnDevice {
     type Output;
     type Error: From<EvalError>;
-    fn run<B: Backend>(self, device: &B::Device) -> Result<Self::Output, Self::Error>;
+    fn run<B: Backend>(self, device: &B::Device, memory: Option<u64>) -> Result<Self::Output, Self::Error>;
 }
 
 pub fn on_device<T: OnDevice>(device: &str, work: T) -> Result<T::Output, T::Error> {
     match device {
-        "cpu" => work.run::<super::Cpu>(&Default::default()),
+        "cpu" => work.run::<super::Cpu>(&Default::default(), None),
         d if d == "cuda" || d.starts_with("cuda:") => cuda(d, work),
         "wgpu" => wgpu(work),
         d => Err(EvalError::Backend(format!("unknown device `{d}` (cpu, cuda:N or wgpu)")).into()),
@@ -26,7 +27,7 @@ pub fn on_device<T: OnDevice>(device: &str, work: T) -> Result<T::Output, T::Err
 /// cubecl, the path the CUDA backend runs, where no CUDA device is at hand.
 #[cfg(feature = "wgpu")]
 fn wgpu<T: OnDevice>(work: T) -> Result<T::Output, T::Error> {
-    work.run::<burn::backend::Wgpu>(&Default::default())
+    work.run::<burn::backend::Wgpu>(&Default::default(), None)
 }
 
 #[cfg(not(feature = "wgpu"))]
@@ -40,7 +41,9 @@ fn cuda<T: OnDevice>(d: &str, work: T) -> Result<T::Output, T::Error> {
     let devices = super::gpu::cuda_devices()?;
     let info = devices.get(index).ok_or_else(|| EvalError::Backend(format!("no CUDA device {index} ({} visible)", devices.len())))?;
     eprintln!("{d}: {} ({:.1} of {:.1} GiB free)", info.name, info.free_bytes as f64 / 1073741824.0, info.total_bytes as f64 / 1073741824.0);
-    work.run::<burn::backend::Cuda>(&burn::backend::cuda::CudaDevice::new(index))
+    // The share of the free memory an engine takes, as vLLM's `gpu_memory_utilization`.
+    let memory = (info.free_bytes as f64 * 0.9) as u64;
+    work.run::<burn::backend::Cuda>(&burn::backend::cuda::CudaDevice::new(index), Some(memory))
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -99,11 +99,16 @@ pub struct EngineOptions {
     pub clock: Clock,
     /// The dtype of the weights on the device (`--dtype`).
     pub precision: Precision,
+    /// Bytes the engine may use on the device: weights, KV cache and working memory (on
+    /// CUDA, 90% of what the device has free; `None`: no limit but `max_batch`). Requests are
+    /// admitted only while the cache could hold every live one at its longest, so a long
+    /// generation never runs the device out of memory midway.
+    pub memory: Option<u64>,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { max_batch: 32, clock: Clock::System, precision: Precision::Auto }
+        EngineOptions { max_batch: 32, clock: Clock::System, precision: Precision::Auto, memory: None }
     }
 }
 
@@ -140,7 +145,7 @@ impl<B: Backend> Engine<B> {
         let dir = path;
         let (cfg, mismatches) = load_config(dir, base)?;
         let src = WeightSource::open_safetensors(dir)?;
-        let model = loaded(Model::load(cfg, &src, device, options.precision)?)?;
+        let model = loaded(Model::load(cfg, &src, device, options.precision)?, &options)?;
         let tok_path = dir.join("tokenizer.json");
         if !tok_path.exists() {
             return Err(EvalError::Missing { path: tok_path, what: "tokenizer.json (save the tokenizer with save_pretrained)" });
@@ -196,8 +201,13 @@ impl<B: Backend> Engine<B> {
             .transpose()?;
         let eos = cfg.eos_token_ids.clone();
         let src = WeightSource::Gguf(Box::new(g));
-        let model = loaded(Model::load(cfg, &src, device, options.precision)?)?;
+        let model = loaded(Model::load(cfg, &src, device, options.precision)?, &options)?;
         Ok(Engine { model, tokenizer, template, eos, mismatches, generation_defaults: vllm_defaults(None), options, dir: path.to_path_buf() })
+    }
+
+    /// Bytes the KV cache may take (`None`: no memory limit was given).
+    pub fn kv_budget(&self) -> Option<u64> {
+        kv_budget(&self.model, &self.options)
     }
 
     /// Where the checkpoint's config disagrees with the declared base model.
@@ -308,10 +318,31 @@ fn host<B: Backend>(t: burn::tensor::Tensor<B, 3>) -> Result<Vec<f32>> {
 }
 
 /// The model once its weights are on the device, or the device's failure to hold them.
-fn loaded<B: Backend>(model: Model<B>) -> Result<Model<B>> {
+fn loaded<B: Backend>(model: Model<B>, options: &EngineOptions) -> Result<Model<B>> {
     B::sync(model.device()).map_err(|e| EvalError::Backend(format!("{e:?}")))?;
     device_failure::check("loading the weights")?;
+    if kv_budget(&model, options) == Some(0) {
+        return Err(EvalError::Backend(format!(
+            "the weights take {} of the {} the device offers, leaving nothing for the KV cache; \
+             a 16-bit --dtype or a larger device may do",
+            gib(model.weight_bytes()),
+            gib(options.memory.unwrap_or(0))
+        )));
+    }
     Ok(model)
+}
+
+/// The share of [`EngineOptions::memory`] kept for working memory (a prefill's activations,
+/// logits) rather than the KV cache.
+pub const WORKING_SHARE: f64 = 0.2;
+
+/// Bytes the KV cache may take: the engine's memory less the weights and working memory.
+fn kv_budget<B: Backend>(model: &Model<B>, options: &EngineOptions) -> Option<u64> {
+    options.memory.map(|m| ((m as f64 * (1.0 - WORKING_SHARE)) as u64).saturating_sub(model.weight_bytes()))
+}
+
+pub(crate) fn gib(bytes: u64) -> String {
+    format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
 /// Byte offset of the earliest stop string in `text`.

@@ -369,6 +369,34 @@ impl<B: Backend> Model<B> {
         &self.device
     }
 
+    /// Bytes the weights take on the device (a tied head counted once).
+    pub fn weight_bytes(&self) -> u64 {
+        fn bytes<B: Backend, const D: usize>(t: &Tensor<B, D>) -> u64 {
+            (t.shape().num_elements() * t.dtype().size()) as u64
+        }
+        let linear = |l: &Linear<B>| bytes(&l.w) + l.bias.as_ref().map_or(0, bytes);
+        let norm = |n: &RmsNorm<B>| bytes(&n.weight);
+        let layers: u64 = self
+            .layers
+            .iter()
+            .map(|l| {
+                [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down].into_iter().map(linear).sum::<u64>()
+                    + [Some(&l.input_norm), Some(&l.post_attn_norm), l.q_norm.as_ref(), l.k_norm.as_ref(), l.pre_ff_norm.as_ref(), l.post_ff_norm.as_ref()]
+                        .into_iter()
+                        .flatten()
+                        .map(norm)
+                        .sum::<u64>()
+            })
+            .sum();
+        let head = if self.cfg.tie_word_embeddings { 0 } else { linear(&self.lm_head) };
+        bytes(&self.embed) + layers + norm(&self.norm) + head
+    }
+
+    /// Bytes of KV cache one position of one row takes: keys and values of every layer, f32.
+    pub fn kv_bytes_per_position(&self) -> u64 {
+        (self.cfg.num_layers * 2 * self.cfg.num_kv_heads * self.cfg.head_dim * 4) as u64
+    }
+
     /// The dtype `--dtype` resolved to: the linear layers' and the embedding's.
     pub fn weight_dtype(&self) -> DType {
         self.embed.dtype()

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use burn::prelude::Backend;
 
 use super::{Completion, Engine, FinishReason, Reporter, Request, host};
-use crate::eval::error::Result;
+use crate::eval::error::{EvalError, Result};
 use crate::eval::model::{Batch, KvCache};
 use crate::eval::sampling::{Rng, sample};
 
@@ -45,13 +45,13 @@ impl<B: Backend> Engine<B> {
         let max_batch = self.options.max_batch.max(1);
         let v = self.model.cfg.vocab_size;
         let mut out: Vec<Option<Completion>> = vec![None; requests.len()];
-        let mut pending = order.iter().copied();
+        let mut pending = order.iter().copied().peekable();
         let mut live: Vec<Slot> = Vec::with_capacity(max_batch);
         let mut cache = KvCache::new(self.model.cfg.num_layers);
         // `[live row][vocab]`: the logits each live row samples its next token from.
         let mut logits: Vec<f32> = vec![];
         loop {
-            let joining: Vec<usize> = pending.by_ref().take(max_batch - live.len()).collect();
+            let joining = self.admit(&mut pending, &live, max_batch, requests, prompts)?;
             if !joining.is_empty() {
                 let (mut slots, new_cache, new_logits) = self.prefill(&joining, requests, prompts, reporter)?;
                 let (front_live, front_new) = cache.append_rows(new_cache);
@@ -101,6 +101,49 @@ impl<B: Backend> Engine<B> {
             logits = host(step)?;
         }
         Ok(out)
+    }
+
+    /// The pending requests that join now: up to `max_batch` rows, and with a memory budget
+    /// only while the KV cache could hold every row at its longest. Rows share one cache
+    /// length, at most the longest row's prompt + max_new_tokens, so the cache never exceeds
+    /// rows × that many positions, twice over (the device cache doubles when full). A request
+    /// too long to run even alone is an error before anything is generated for it.
+    fn admit(
+        &self,
+        pending: &mut std::iter::Peekable<impl Iterator<Item = usize>>,
+        live: &[Slot],
+        max_batch: usize,
+        requests: &[Request],
+        prompts: &[Vec<u32>],
+    ) -> Result<Vec<usize>> {
+        let budget = self.kv_budget();
+        let per_position = 2 * self.model.kv_bytes_per_position();
+        let need = |prompt: usize, req: &Request| (prompt + req.max_new_tokens) as u64;
+        let mut longest = live.iter().map(|s| need(s.prompt_tokens, s.req)).max().unwrap_or(0);
+        let mut joining = vec![];
+        while live.len() + joining.len() < max_batch {
+            let Some(&i) = pending.peek() else { break };
+            let longer = longest.max(need(prompts[i].len(), &requests[i]));
+            let rows = (live.len() + joining.len() + 1) as u64;
+            if let Some(budget) = budget.filter(|&b| rows * longer * per_position > b) {
+                if live.is_empty() && joining.is_empty() {
+                    let problem = format!(
+                        "{} prompt + {} new tokens need {} of KV cache; the device leaves {} for it: \
+                         lower max_new_tokens, a shorter prompt or a larger device",
+                        prompts[i].len(),
+                        requests[i].max_new_tokens,
+                        super::gib(longer * per_position),
+                        super::gib(budget)
+                    );
+                    return Err(EvalError::Request { index: i, problem });
+                }
+                break;
+            }
+            longest = longer;
+            joining.push(i);
+            pending.next();
+        }
+        Ok(joining)
     }
 
     /// Runs the prompts of `joining` as one left-padded batch in a fresh cache.
