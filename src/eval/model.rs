@@ -149,7 +149,8 @@ impl<B: Backend> DeviceKv<B> {
             let grown = (2 * capacity).max(len + t);
             let device = ck.device();
             let filled = [0..b, 0..h, 0..len, 0..d];
-            let empty = || Tensor::<B, 4>::zeros([b, h, grown, d], &device);
+            let dtype = ck.dtype();
+            let empty = || Tensor::<B, 4>::zeros([b, h, grown, d], (&device, dtype));
             ck = empty().slice_assign(filled.clone(), ck.narrow(2, 0, len));
             cv = empty().slice_assign(filled, cv.narrow(2, 0, len));
         }
@@ -235,7 +236,7 @@ fn pad_front<B: Backend>(x: Tensor<B, 4>, n: usize) -> Tensor<B, 4> {
         return x;
     }
     let [b, h, _, d] = x.dims();
-    let zeros = Tensor::<B, 4>::zeros([b, h, n, d], &x.device());
+    let zeros = Tensor::<B, 4>::zeros([b, h, n, d], (&x.device(), x.dtype()));
     Tensor::cat(vec![zeros, x], 2)
 }
 
@@ -316,7 +317,8 @@ fn decoder_prefix(src: &WeightSource) -> Option<(&'static str, &'static str)> {
 
 impl<B: Backend> Model<B> {
     /// `precision` decides the dtype of the linear layers and the embedding (the bulk of the
-    /// bytes); norms and everything computed stay f32.
+    /// bytes), and so of the KV cache and every product's inputs; norms and the residual
+    /// stream stay f32.
     pub fn load(cfg: ModelConfig, src: &WeightSource, device: &B::Device, precision: Precision) -> Result<Self> {
         let (prefix, head_prefix) = decoder_prefix(src).ok_or_else(|| EvalError::MissingTensor {
             name: "model.embed_tokens.weight".into(),
@@ -392,9 +394,10 @@ impl<B: Backend> Model<B> {
         bytes(&self.embed) + layers + norm(&self.norm) + head
     }
 
-    /// Bytes of KV cache one position of one row takes: keys and values of every layer, f32.
+    /// Bytes of KV cache one position of one row takes: keys and values of every layer, in
+    /// the weights' dtype.
     pub fn kv_bytes_per_position(&self) -> u64 {
-        (self.cfg.num_layers * 2 * self.cfg.num_kv_heads * self.cfg.head_dim * 4) as u64
+        (self.cfg.num_layers * 2 * self.cfg.num_kv_heads * self.cfg.head_dim * self.weight_dtype().size()) as u64
     }
 
     /// The dtype `--dtype` resolved to: the linear layers' and the embedding's.
@@ -494,6 +497,11 @@ impl<B: Backend> Model<B> {
             q = apply_rope(q, cos, sin);
             k = apply_rope(k, cos, sin);
         }
+        // Keys, values and the two attention products in the weights' dtype, as vLLM and
+        // transformers keep them in bf16: half the cache bytes, twice the rows that fit.
+        // Scores and softmax stay f32.
+        let dtype = self.weight_dtype();
+        let (q, k, v) = (q.cast(dtype), k.cast(dtype), v.cast(dtype));
         let (k, v) = match cache.take() {
             Some(LayerKv::Tensors(kv)) => {
                 let kv = kv.push(k, v);
@@ -511,13 +519,13 @@ impl<B: Backend> Model<B> {
         // Grouped-query attention without copying K/V per head: fold the query heads that
         // share a KV head into the row dimension.
         let qg = q.reshape([b, nkv, g * t, hd]);
-        let mut scores = qg.matmul(k.swap_dims(2, 3)) * cfg.attn_scale;
+        let mut scores = qg.matmul(k.swap_dims(2, 3)).cast(DType::F32) * cfg.attn_scale;
         if let Some(cap) = cfg.attn_logit_softcapping {
             scores = (scores / cap).tanh() * cap;
         }
         let scores = scores.reshape([b, nkv, g, t, s]) + mask.clone();
-        let probs = activation::softmax(scores, 4).reshape([b, nkv, g * t, s]);
-        let out = probs.matmul(v).reshape([b, nh, t, hd]).swap_dims(1, 2).reshape([b, t, nh * hd]);
+        let probs = activation::softmax(scores, 4).reshape([b, nkv, g * t, s]).cast(dtype);
+        let out = probs.matmul(v).cast(DType::F32).reshape([b, nh, t, hd]).swap_dims(1, 2).reshape([b, t, nh * hd]);
         let mut attn = l.o.forward(out);
         if cfg.sandwich_norms {
             attn = l.post_attn_norm.forward(attn);

@@ -1,10 +1,11 @@
-//! `--dtype`: the float type the linear layers' weights are held and multiplied in.
+//! `--dtype`: the float type the linear layers' weights and the KV cache are held in, and
+//! every matrix product's inputs are rounded to.
 //!
 //! A 1.7B model's decode step reads every weight once, so weight bytes set its speed on a
-//! GPU: bf16 halves them against f32 and runs the products on tensor cores. Everything
-//! else (residual stream, norms, RoPE, attention, softmax, logits) stays f32, as
-//! transformers keeps its norms and softmax in f32: only the matrix products round their
-//! inputs. `auto` picks the checkpoint's own storage type when the device computes in it,
+//! GPU: bf16 halves them against f32 and runs the products on tensor cores; a bf16 KV cache
+//! (as vLLM's) fits twice the rows. The residual stream, norms, RoPE, attention scores,
+//! softmax and logits stay f32, as transformers keeps its norms and softmax in f32: only
+//! the products round their inputs. `auto` picks the checkpoint's own storage type when the device computes in it,
 //! so a bf16 checkpoint runs in bf16 on an H100 and in f32 on the CPU, and an f32
 //! checkpoint is never rounded down.
 
