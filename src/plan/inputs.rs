@@ -10,8 +10,9 @@ use crate::spec::{AgentKind, Cell, CheckpointSource, Experiment, Runner, StageKi
 /// into every eval stage; bump it when the in-process harness can change its
 /// results. History: 1, the first harness; 2, the CPU engine's own kernels
 /// (logits moved by up to 3e-5, so a greedy token can flip at a near-tie);
-/// 3, `--dtype auto`: a bf16 checkpoint's weights stay bf16 on a GPU that
-/// computes in it (CUDA), where version 2 widened them to f32 (CPU unchanged).
+/// 3, `--dtype auto`: a bf16 checkpoint's weights, KV cache and matrix
+/// products stay bf16 on a GPU that computes in it (CUDA), where version 2
+/// widened everything to f32 (CPU unchanged).
 pub const HARNESS_VERSION: &str = "3";
 
 /// Whether an eval of `benchmark` asks the LLM judge: the two judged
