@@ -373,6 +373,38 @@ fn a_memory_budget_limits_rows_not_results() {
     assert!(err.contains("leaving nothing for the KV cache"), "{err}");
 }
 
+/// With a memory budget, the requests prefilled together stop where their prefill would
+/// outgrow the working memory: here two prompts a group, with the unbounded run's tokens.
+#[test]
+fn a_memory_budget_splits_prefills_that_would_not_fit() {
+    #[derive(Default)]
+    struct Groups(std::sync::Mutex<Vec<usize>>);
+    impl ptb::eval::Reporter for Groups {
+        fn batch_started(&self, requests: usize, _: usize) {
+            self.0.lock().unwrap().push(requests);
+        }
+    }
+    let d = dir("qwen3");
+    let unbounded = engine("qwen3");
+    // Long enough that attention scores, not the weights, size the memory.
+    let ids = &cases("qwen3")[0].ids.repeat(4);
+    let reqs: Vec<Request> = (0..6).map(|k| Request { ignore_eos: true, ..greedy(ids, 1 + k % 2) }).collect();
+    // Working memory for two prompts' prefill, not three; the cache has room to spare.
+    let memory = (unbounded.model.prefill_bytes(2, ids.len()) as f64 / ptb::eval::engine::WORKING_SHARE) as u64 + 8;
+    assert!(unbounded.model.prefill_bytes(3, ids.len()) > (memory as f64 * ptb::eval::engine::WORKING_SHARE) as u64);
+    let options = ptb::eval::EngineOptions { memory: Some(memory), max_batch: 6, ..Default::default() };
+    let bounded = Engine::<Cpu>::load_with(&d, &BaseModelSpec::from_checkpoint(&d).unwrap(), &Default::default(), options).unwrap();
+    let groups = Groups::default();
+    let got = bounded.generate(&reqs, &groups).unwrap();
+    let want = unbounded.generate(&reqs, &Silent).unwrap();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.token_ids, w.token_ids, "request {i}");
+    }
+    let groups = groups.0.into_inner().unwrap();
+    assert_eq!(groups.iter().sum::<usize>(), reqs.len(), "{groups:?}");
+    assert_eq!(groups.iter().max(), Some(&2), "{groups:?}");
+}
+
 /// The host forward pass (ptb's kernels on the ndarray buffers, a preallocated KV cache)
 /// gives the logits of burn's ops: one row per step and a 3-row batch (streamed weights),
 /// prefills of up to 33 rows (GEMM on the weight in place). Sums run in other orders (16-lane

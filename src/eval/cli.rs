@@ -114,9 +114,9 @@ fn run<B: Backend>(args: &GenerateArgs, device: &B::Device, memory: Option<u64>,
     }
     let options = EngineOptions { max_batch: args.batch_size, precision: args.dtype, memory, ..Default::default() };
     let engine = Engine::<B>::load_with(&args.model, &base, device, options)?;
-    eprintln!("weights in {:?} (--dtype {}), {}", engine.model.weight_dtype(), args.dtype, super::engine::gib(engine.model.weight_bytes()));
+    eprintln!("weights in {:?} (--dtype {}), {}", engine.model.weight_dtype(), args.dtype, super::engine::human_bytes(engine.model.weight_bytes()));
     if let Some(kv) = engine.kv_budget() {
-        eprintln!("KV cache budget {}: requests join while it could hold all at their longest", super::engine::gib(kv));
+        eprintln!("KV cache budget {}: requests join while it could hold all at their longest", super::engine::human_bytes(kv));
     }
     for m in engine.mismatches() {
         eprintln!("warning: checkpoint {} is `{}`, the base model's is `{}`", m.field, m.checkpoint, m.declared);

@@ -325,8 +325,8 @@ fn loaded<B: Backend>(model: Model<B>, options: &EngineOptions) -> Result<Model<
         return Err(EvalError::Backend(format!(
             "the weights take {} of the {} the device offers, leaving nothing for the KV cache; \
              a 16-bit --dtype or a larger device may do",
-            gib(model.weight_bytes()),
-            gib(options.memory.unwrap_or(0))
+            human_bytes(model.weight_bytes()),
+            human_bytes(options.memory.unwrap_or(0))
         )));
     }
     Ok(model)
@@ -336,13 +336,22 @@ fn loaded<B: Backend>(model: Model<B>, options: &EngineOptions) -> Result<Model<
 /// logits) rather than the KV cache.
 pub const WORKING_SHARE: f64 = 0.2;
 
+/// Bytes a prefill may take: the working share of the engine's memory.
+fn working_budget(options: &EngineOptions) -> Option<u64> {
+    options.memory.map(|m| (m as f64 * WORKING_SHARE) as u64)
+}
+
 /// Bytes the KV cache may take: the engine's memory less the weights and working memory.
 fn kv_budget<B: Backend>(model: &Model<B>, options: &EngineOptions) -> Option<u64> {
     options.memory.map(|m| ((m as f64 * (1.0 - WORKING_SHARE)) as u64).saturating_sub(model.weight_bytes()))
 }
 
-pub(crate) fn gib(bytes: u64) -> String {
-    format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b => format!("{:.1} KiB", b as f64 / 1024.0),
+    }
 }
 
 /// Byte offset of the earliest stop string in `text`.

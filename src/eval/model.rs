@@ -400,6 +400,16 @@ impl<B: Backend> Model<B> {
         (self.cfg.num_layers * 2 * self.cfg.num_kv_heads * self.cfg.head_dim * self.weight_dtype().size()) as u64
     }
 
+    /// Working memory a prefill of `rows` prompts padded to `len` tokens takes, roughly: the
+    /// attention scores (`rows × heads × len²`, three such tensors live at once: scores,
+    /// masked, probabilities), the MLP's three `[rows × len, intermediate]` tensors and a few
+    /// hidden-size ones, all f32, and the last position's logits.
+    pub fn prefill_bytes(&self, rows: usize, len: usize) -> u64 {
+        let c = &self.cfg;
+        let per_token = 3 * c.num_heads * len + 3 * c.intermediate_size + 8 * c.hidden_size;
+        (4 * (rows * len * per_token + rows * c.vocab_size)) as u64
+    }
+
     /// The dtype `--dtype` resolved to: the linear layers' and the embedding's.
     pub fn weight_dtype(&self) -> DType {
         self.embed.dtype()

@@ -107,7 +107,9 @@ impl<B: Backend> Engine<B> {
     /// only while the KV cache could hold every row at its longest. Rows share one cache
     /// length, at most the longest row's prompt + max_new_tokens, so the cache never exceeds
     /// rows × that many positions, twice over (the device cache doubles when full). A request
-    /// too long to run even alone is an error before anything is generated for it.
+    /// too long to run even alone is an error before anything is generated for it. The
+    /// joining group is prefilled at once, so it also stops growing where its prefill would
+    /// outgrow the working memory (a single prompt joins regardless: it cannot be split).
     fn admit(
         &self,
         pending: &mut std::iter::Peekable<impl Iterator<Item = usize>>,
@@ -117,7 +119,9 @@ impl<B: Backend> Engine<B> {
         prompts: &[Vec<u32>],
     ) -> Result<Vec<usize>> {
         let budget = self.kv_budget();
+        let working = super::working_budget(&self.options);
         let per_position = 2 * self.model.kv_bytes_per_position();
+        let mut longest_prompt = 0;
         let need = |prompt: usize, req: &Request| (prompt + req.max_new_tokens) as u64;
         let mut longest = live.iter().map(|s| need(s.prompt_tokens, s.req)).max().unwrap_or(0);
         let mut joining = vec![];
@@ -132,14 +136,19 @@ impl<B: Backend> Engine<B> {
                          lower max_new_tokens, a shorter prompt or a larger device",
                         prompts[i].len(),
                         requests[i].max_new_tokens,
-                        super::gib(longer * per_position),
-                        super::gib(budget)
+                        super::human_bytes(longer * per_position),
+                        super::human_bytes(budget)
                     );
                     return Err(EvalError::Request { index: i, problem });
                 }
                 break;
             }
+            let padded = longest_prompt.max(prompts[i].len());
+            if !joining.is_empty() && working.is_some_and(|w| self.model.prefill_bytes(joining.len() + 1, padded) > w) {
+                break;
+            }
             longest = longer;
+            longest_prompt = padded;
             joining.push(i);
             pending.next();
         }
