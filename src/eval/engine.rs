@@ -309,8 +309,7 @@ fn vllm_defaults(gc: Option<&serde_json::Value>) -> Sampling {
     }
 }
 
-/// Logits on the host, row-major.
-/// Logits on the host; reading them waits for the device, so its failures show here.
+/// Logits on the host, row-major; reading them waits for the device, so its failures show here.
 fn host<B: Backend>(t: burn::tensor::Tensor<B, 3>) -> Result<Vec<f32>> {
     let v = super::cpu_kernels::to_vec(t).map_err(EvalError::Backend)?;
     device_failure::check("generating")?;
