@@ -28,7 +28,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "eval")
-TEMPLATES = os.path.join(ROOT, "templates")
+# The reference harness's templates, as ptb ships them (src/evaluate.rs includes the same files).
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "templates", "chat")
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>"]
 VOCAB = 320
 PROMPTS = ["The capital of France is", "1 + 1 = 2, and 2 + 2 =", "Hello"]
@@ -207,7 +208,7 @@ def make_chat(tok):
         ],
     }
     cases = []
-    for tmpl in sorted(os.listdir(TEMPLATES)):
+    for tmpl in sorted(f for f in os.listdir(TEMPLATES) if f.endswith(".jinja")):
         src = open(os.path.join(TEMPLATES, tmpl)).read()
         for cname, msgs in convs.items():
             variants = [("", {}, None)]
