@@ -80,7 +80,8 @@ pub fn exp(x: f32) -> f32 {
     // `roundps`), so every variant takes the same path.
     const ROUND: f32 = 12_582_912.0;
     let c = x.clamp(LO, HI);
-    let n = (c * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = c * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
     // ln 2 in two parts, so `n·ln2_hi` is exact.
     let r = (c - n * 0.693_359_4) - n * -2.121_944_4e-4;
     let mut p = 1.987_569_1e-4f32;
@@ -90,7 +91,11 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5; // Cephes: 5.0000001201e-1, which is 0.5 in f32
     let y = p * (r * r) + r + 1.0;
-    let scaled = y * f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2ⁿ from the integer `n` in `shifted`'s low mantissa bits: `n as i32`, a saturating
+    // conversion, compiled to a scalar convert and two conditional moves per element and
+    // kept every caller's loop scalar.
+    let two_n = (shifted.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127)) << 23;
+    let scaled = y * f32::from_bits(two_n);
     if x < LO { 0.0 } else { scaled }
 }
 
