@@ -12,7 +12,11 @@ use crate::spec::{AgentKind, Cell, CheckpointSource, Experiment, Runner, StageKi
 /// (logits moved by up to 3e-5, so a greedy token can flip at a near-tie);
 /// 3, `--dtype auto`: a bf16 checkpoint's weights, KV cache and matrix
 /// products stay bf16 on a GPU that computes in it (CUDA), where version 2
-/// widened everything to f32 (CPU unchanged).
+/// widened everything to f32; and sampling's weights computed with ptb's
+/// f32 exp and summed in a fixed vector order, and walked in vocabulary
+/// order when neither top-k nor top-p cuts (`eval::sampling::sample`): the
+/// same distribution, but a seed can draw other tokens (greedy and CPU
+/// logits unchanged).
 pub const HARNESS_VERSION: &str = "3";
 
 /// Whether an eval of `benchmark` asks the LLM judge: the two judged

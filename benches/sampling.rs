@@ -1,0 +1,46 @@
+//! Host time to choose one row's next token from a Qwen3-sized vocabulary (151,936 logits),
+//! with each family's vLLM defaults, beside the same definition done the plain way (the whole
+//! vocabulary sorted; for greedy, the scalar loop) in the same process:
+//!
+//!   cargo bench --bench sampling
+//!
+//! A decode step samples every live row on the host, so at batch 64 this is per-step time a
+//! GPU waits on.
+
+use std::time::Instant;
+
+use ptb::eval::sampling::{Rng, Sampling, sample, sample_by_full_sort};
+
+const VOCAB: usize = 151_936;
+const ROUNDS: usize = 15;
+
+/// Medians of `ROUNDS` timings of `a` and `b`, taken in turn so both see the same machine.
+fn medians_us(mut a: impl FnMut() -> u32, mut b: impl FnMut() -> u32) -> (f64, f64) {
+    let time = |f: &mut dyn FnMut() -> u32| {
+        let t = Instant::now();
+        std::hint::black_box(f());
+        t.elapsed().as_secs_f64() * 1e6
+    };
+    let (mut ta, mut tb): (Vec<f64>, Vec<f64>) = (0..ROUNDS).map(|_| (time(&mut a), time(&mut b))).unzip();
+    ta.sort_by(f64::total_cmp);
+    tb.sort_by(f64::total_cmp);
+    (ta[ROUNDS / 2], tb[ROUNDS / 2])
+}
+
+fn main() {
+    // Roughly a language model's: most logits far below a few leading ones.
+    let mut rng = Rng::new(1);
+    let logits: Vec<f32> = (0..VOCAB).map(|_| (rng.next_f64() as f32 - 0.5) * 8.0 + if rng.next_u64() % 5000 == 0 { 12.0 } else { 0.0 }).collect();
+    let cases = [
+        ("greedy", Sampling::default()),
+        ("Qwen3 (T 0.6, top-k 20, top-p 0.95)", Sampling { temperature: 0.6, top_p: 0.95, top_k: 20, seed: 0 }),
+        ("Gemma 3 (T 1.0, top-k 64, top-p 0.95)", Sampling { temperature: 1.0, top_p: 0.95, top_k: 64, seed: 0 }),
+        ("SmolLM3 (T 0.6, top-p 0.95, no top-k)", Sampling { temperature: 0.6, top_p: 0.95, top_k: 0, seed: 0 }),
+        ("vLLM's own (T 1.0, no cut)", Sampling { temperature: 1.0, top_p: 1.0, top_k: 0, seed: 0 }),
+    ];
+    for (name, p) in cases {
+        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+        let (full, fast) = medians_us(|| sample_by_full_sort(&logits, &p, &mut a), || sample(&logits, &p, &mut b));
+        println!("{name:<40} plain {full:>8.0} µs, ptb {fast:>8.0} µs: {:>6.1}×", full / fast);
+    }
+}
