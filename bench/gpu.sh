@@ -14,7 +14,8 @@
 # Writes the report to $OUT/gpu-report.txt (the device tool brings $OUT back) or ./gpu-report.txt.
 #
 # A dry run without a GPU: FEATURES=wgpu bash bench/gpu-build.sh, then
-# DEVICE=wgpu TORCH_DEVICE=cpu LAYERS=2 bash bench/gpu.sh
+# DEVICE=wgpu TORCH_DEVICE=cpu LAYERS=2 VOCAB=16384 PTB_BENCH_BATCHES=1,4 bash bench/gpu.sh
+# (lavapipe cannot hold the full 151,936-row embedding in one buffer, and is slow).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 device="${DEVICE:-cuda:0}"
@@ -46,8 +47,9 @@ step "2. ptb generate --device $device"
 "$bin/ptb" generate --model tests/fixtures/eval/qwen3 --prompt "hello" --max-new-tokens 8 --device "$device" || status=1
 
 step "3. Qwen3-1.7B-shaped random checkpoint, bf16"
-ckpt="$work/qwen3-1.7b-random"
-[ -f "$ckpt/model.safetensors" ] || "$py" bench/make_random_checkpoint.py "$ckpt" ${LAYERS:+--layers "$LAYERS"} || status=1
+# Named by its shape, so a dry run's smaller checkpoint is never reused for the real one.
+ckpt="$work/qwen3-1.7b-random${LAYERS:+-layers$LAYERS}${VOCAB:+-vocab$VOCAB}"
+[ -f "$ckpt/model.safetensors" ] || "$py" bench/make_random_checkpoint.py "$ckpt" ${LAYERS:+--layers "$LAYERS"} ${VOCAB:+--vocab "$VOCAB"} || status=1
 export PTB_BENCH_BATCHES="${PTB_BENCH_BATCHES:-1,64}"
 "$bin/eval_generate" "$ckpt" --device "$device" --logits "$work/ptb-logits.bin" | tee "$work/ptb.txt" || status=1
 "$py" bench/eval_transformers.py "$ckpt" --device "$torch_device" --dtype bf16 --compare-logits "$work/ptb-logits.bin" | tee "$work/transformers.txt" || status=1

@@ -4,7 +4,7 @@ transformers itself) for the GPU benchmarks: what matters there is the shape and
 read per step, not what the model says. The tokenizer is the tiny qwen3 fixture's (the
 benchmarks feed token ids). Needs torch and transformers.
 
-  python bench/make_random_checkpoint.py OUT_DIR [--layers N]   # N: fewer layers, for a dry run
+  python bench/make_random_checkpoint.py OUT_DIR [--layers N] [--vocab V]   # smaller, for a dry run
 """
 import argparse
 import os
@@ -26,16 +26,21 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--layers", type=int, default=QWEN3_1_7B["num_hidden_layers"])
+    # lavapipe (the dry run's device) cannot hold the 151,936-row embedding in one buffer.
+    ap.add_argument("--vocab", type=int, default=QWEN3_1_7B["vocab_size"])
     args = ap.parse_args()
     torch.manual_seed(0)
-    config = Qwen3Config(**{**QWEN3_1_7B, "num_hidden_layers": args.layers}, torch_dtype=torch.bfloat16)
+    shape = {"num_hidden_layers": args.layers, "vocab_size": args.vocab}
+    if args.vocab <= QWEN3_1_7B["eos_token_id"]:
+        shape.update(bos_token_id=0, eos_token_id=1)
+    config = Qwen3Config(**{**QWEN3_1_7B, **shape}, torch_dtype=torch.bfloat16)
     model = Qwen3ForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(args.out, safe_serialization=True)
     fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "eval", "qwen3")
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(fixture, f), args.out)
     n = sum(p.numel() for p in model.parameters())
-    print(f"{args.out}: {n / 1e9:.3f}e9 parameters, {args.layers} layers, bf16")
+    print(f"{args.out}: {n / 1e9:.3f}e9 parameters, {args.layers} layers, vocabulary {args.vocab}, bf16")
 
 
 if __name__ == "__main__":
