@@ -30,7 +30,7 @@ fn medians_us(mut a: impl FnMut() -> u32, mut b: impl FnMut() -> u32) -> (f64, f
 fn main() {
     // Roughly a language model's: most logits far below a few leading ones.
     let mut rng = Rng::new(1);
-    let logits: Vec<f32> = (0..VOCAB).map(|_| (rng.next_f64() as f32 - 0.5) * 8.0 + if rng.next_u64() % 5000 == 0 { 12.0 } else { 0.0 }).collect();
+    let logits: Vec<f32> = (0..VOCAB).map(|_| (rng.next_f64() as f32 - 0.5) * 8.0 + if rng.next_u64().is_multiple_of(5000) { 12.0 } else { 0.0 }).collect();
     let cases = [
         ("greedy", Sampling::default()),
         ("Qwen3 (T 0.6, top-k 20, top-p 0.95)", Sampling { temperature: 0.6, top_p: 0.95, top_k: 20, seed: 0 }),
