@@ -76,7 +76,10 @@ fn half_weights_stay_near_transformers<B: Backend>(backend: &str, precision: Pre
             let batch = Batch { pad: vec![0] };
             e.model.forward(&[c.ids[..first].to_vec()], &batch, &mut cache, true);
             for pos in first..c.ids.len() {
-                let got = e.model.forward(&[vec![c.ids[pos]]], &batch, &mut cache, true).into_data().to_vec::<f32>().unwrap();
+                let got = e.model.forward(&[vec![c.ids[pos]]], &batch, &mut cache, true);
+                // Half the bytes off the device of f32 logits; widened on the host.
+                assert_eq!(got.dtype(), dtype, "{arch}: logits leave the device in the weights' dtype");
+                let got = got.cast(DType::F32).into_data().to_vec::<f32>().unwrap();
                 let max = diff(&got, &c.logits[pos * v..(pos + 1) * v]);
                 assert!(max <= rel_tol * scale, "{arch} prompt {i} position {pos} through the cache: max |Δlogit| {max}");
             }

@@ -73,7 +73,10 @@ async fn budget_kills_and_keeps_partial_output(kind: ExecutorKind) {
     let took = t.elapsed();
     assert_eq!(o.status, OutcomeStatus::BudgetExhausted);
     assert!(took >= j.budget + j.grace, "killed before deadline + grace: {took:?}");
-    assert!(took <= j.budget + j.grace + Duration::from_secs(2), "not killed within 2 s of deadline + grace: {took:?}");
+    // The stage would sleep 60 s; 10 s of slack leaves room for a loaded machine (a container's
+    // kill and removal once took over 2 s while the rest of the suite ran) and still fails
+    // where the kill does not happen.
+    assert!(took <= j.budget + j.grace + Duration::from_secs(10), "not killed within 10 s of deadline + grace: {took:?}");
     assert_eq!(std::fs::read_to_string(s.path("out/partial.txt")).unwrap(), "partial\n", "partial output is kept");
     let log = s.log();
     assert!(log.contains("started") && !log.contains("never"), "{log}");

@@ -80,14 +80,6 @@ pub fn reuse(buf: &mut Vec<f32>, len: usize) {
     buf.resize(len, 0.0);
 }
 
-/// The elements in row-major order, copied straight from the ndarray buffer when possible.
-pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>, String> {
-    match HostBuf::of(&t) {
-        Some(h) => Ok(h.slice().to_vec()),
-        None => t.into_data().to_vec::<f32>().map_err(|e| format!("{e:?}")),
-    }
-}
-
 /// Row-major `y [m, n]` with `y[r][j] = x[r] · w[j]`, weight rows shared out in tasks.
 fn streamed(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, y: &mut [f32]) {
     let task_w = ROWS_PER_TASK * k;

@@ -311,9 +311,15 @@ fn vllm_defaults(gc: Option<&serde_json::Value>) -> Sampling {
 
 /// Logits on the host, row-major; reading them waits for the device, so its failures show here.
 fn host<B: Backend>(t: burn::tensor::Tensor<B, 3>) -> Result<Vec<f32>> {
-    let v = super::cpu_kernels::to_vec(t).map_err(EvalError::Backend)?;
-    device_failure::check("generating")?;
-    Ok(v)
+    let mut out = vec![];
+    host_into(t, &mut out)?;
+    Ok(out)
+}
+
+/// [`host`] into `out`, reusing its allocation.
+fn host_into<B: Backend>(t: burn::tensor::Tensor<B, 3>, out: &mut Vec<f32>) -> Result<()> {
+    super::readback::to_vec_into(t, out).map_err(EvalError::Backend)?;
+    device_failure::check("generating")
 }
 
 /// The model once its weights are on the device, or the device's failure to hold them.

@@ -10,6 +10,7 @@
 //! - [`chat`]: chat templates rendered as transformers renders them.
 //! - [`precision`]: `--dtype`, the weights' dtype on the device (bf16 on a GPU by default).
 //! - [`engine`]: continuously batched generation with a KV cache; the API the eval stage calls.
+//! - [`readback`]: logits off the device as f32, 16-bit ones widened on the host.
 //! - [`device`]: `--device cpu|cuda:N` to a burn backend; `device_failure`: a GPU backend's
 //!   swallowed device-thread panics (a failed allocation) made errors.
 //! - [`cli`]: the `ptb generate` subcommand.
@@ -31,6 +32,7 @@ mod host_ops;
 pub mod model;
 pub mod precision;
 pub mod pyjson;
+pub mod readback;
 mod rope;
 pub mod sampling;
 mod simd;

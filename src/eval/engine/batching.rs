@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use burn::prelude::Backend;
 use rayon::prelude::*;
 
-use super::{Completion, Engine, FinishReason, Reporter, Request, host};
+use super::{Completion, Engine, FinishReason, Reporter, Request, host, host_into};
 use crate::eval::error::{EvalError, Result};
 use crate::eval::model::{Batch, KvCache};
 use crate::eval::sampling::{Rng, sample};
@@ -105,7 +105,7 @@ impl<B: Backend> Engine<B> {
             live.iter_mut().for_each(|s| s.pad -= trim);
             let pad = live.iter().map(|s| s.pad).collect();
             let step = self.model.forward(&next, &Batch { pad }, &mut cache, true);
-            logits = host(step)?;
+            host_into(step, &mut logits)?;
         }
         Ok(out)
     }
