@@ -18,17 +18,24 @@ use ptb::eval::sampling::{Rng, Sampling, sample, sample_by_full_sort};
 const VOCAB: usize = 151_936;
 const ROUNDS: usize = 15;
 
-/// Medians of `ROUNDS` timings of `a` and `b`, taken in turn so both see the same machine.
-fn medians_us(mut a: impl FnMut() -> u32, mut b: impl FnMut() -> u32) -> (f64, f64) {
-    let time = |f: &mut dyn FnMut() -> u32| {
-        let t = Instant::now();
-        std::hint::black_box(f());
-        t.elapsed().as_secs_f64() * 1e6
-    };
-    let (mut ta, mut tb): (Vec<f64>, Vec<f64>) = (0..ROUNDS).map(|_| (time(&mut a), time(&mut b))).unzip();
-    ta.sort_by(f64::total_cmp);
-    tb.sort_by(f64::total_cmp);
-    (ta[ROUNDS / 2], tb[ROUNDS / 2])
+/// Medians in µs of `ROUNDS` timings of each of `cases`, taken in turn so all see the same
+/// machine.
+fn medians_us(cases: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    let mut times = vec![Vec::with_capacity(ROUNDS); cases.len()];
+    for _ in 0..ROUNDS {
+        for (f, t) in cases.iter_mut().zip(&mut times) {
+            let start = Instant::now();
+            f();
+            t.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[ROUNDS / 2]
+        })
+        .collect()
 }
 
 fn main() {
@@ -44,7 +51,15 @@ fn main() {
     ];
     for (name, p) in cases {
         let (mut a, mut b) = (Rng::new(7), Rng::new(7));
-        let (full, fast) = medians_us(|| sample_by_full_sort(&logits, &p, &mut a), || sample(&logits, &p, &mut b));
+        let m = medians_us(&mut [
+            &mut || {
+                std::hint::black_box(sample_by_full_sort(&logits, &p, &mut a));
+            },
+            &mut || {
+                std::hint::black_box(sample(&logits, &p, &mut b));
+            },
+        ]);
+        let (full, fast) = (m[0], m[1]);
         println!("{name:<40} plain {full:>8.0} µs, ptb {fast:>8.0} µs: {:>6.1}×", full / fast);
     }
     readback(&logits);
@@ -58,32 +73,24 @@ fn readback(row: &[f32]) {
     let shape = [ROWS, 1, VOCAB];
     let mut reused = vec![];
     data_into(TensorData::new(bf16s.clone(), shape), &mut reused).unwrap();
-    let time_ms = |f: &mut dyn FnMut()| {
-        let mut t: Vec<f64> = (0..ROUNDS)
-            .map(|_| {
-                let start = Instant::now();
-                f();
-                start.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        t.sort_by(f64::total_cmp);
-        t[ROUNDS / 2]
-    };
-    // Each closure starts by making what a device read hands over, in a fresh allocation as
+    // Each case starts by making what a device read hands over, in a fresh allocation as
     // the read's is: 39 MB of f32 before, 19 MB of bf16 now.
-    let before = time_ms(&mut || {
-        let data = TensorData::new(f32s.clone(), shape);
-        std::hint::black_box(data.to_vec::<f32>().unwrap());
-    });
-    let fresh = time_ms(&mut || {
-        let mut out = vec![];
-        data_into(TensorData::new(bf16s.clone(), shape), &mut out).unwrap();
-        std::hint::black_box(out);
-    });
-    let now = time_ms(&mut || {
-        data_into(TensorData::new(bf16s.clone(), shape), &mut reused).unwrap();
-        std::hint::black_box(&reused);
-    });
+    let ms = medians_us(&mut [
+        &mut || {
+            let data = TensorData::new(f32s.clone(), shape);
+            std::hint::black_box(data.to_vec::<f32>().unwrap());
+        },
+        &mut || {
+            let mut out = vec![];
+            data_into(TensorData::new(bf16s.clone(), shape), &mut out).unwrap();
+            std::hint::black_box(out);
+        },
+        &mut || {
+            data_into(TensorData::new(bf16s.clone(), shape), &mut reused).unwrap();
+            std::hint::black_box(&reused);
+        },
+    ]);
+    let [before, fresh, now] = [ms[0] / 1e3, ms[1] / 1e3, ms[2] / 1e3];
     println!(
         "logits of a batch-64 step onto the host: f32 copied into a fresh vector {before:.1} ms, \
          bf16 widened into a fresh one {fresh:.1} ms, into the last step's {now:.1} ms: {:.1}× (and half the bytes off the device)",

@@ -15,15 +15,9 @@ use super::cpu_kernels::HostBuf;
 /// Elements per task when widening: a few per core even at batch 1.
 const CHUNK: usize = 1 << 16;
 
-/// The elements in row-major order as f32 (16-bit ones widened, exactly).
-pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>, String> {
-    let mut out = vec![];
-    to_vec_into(t, &mut out)?;
-    Ok(out)
-}
-
-/// [`to_vec`] into `out`, keeping its allocation: an ndarray tensor is copied from its own
-/// buffer, any other read off its device first.
+/// The elements in row-major order as f32 (16-bit ones widened, exactly) in `out`, keeping
+/// its allocation: an ndarray tensor is copied from its own buffer, any other read off its
+/// device first.
 pub fn to_vec_into<B: Backend, const D: usize>(t: Tensor<B, D>, out: &mut Vec<f32>) -> Result<(), String> {
     match HostBuf::of(&t) {
         Some(h) => {
