@@ -89,8 +89,8 @@ fn cell_and_replace_touch_only_matching_cells() {
     let ran = Project::ran(&out);
     assert_eq!(ran, vec!["tiny-b/spell/lazy/seed=2 agent", "tiny-b/spell/lazy/seed=2 eval", "tiny-b/spell/lazy/seed=2 judge"]);
     // No other cell's record changed in the lockfile.
-    let before = ptb::lock::parse(&lock_before).unwrap();
-    let after = ptb::lock::parse(&p.lock_text()).unwrap();
+    let before = ptb_core::lock::parse(&lock_before).unwrap();
+    let after = ptb_core::lock::parse(&p.lock_text()).unwrap();
     for (id, cell) in &before.cells {
         if id != "tiny-b/spell/lazy/seed=2" {
             assert_eq!(Some(cell), after.cells.get(id), "record of {id} changed");

@@ -3,7 +3,7 @@
 
 mod bench_common;
 use bench_common::{figure, run_check};
-use ptb::bench::BenchId;
+use ptb_bench::BenchId;
 use std::path::Path;
 use std::process::Command;
 
@@ -71,7 +71,7 @@ fn bfcl_ground_truth_accepted_and_perturbations_rejected_in_every_category() {
 #[test]
 fn gpqa_fixture_checks_pass() {
     let csv = Path::new("tests/fixtures/bench/gpqa_fixture.csv");
-    let r = ptb::bench::check::run(BenchId::GpqaMain, Some(csv)).expect("fixture is committed");
+    let r = ptb_bench::check::run(BenchId::GpqaMain, Some(csv)).expect("fixture is committed");
     assert_eq!(figure(&r, "correct letters accepted"), "6/6", "{r}");
     assert_eq!(figure(&r, "wrong letters rejected"), "6/6", "{r}");
     assert!(r.ok());
@@ -80,7 +80,7 @@ fn gpqa_fixture_checks_pass() {
 #[test]
 fn arena_hard_score_matches_reference_on_recorded_verdicts() {
     let r =
-        ptb::bench::check::run(BenchId::ArenaHardWriting, None).expect("fixtures are committed");
+        ptb_bench::check::run(BenchId::ArenaHardWriting, None).expect("fixtures are committed");
     assert_eq!(figure(&r, "equals the reference"), "3/3", "{r}");
 }
 
@@ -96,7 +96,7 @@ fn healthbench_score_matches_reference_on_recorded_verdicts() {
 #[test]
 fn missing_data_names_the_fetch_script() {
     let empty = tempfile::tempdir().unwrap();
-    let err = ptb::bench::check::run(BenchId::Gsm8k, Some(empty.path())).unwrap_err();
+    let err = ptb_bench::check::run(BenchId::Gsm8k, Some(empty.path())).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("gsm8k_test.jsonl") && msg.contains("scripts/bench/fetch-data.sh"),
@@ -113,7 +113,7 @@ fn changed_data_is_refused() {
     )
     .unwrap();
     std::fs::copy("data/bench/aime2025/SHA256SUMS", dir.path().join("SHA256SUMS")).unwrap();
-    let err = ptb::bench::check::run(BenchId::Aime2025, Some(dir.path())).unwrap_err();
+    let err = ptb_bench::check::run(BenchId::Aime2025, Some(dir.path())).unwrap_err();
     assert!(err.to_string().contains("sha256 of"), "{err}");
 }
 
@@ -178,9 +178,9 @@ fn cli_prints_figures_and_exit_status() {
 #[test]
 fn missing_gated_or_reference_only_data_says_where_it_comes_from() {
     let empty = tempfile::tempdir().unwrap();
-    let err = ptb::bench::check::run(BenchId::GpqaMain, Some(&empty.path().join("gpqa_main.csv")))
+    let err = ptb_bench::check::run(BenchId::GpqaMain, Some(&empty.path().join("gpqa_main.csv")))
         .unwrap_err();
     assert!(err.to_string().contains("GPQA is gated"), "{err}");
-    let err = ptb::bench::judged::load_arena_baseline(empty.path(), ptb::bench::arena::BASELINE_MODEL).unwrap_err();
+    let err = ptb_bench::judged::load_arena_baseline(empty.path(), ptb_bench::arena::BASELINE_MODEL).unwrap_err();
     assert!(err.to_string().contains("--posttrainbench"), "{err}");
 }

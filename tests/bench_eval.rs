@@ -2,11 +2,11 @@
 //! per-item results and the metric the lockfile records.
 
 mod bench_common;
-use ptb::bench::BenchId;
-use ptb::bench::bfcl::{self, Category};
-use ptb::bench::chat::{ModelOutput, ToolCall};
-use ptb::bench::sandbox::SandboxOptions;
-use ptb::bench::task::{Task, TaskOptions, metric};
+use ptb_bench::BenchId;
+use ptb_bench::bfcl::{self, Category};
+use ptb_bench::chat::{ModelOutput, ToolCall};
+use ptb_bench::sandbox::SandboxOptions;
+use ptb_bench::task::{Task, TaskOptions, metric};
 use std::path::{Path, PathBuf};
 
 fn data() -> Option<PathBuf> {

@@ -2,9 +2,9 @@
 
 mod bench_common;
 use bench_common::{figure, run_check};
-use ptb::bench::BenchId;
-use ptb::bench::humaneval::{self, HumanEvalItem};
-use ptb::bench::sandbox::{self, SandboxOptions};
+use ptb_bench::BenchId;
+use ptb_bench::humaneval::{self, HumanEvalItem};
+use ptb_bench::sandbox::{self, SandboxOptions};
 use std::time::{Duration, Instant};
 
 #[test]

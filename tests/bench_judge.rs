@@ -2,8 +2,8 @@
 //! started by each test. Every server handles a bounded number of requests
 //! and stops by itself after a deadline.
 
-use ptb::bench::chat::Message;
-use ptb::bench::judge::{JudgeClient, JudgeConfig, cache_key};
+use ptb_bench::chat::Message;
+use ptb_bench::judge::{JudgeClient, JudgeConfig, cache_key};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -166,9 +166,9 @@ fn concurrency_limit_is_respected() {
 
 // ---- judged benchmarks end to end -------------------------------------------
 
-use ptb::bench::arena::ArenaQuestion;
-use ptb::bench::healthbench::{HealthExample, RubricItem};
-use ptb::bench::judged;
+use ptb_bench::arena::ArenaQuestion;
+use ptb_bench::healthbench::{HealthExample, RubricItem};
+use ptb_bench::judged;
 
 fn user_text(body: &Value) -> String {
     body["messages"]

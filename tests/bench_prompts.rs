@@ -2,9 +2,9 @@
 //! builder produces, checked against the reference harness's strings.
 
 mod bench_common;
-use ptb::bench::chat::{Message, Role};
-use ptb::bench::gpqa::{self, ChoiceOrder, GpqaItem};
-use ptb::bench::{arena, bfcl, healthbench, humaneval, math};
+use ptb_bench::chat::{Message, Role};
+use ptb_bench::gpqa::{self, ChoiceOrder, GpqaItem};
+use ptb_bench::{arena, bfcl, healthbench, humaneval, math};
 use std::path::Path;
 
 fn data_dir() -> Option<std::path::PathBuf> {
@@ -178,7 +178,7 @@ fn healthbench_grader_prompt_embeds_conversation_and_rubric() {
 /// CI cannot fetch them, so this checks them only where they were copied.
 #[test]
 fn reference_only_files_when_present_match_the_paper() {
-    let dir = ptb::bench::data::data_dir(None);
+    let dir = ptb_bench::data::data_dir(None);
     if !dir.join("healthbench/healthbench_easy245.jsonl").is_file() {
         eprintln!("skipped: no healthbench_easy245.jsonl (fetch-data.sh --posttrainbench DIR)");
         return;
@@ -189,7 +189,7 @@ fn reference_only_files_when_present_match_the_paper() {
         easy.iter().all(|e| e.is_easy()),
         "every example meets the paper's Easy definition"
     );
-    let baseline = ptb::bench::judged::load_arena_baseline(&dir, ptb::bench::arena::BASELINE_MODEL).unwrap();
+    let baseline = ptb_bench::judged::load_arena_baseline(&dir, ptb_bench::arena::BASELINE_MODEL).unwrap();
     let qs = arena::load_questions(&dir).unwrap();
     assert!(
         qs.iter().all(|q| baseline.contains_key(&q.uid)),

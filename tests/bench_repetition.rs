@@ -2,7 +2,7 @@
 //! tests/fixtures/bench/limit_repetitions.jsonl (made by running the
 //! reference's Python function: scripts/bench/make-repetition-fixture.py).
 
-use ptb::bench::repetition::{MAX_REPETITIONS, limit_repetitions};
+use ptb_bench::repetition::{MAX_REPETITIONS, limit_repetitions};
 
 #[derive(serde::Deserialize)]
 struct Case {
@@ -12,7 +12,7 @@ struct Case {
 
 #[test]
 fn matches_reference_outputs() {
-    let cases: Vec<Case> = ptb::bench::data::read_jsonl(std::path::Path::new(
+    let cases: Vec<Case> = ptb_bench::data::read_jsonl(std::path::Path::new(
         "tests/fixtures/bench/limit_repetitions.jsonl",
     ))
     .unwrap();

@@ -6,15 +6,16 @@
 //!   runs on the CPU. How the GPU's code path is checked where no GPU is lent; part of the
 //!   README's test command.
 //! - `--features cuda`: the same checks on CUDA device 0. Needs an NVIDIA GPU, so only where
-//!   one is lent (`bench/gpu.sh` runs it there).
+//!   one is lent (`perf/gpu.sh` runs it there).
 //!
 //!   cargo test --features wgpu --test eval_gpu
 #![cfg(any(feature = "wgpu", feature = "cuda"))]
 
 use burn::prelude::Backend;
 use burn::tensor::DType;
-use ptb::eval::{BaseModelSpec, Engine, Precision, Prompt, Request, Sampling, Silent};
+use ptb_engine::{BaseModelSpec, Engine, Precision, Prompt, Request, Sampling, Silent};
 
+#[path = "../crates/ptb-engine/tests/eval_fixtures/mod.rs"]
 mod eval_fixtures;
 use eval_fixtures::{ARCHS, LOGIT_TOL, cases, engine_in};
 
@@ -59,7 +60,7 @@ fn matches_transformers<B: Backend>(backend: &str) {
 /// through the cache (which grows on the way). And they do move, or the products ran in f32
 /// after all. Then a refill (more requests than rows) splices caches of that dtype.
 fn half_weights_stay_near_transformers<B: Backend>(backend: &str, precision: Precision, dtype: DType, rel_tol: f32) {
-    use ptb::eval::model::{Batch, KvCache};
+    use ptb_engine::model::{Batch, KvCache};
     for arch in ARCHS {
         let e: Engine<B> = engine_in(arch, precision);
         assert_eq!(e.model.weight_dtype(), dtype, "{arch}");
@@ -85,7 +86,7 @@ fn half_weights_stay_near_transformers<B: Backend>(backend: &str, precision: Pre
             }
         }
         let cs = cases(arch);
-        let options = ptb::eval::EngineOptions { max_batch: 2, precision, ..Default::default() };
+        let options = ptb_engine::EngineOptions { max_batch: 2, precision, ..Default::default() };
         let e: Engine<B> = Engine::load_with(&eval_fixtures::dir(arch), &BaseModelSpec::from_checkpoint(&eval_fixtures::dir(arch)).unwrap(), &Default::default(), options).unwrap();
         let reqs: Vec<Request> = cs.iter().enumerate().map(|(k, c)| greedy(&c.ids, 3 + 5 * k)).collect();
         let out = e.generate(&reqs, &Silent).unwrap();
@@ -102,7 +103,7 @@ fn smollm2_answers_like_transformers<B: Backend>() {
     let want: Vec<u32> = exp["greedy"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
     let base = BaseModelSpec { architecture: "LlamaForCausalLM".into(), chat_template: None, config: None };
     let e = Engine::<B>::load(&gguf, &base, &Default::default()).unwrap();
-    let prompt = Prompt::Messages(vec![ptb::eval::Message::new("user", "What is the capital of France?")]);
+    let prompt = Prompt::Messages(vec![ptb_engine::Message::new("user", "What is the capital of France?")]);
     let req = Request { prompt, sampling: Sampling::default(), max_new_tokens: want.len(), stop: vec![], ignore_eos: false };
     let out = e.generate(&[req], &Silent).unwrap().remove(0);
     assert!(out.text.contains("Paris"), "answer: {:?}", out.text);

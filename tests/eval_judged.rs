@@ -6,8 +6,8 @@
 //! (scripts/bench/ci-setup.sh; the reference's Qwen3-1.7B baseline and
 //! HealthBench-Easy file only come with the PostTrainBench repository).
 
-use ptb::lock::Lockfile;
-use ptb::store::MetricValue;
+use ptb_core::lock::Lockfile;
+use ptb_core::store::MetricValue;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

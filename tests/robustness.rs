@@ -27,7 +27,7 @@ fn assert_store_whole(p: &Project) {
         assert!(d.join("log").is_file(), "entry {e} has no log");
     }
     if p.lockfile().exists() {
-        ptb::lock::Lockfile::load(&p.lockfile()).expect("lockfile must always parse");
+        ptb_core::lock::Lockfile::load(&p.lockfile()).expect("lockfile must always parse");
     }
 }
 
@@ -53,7 +53,7 @@ fn kill_9_at_random_moments_never_leaves_partial_entries() {
     let out = p.apply(&["-j", "2"]);
     assert!(out.contains("0 failed"), "{out}");
     assert_store_whole(&p);
-    let lock = ptb::lock::Lockfile::load(&p.lockfile()).unwrap();
+    let lock = ptb_core::lock::Lockfile::load(&p.lockfile()).unwrap();
     let stages: usize = lock.cells.values().map(|c| c.stages.values().filter(|s| s.status == "success").count()).sum();
     assert_eq!(stages, 52);
     // No build directory is left behind once an apply completes.
@@ -79,7 +79,7 @@ fn two_concurrent_applies_run_each_stage_once() {
     assert_eq!(n, lines.len(), "an agent stage ran twice:\n{runs}");
     assert_eq!(n, 16);
     // Between them, every stage is recorded exactly once as a success.
-    let lock = ptb::lock::Lockfile::load(&p.lockfile()).unwrap();
+    let lock = ptb_core::lock::Lockfile::load(&p.lockfile()).unwrap();
     let stages: usize = lock.cells.values().map(|c| c.stages.values().filter(|s| s.status == "success").count()).sum();
     assert_eq!(stages, 52);
     assert!(Project::ran(&p.apply(&[])).is_empty());

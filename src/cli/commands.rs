@@ -3,10 +3,10 @@
 use super::progress::Bars;
 use super::{Command, Where};
 use miette::{IntoDiagnostic, Result, WrapErr};
-use ptb::apply::{apply, ApplyOptions, Executors};
-use ptb::plan::{render_json, render_text, render_why, PlanOptions};
-use ptb::progress::Reporter;
-use ptb::session::{Locations, Session};
+use ptb_exec::apply::{apply, ApplyOptions, Executors};
+use ptb_core::plan::{render_json, render_text, render_why, PlanOptions};
+use ptb_core::progress::Reporter;
+use ptb_core::session::{Locations, Session};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,11 +17,11 @@ fn locations(at: &Where) -> Locations {
 
 /// The Docker engine, when the spec has container stages. Planning works
 /// without one (images then show as missing); applying does not.
-fn docker_for(exp: &ptb::spec::Experiment, rt: &tokio::runtime::Runtime) -> Result<Option<ptb::exec::docker::DockerExecutor>, String> {
+fn docker_for(exp: &ptb_core::spec::Experiment, rt: &tokio::runtime::Runtime) -> Result<Option<ptb_exec::docker::DockerExecutor>, String> {
     if !exp.uses_docker() {
         return Ok(None);
     }
-    rt.block_on(ptb::exec::docker::DockerExecutor::connect()).map(Some).map_err(|e| e.to_string())
+    rt.block_on(ptb_exec::docker::DockerExecutor::connect()).map(Some).map_err(|e| e.to_string())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -29,16 +29,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn load(spec: &Path, at: &Where, reporter: &dyn Reporter) -> Result<Session> {
-    let exp = ptb::spec::load(spec)?;
+    let exp = ptb_core::spec::load(spec)?;
     // No runtime (and its threads) for specs without container stages.
     let docker = if exp.uses_docker() { docker_for(&exp, &runtime()?).ok().flatten() } else { None };
-    Ok(Session::from_experiment(exp, &locations(at), docker.as_ref().map(|d| d as &dyn ptb::exec::ImageResolver), reporter)?)
+    Ok(Session::from_experiment(exp, &locations(at), docker.as_ref().map(|d| d as &dyn ptb_exec::ImageResolver), reporter)?)
 }
 
 pub fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Plan { spec, json, verbose, cell, at } => {
-            let s = load(&spec, &at, &ptb::progress::Silent)?;
+            let s = load(&spec, &at, &ptb_core::progress::Silent)?;
             no_match(&s, &spec, &cell)?;
             let plan = s.plan(&PlanOptions { cells: cell, replace: vec![] });
             print!("{}", if json { render_json(&plan) } else { render_text(&plan, &spec.display().to_string(), verbose) });
@@ -48,7 +48,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Why { spec, cell, at } => {
-            let s = load(&spec, &at, &ptb::progress::Silent)?;
+            let s = load(&spec, &at, &ptb_core::progress::Silent)?;
             let plan = s.plan(&PlanOptions { cells: vec![cell.clone()], replace: vec![] });
             no_match(&s, &spec, &[cell])?;
             print!("{}", render_why(&plan));
@@ -56,10 +56,10 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
         }
         Command::Apply { spec, cell, replace, jobs, locked, dry_run, gpus, at } => {
             let bars = Arc::new(Bars::new());
-            let exp = ptb::spec::load(&spec)?;
+            let exp = ptb_core::spec::load(&spec)?;
             let rt = runtime()?;
             let docker = docker_for(&exp, &rt).map_err(|e| miette::miette!(help = "start it (`sudo systemctl start docker`, or `dockerd &`), or run the stages with executor=\"local\"", "the spec has container stages, but {e}"))?;
-            let s = Session::from_experiment(exp, &locations(&at), docker.as_ref().map(|d| d as &dyn ptb::exec::ImageResolver), bars.as_ref())?;
+            let s = Session::from_experiment(exp, &locations(&at), docker.as_ref().map(|d| d as &dyn ptb_exec::ImageResolver), bars.as_ref())?;
             let opts = ApplyOptions { plan: PlanOptions { cells: cell, replace }, jobs, locked };
             no_match(&s, &spec, &opts.plan.cells)?;
             if dry_run {
@@ -67,7 +67,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let mut executors = Executors::local_only();
-            executors.gpus = Arc::new(ptb::exec::gpus::GpuPool::discover(gpus.as_deref()).into_diagnostic()?);
+            executors.gpus = Arc::new(ptb_exec::gpus::GpuPool::discover(gpus.as_deref()).into_diagnostic()?);
             if let Some(d) = docker {
                 // Containers left by a killed apply would hold GPUs and keep
                 // writing; remove them before starting anything.
@@ -100,14 +100,14 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
         }
         Command::Report { lockfile, template, output, check } => {
             if let Some(file) = check {
-                ptb::report::check(&file)?;
+                ptb_core::report::check(&file)?;
                 eprintln!("{} matches its lockfile", file.display());
                 return Ok(ExitCode::SUCCESS);
             }
             let (Some(lockfile), Some(template)) = (lockfile, template) else {
                 miette::bail!(miette::miette!(help = "e.g. ptb report lockfiles/demo.lock --template templates/table.md.j2", "report needs a lockfile and --template (or --check FILE)"));
             };
-            let text = ptb::report::render(&lockfile, &template)?;
+            let text = ptb_core::report::render(&lockfile, &template)?;
             match output {
                 Some(o) => std::fs::write(&o, text).into_diagnostic().wrap_err_with(|| format!("writing {}", o.display()))?,
                 None => print!("{text}"),
@@ -118,11 +118,11 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             let lockfiles = if lockfiles.is_empty() { default_lockfiles() } else { lockfiles };
             let mut keep = std::collections::HashSet::new();
             for l in &lockfiles {
-                let lock = ptb::lock::Lockfile::load(l)?;
+                let lock = ptb_core::lock::Lockfile::load(l)?;
                 keep.extend(lock.cells.values().flat_map(|c| c.stages.values().map(|s| s.path.clone())));
             }
-            let st = ptb::store::Store::open(&store).into_diagnostic()?;
-            let r = ptb::store::gc(&st, &keep, dry_run).into_diagnostic()?;
+            let st = ptb_core::store::Store::open(&store).into_diagnostic()?;
+            let r = ptb_core::store::gc(&st, &keep, dry_run).into_diagnostic()?;
             for e in &r.removed {
                 println!("{} {e}", if dry_run { "would remove" } else { "removed" });
             }
@@ -130,8 +130,8 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { store } => {
-            let st = ptb::store::Store::open(&store).into_diagnostic()?;
-            let r = ptb::store::verify(&st).into_diagnostic()?;
+            let st = ptb_core::store::Store::open(&store).into_diagnostic()?;
+            let r = ptb_core::store::verify(&st).into_diagnostic()?;
             for (name, problem) in &r.bad {
                 println!("CHANGED v1/{name}: {problem}");
             }
@@ -139,14 +139,14 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(if r.bad.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Hash { path } => {
-            let h = ptb::hash::hash_path(&path).into_diagnostic().wrap_err_with(|| format!("hashing {}", path.display()))?;
+            let h = ptb_core::hash::hash_path(&path).into_diagnostic().wrap_err_with(|| format!("hashing {}", path.display()))?;
             println!("{h}  {}", path.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs { spec, cell, stage, follow, at } => logs(&spec, &cell, &stage, follow, &at),
         Command::Bench(super::BenchCommand::Check { bench, data }) => Ok(bench_check(&bench, data.as_deref())),
         Command::Eval(a) => {
-            let mut job = match ptb::evaluate::EvalJob::from_env() {
+            let mut job = match ptb_evaluator::EvalJob::from_env() {
                 Ok(j) => j,
                 // Inside a stage the environment is the truth: say what is wrong with it.
                 Err(e) if std::env::var_os("PTB_STAGE").is_some() => return Err(miette::miette!("{e}")),
@@ -159,7 +159,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
                             return Err(miette::miette!(help = "outside a stage, pass --bench, --checkpoint, --data and --out", "no {what}: {e}"));
                         }
                     }
-                    ptb::evaluate::EvalJob { bench, checkpoint: PathBuf::new(), base_model: None, arch: String::new(), data: PathBuf::new(), out: PathBuf::new(), seed: 0, limit: None, max_tokens: None, judge: None, device: "cpu".into(), dtype: Default::default(), arena_baseline: String::new() }
+                    ptb_evaluator::EvalJob { bench, checkpoint: PathBuf::new(), base_model: None, arch: String::new(), data: PathBuf::new(), out: PathBuf::new(), seed: 0, limit: None, max_tokens: None, judge: None, device: "cpu".into(), dtype: Default::default(), arena_baseline: String::new() }
                 }
             };
             // Flags override the stage environment.
@@ -179,17 +179,17 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             job.arena_baseline = a.arena_baseline;
             if let (Some(url), Some(model)) = (a.judge_url, a.judge_model) {
                 let cache = a.judge_cache.or_else(|| job.judge.as_ref().and_then(|j| j.cache_dir.clone()));
-                job.judge = Some(ptb::evaluate::judge_endpoint(url, model, a.judge_api_key_env, None, cache));
+                job.judge = Some(ptb_evaluator::judge_endpoint(url, model, a.judge_api_key_env, None, cache));
             } else if let (Some(j), Some(c)) = (job.judge.as_mut(), a.judge_cache) {
                 j.cache_dir = Some(c);
             }
-            let s = ptb::evaluate::run(&job, &ptb::eval::cli::TextReporter::default()).map_err(|e| miette::miette!("{e}"))?;
+            let s = ptb_evaluator::run(&job, &crate::cli::generate::TextReporter::default()).map_err(|e| miette::miette!("{e}"))?;
             let judged = s.judge.map(|u| format!("; judge: {} replies asked, {} from the cache", u.requested, u.cached)).unwrap_or_default();
             eprintln!("{}: {:.4} ({} items, stderr {:.4}){judged}{}", job.bench.name(), s.score, s.n, s.stderr, if s.mismatches.is_empty() { String::new() } else { format!("; checkpoint contradicts its base model: {}", s.mismatches.join("; ")) });
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(args) => {
-            ptb::eval::cli::cli_generate(args).map_err(|e| miette::miette!("{e}"))?;
+            crate::cli::generate::cli_generate(args).map_err(|e| miette::miette!("{e}"))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -197,7 +197,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
 
 /// A `--cell` pattern that selects nothing is a typo, not a no-op.
 fn no_match(s: &Session, spec: &Path, patterns: &[String]) -> Result<()> {
-    if patterns.is_empty() || s.exp.cells.iter().any(|c| patterns.iter().any(|p| ptb::spec::cell_matches(p, &c.id))) {
+    if patterns.is_empty() || s.exp.cells.iter().any(|c| patterns.iter().any(|p| ptb_core::spec::cell_matches(p, &c.id))) {
         return Ok(());
     }
     let wanted = patterns.join(" ");
@@ -213,11 +213,11 @@ fn default_lockfiles() -> Vec<PathBuf> {
 
 /// The log of a finished stage (from the lockfile), or of one being built.
 fn logs(spec: &Path, cell: &str, stage: &str, follow: bool, at: &Where) -> Result<ExitCode> {
-    let s = load(spec, at, &ptb::progress::Silent)?;
+    let s = load(spec, at, &ptb_core::progress::Silent)?;
     let plan = s.plan(&PlanOptions { cells: vec![cell.to_string()], replace: vec![] });
     let sp = plan.stages.iter().find(|p| p.stage.name() == stage).ok_or_else(|| miette::miette!("no stage `{stage}` for cell `{cell}`"))?;
     let store_parent = s.store.root().parent().unwrap_or(s.store.root()).to_path_buf();
-    let building = s.store.building_dir(&ptb::store::entry_name(&sp.key, &sp.cell, stage));
+    let building = s.store.building_dir(&ptb_core::store::entry_name(&sp.key, &sp.cell, stage));
     let path = if building.join("log").exists() {
         building.join("log")
     } else if let Some(rec) = s.lock.stage(&sp.cell, stage) {
@@ -243,7 +243,7 @@ fn logs(spec: &Path, cell: &str, stage: &str, follow: bool, at: &Where) -> Resul
 
 /// `ptb bench check`.
 fn bench_check(bench: &str, data: Option<&std::path::Path>) -> ExitCode {
-    use ptb::bench::{BenchId, check};
+    use ptb_bench::{BenchId, check};
     let benches: Vec<BenchId> = if bench == "all" {
         BenchId::ALL.to_vec()
     } else {

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch only.
 
 mod commands;
+mod generate;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -105,7 +106,7 @@ pub enum Command {
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Generate continuations with the in-process evaluation engine (burn).
-    Generate(ptb::eval::cli::GenerateArgs),
+    Generate(crate::cli::generate::GenerateArgs),
     /// Evaluate a checkpoint on a benchmark with the built-in evaluator: what
     /// an eval stage runs as `command "ptb" "eval"`. Inside a stage every
     /// input comes from PTB_* variables; flags override them.
@@ -172,11 +173,11 @@ pub struct EvalArgs {
     /// Dtype of the weights on the device: `auto` (the checkpoint's own bf16/f16 where the
     /// device computes in it, else f32), `f32`, `bf16` or `f16`.
     #[arg(long, default_value = "auto")]
-    pub dtype: ptb::eval::Precision,
+    pub dtype: ptb_engine::Precision,
     /// Arena-Hard's baseline: reads `arenahard_baseline_<MODEL>.jsonl`. The
     /// reference's is Qwen3-1.7B; `gemini-2.0-flash-001` (Arena-Hard v2's
     /// own) comes from a PyPI package.
-    #[arg(long, default_value = ptb::bench::arena::BASELINE_MODEL)]
+    #[arg(long, default_value = ptb_bench::arena::BASELINE_MODEL)]
     pub arena_baseline: String,
 }
 

@@ -2,7 +2,7 @@
 //! stage showing its last log line. Without a terminal, plain lines.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ptb::progress::Reporter;
+use ptb_core::progress::Reporter;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::Path;

@@ -1,8 +1,8 @@
 // Shared helpers for the bench_* integration tests (included with `mod`).
 #![allow(dead_code)]
 
-use ptb::bench::check::{self, CheckReport};
-use ptb::bench::{BenchError, BenchId};
+use ptb_bench::check::{self, CheckReport};
+use ptb_bench::{BenchError, BenchId};
 use std::path::Path;
 
 /// PTB_BENCH_ALLOW_MISSING_DATA=1: the environment deliberately has no
@@ -15,7 +15,7 @@ fn missing_data_allowed() -> bool {
 /// there; `None` when missing data is allowed; otherwise the test fails
 /// with the fetch command.
 pub fn fetched_data(needs: &[&str]) -> Option<std::path::PathBuf> {
-    let d = ptb::bench::data::data_dir(None);
+    let d = ptb_bench::data::data_dir(None);
     if needs.iter().all(|f| d.join(f).is_file()) {
         Some(d)
     } else if missing_data_allowed() {

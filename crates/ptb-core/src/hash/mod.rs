@@ -1,0 +1,125 @@
+//! Canonical, versioned keys for stages, and content hashes of input files.
+//!
+//! A stage key is the sha256 of a canonical encoding of a [`KeyInputs`]: an
+//! ordered map from field name to a string value. Every field is documented
+//! in `docs/hashing.md`; the map itself is also recorded in the lockfile so
+//! that `ptb why` can name the field that changed, with old and new values.
+
+mod content;
+
+pub use content::{hash_dir, hash_file, hash_path, ContentHasher, HashError, StatCache};
+
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Version of the stage-key schema. Bump it whenever the set of hashed
+/// fields, their encoding, or their meaning changes; it is itself a hashed
+/// field, so a bump shows up in `ptb why` as `schema: 1 → 2`.
+pub const KEY_SCHEMA: u32 = 1;
+
+/// Number of hex characters of a key used in store paths (128 bits).
+pub const STORE_KEY_LEN: usize = 32;
+/// Number of hex characters shown to people and in rendered tables.
+pub const SHORT_KEY_LEN: usize = 12;
+
+/// The inputs of one stage, by field name. A `BTreeMap` so that iteration
+/// (and therefore the encoding) is ordered by name, never by insertion or
+/// hash-map order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyInputs(pub BTreeMap<String, String>);
+
+impl KeyInputs {
+    pub fn new() -> Self {
+        let mut m = BTreeMap::new();
+        m.insert("schema".to_string(), KEY_SCHEMA.to_string());
+        KeyInputs(m)
+    }
+
+    pub fn set(&mut self, field: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.0.insert(field.into(), value.into());
+        self
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+
+    /// The key: sha256 over `"ptb-stage-key\0"` followed by, for each field in
+    /// name order, the name and the value, each as an 8-byte little-endian
+    /// length then the UTF-8 bytes. Length prefixes make the encoding
+    /// injective (no value can forge a field boundary).
+    pub fn key(&self) -> StageKey {
+        let mut h = Sha256::new();
+        h.update(b"ptb-stage-key\0");
+        for (k, v) in &self.0 {
+            put(&mut h, k.as_bytes());
+            put(&mut h, v.as_bytes());
+        }
+        StageKey(hex(&h.finalize()))
+    }
+}
+
+/// Length-prefixed bytes: u64 LE length, then the bytes (both encodings use it).
+pub(crate) fn put(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// A stage key: 64 lowercase hex characters (sha256).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StageKey(pub String);
+
+impl StageKey {
+    /// The prefix used in store paths.
+    pub fn store_prefix(&self) -> &str {
+        &self.0[..STORE_KEY_LEN.min(self.0.len())]
+    }
+    pub fn short(&self) -> &str {
+        &self.0[..SHORT_KEY_LEN.min(self.0.len())]
+    }
+}
+
+impl fmt::Display for StageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// sha256 of a byte string, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_boundaries_cannot_be_forged() {
+        let mut a = KeyInputs::new();
+        a.set("ab", "c");
+        let mut b = KeyInputs::new();
+        b.set("a", "bc");
+        assert_ne!(a.key(), b.key());
+    }
+
+    #[test]
+    fn insertion_order_does_not_matter() {
+        let mut a = KeyInputs::new();
+        a.set("x", "1").set("y", "2");
+        let mut b = KeyInputs::new();
+        b.set("y", "2").set("x", "1");
+        assert_eq!(a.key(), b.key());
+    }
+}

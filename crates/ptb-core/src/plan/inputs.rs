@@ -1,0 +1,152 @@
+//! What each stage of a cell reads, as hashed fields. This is the single
+//! place that decides a stage's key; docs/hashing.md lists every field.
+
+use crate::hash::{KeyInputs, StageKey};
+use crate::resolve::{image_pin_name, script_pin_name, Pins};
+use crate::spec::{AgentKind, Cell, CheckpointSource, Experiment, Runner, StageKind, StageSpec};
+
+/// Version of ptb's own evaluation harness (prompts, scorers, generation
+/// defaults, and the inference engine's numerics on every device). Hashed
+/// into every eval stage; bump it when the in-process harness can change its
+/// results. History: 1, the first harness; 2, the CPU engine's own kernels
+/// (logits moved by up to 3e-5, so a greedy token can flip at a near-tie);
+/// 3, `--dtype auto`: a bf16 checkpoint's weights, KV cache and matrix
+/// products stay bf16 on a GPU that computes in it (CUDA), where version 2
+/// widened everything to f32; and sampling's weights computed with ptb's
+/// f32 exp and summed in a fixed vector order, and walked in vocabulary
+/// order when neither top-k nor top-p cuts (`eval::sampling::sample`): the
+/// same distribution, but a seed can draw other tokens (greedy and CPU
+/// logits unchanged).
+pub const HARNESS_VERSION: &str = "3";
+
+/// Whether an eval of `benchmark` asks the LLM judge: the two judged
+/// benchmarks, and any benchmark ptb does not know (its evaluator might).
+/// Changing the judge therefore never reruns a GSM8K eval.
+fn reads_judge(benchmark: &str) -> bool {
+    benchmark.parse::<crate::benchmark::BenchId>().map_or(true, |b| b.is_judged())
+}
+
+/// One stage of one cell with its key.
+#[derive(Debug, Clone)]
+pub struct StageInputs {
+    pub kind: StageKind,
+    pub inputs: KeyInputs,
+    pub key: StageKey,
+    /// Pins that must be present on this machine to run it.
+    pub needs: Vec<String>,
+    /// The stage whose output this one reads.
+    pub upstream: Option<StageKind>,
+}
+
+/// The runner a cell's stage uses: for the agent stage the agent's runner
+/// with the stage's env underneath; for judge and eval the stage's own.
+pub fn effective_runner(exp: &Experiment, cell: &Cell, spec: &StageSpec) -> Runner {
+    match (spec.kind, &exp.agent(cell).kind) {
+        (StageKind::Agent, AgentKind::Run(r)) => {
+            let mut merged = r.clone();
+            let mut env = spec.runner.env.clone();
+            env.extend(r.env.clone());
+            merged.env = env;
+            merged.secrets.extend(spec.runner.secrets.iter().cloned());
+            merged
+        }
+        _ => spec.runner.clone(),
+    }
+}
+
+fn runner_fields(ki: &mut KeyInputs, needs: &mut Vec<String>, spec: &StageSpec, r: &Runner, pins: &Pins) {
+    ki.set("stage", spec.kind.name());
+    ki.set("executor", spec.executor.name());
+    ki.set("command", serde_json::to_string(&r.command).expect("strings serialise"));
+    if let Some(p) = script_pin_name(r) {
+        ki.set("script", pins.hash_or_missing(&p));
+        needs.push(p);
+    }
+    if let Some(image) = &r.image {
+        let p = image_pin_name(image);
+        ki.set("image", pins.hash_or_missing(&p));
+        ki.set("network", r.network.as_deref().unwrap_or("none"));
+        needs.push(p);
+    }
+    for (k, v) in &r.env {
+        ki.set(format!("env.{k}"), v.clone());
+    }
+    ki.set("budget_s", spec.budget.as_secs().to_string());
+    ki.set("grace_s", spec.grace.as_secs().to_string());
+    ki.set("resources.gpus", spec.resources.gpus.to_string());
+    if let Some(c) = spec.resources.cpus {
+        ki.set("resources.cpus", c.to_string());
+    }
+    if let Some(m) = spec.resources.memory_bytes {
+        ki.set("resources.memory", m.to_string());
+    }
+}
+
+fn cell_fields(ki: &mut KeyInputs, exp: &Experiment, cell: &Cell) {
+    ki.set("cell.model", exp.model(cell).name.clone());
+    ki.set("cell.benchmark", exp.benchmark(cell).name.clone());
+    ki.set("cell.agent", exp.agent(cell).name.clone());
+    ki.set("cell.seed", cell.seed.to_string());
+}
+
+/// Every stage of `cell`, in chain order, with keys.
+pub fn cell_stages(exp: &Experiment, pins: &Pins, cell: &Cell) -> Vec<StageInputs> {
+    let model = exp.model(cell);
+    let model_pin = format!("model/{}", model.name);
+    let bench_pin = format!("benchmark/{}", exp.benchmark(cell).name);
+    let mut out: Vec<StageInputs> = Vec::new();
+    for kind in exp.cell_stages(cell) {
+        let spec = exp.stages.get(kind).expect("cell_stages only lists declared stages");
+        let runner = effective_runner(exp, cell, spec);
+        let mut ki = KeyInputs::new();
+        let mut needs = Vec::new();
+        cell_fields(&mut ki, exp, cell);
+        runner_fields(&mut ki, &mut needs, spec, &runner, pins);
+        ki.set("model.base", pins.hash_or_missing(&model_pin));
+        ki.set("model.arch", model.arch.clone().unwrap_or_default());
+        let agent_key = out.iter().find(|s| s.kind == StageKind::Agent).map(|s| s.key.0.clone());
+        let mut upstream = None;
+        match kind {
+            StageKind::Agent => {
+                // The prompt the agent reads is part of what it was asked to do.
+                ki.set("task_template", format!("sha256:{}", crate::hash::sha256_hex(crate::task::AGENT_TASK_TEMPLATE.as_bytes())));
+                needs.push(model_pin.clone());
+            }
+            StageKind::Judge => {
+                ki.set("upstream.agent", agent_key.clone().unwrap_or_default());
+                ki.set("benchmark.data", pins.hash_or_missing(&bench_pin));
+                needs.push(bench_pin.clone());
+                upstream = Some(StageKind::Agent);
+            }
+            StageKind::Eval => {
+                ki.set("harness", HARNESS_VERSION);
+                ki.set("benchmark.data", pins.hash_or_missing(&bench_pin));
+                if let Some(j) = spec.llm_judge.as_ref().filter(|_| reads_judge(&exp.benchmark(cell).name)) {
+                    ki.set("llm_judge.url", j.url.clone());
+                    ki.set("llm_judge.model", j.model.clone());
+                }
+                needs.extend([bench_pin.clone(), model_pin.clone()]);
+                match &exp.agent(cell).kind {
+                    AgentKind::Run(_) => {
+                        ki.set("upstream.agent", agent_key.clone().unwrap_or_default());
+                        upstream = Some(StageKind::Agent);
+                    }
+                    AgentKind::Checkpoint(src) => {
+                        let (name, pin) = match src {
+                            CheckpointSource::Base => ("base", model_pin.clone()),
+                            CheckpointSource::Instruct => ("instruct", format!("{model_pin}/instruct")),
+                        };
+                        ki.set("checkpoint.source", name);
+                        ki.set("checkpoint", pins.hash_or_missing(&pin));
+                        needs.push(pin);
+                    }
+                }
+            }
+        }
+        needs.sort();
+        needs.dedup();
+        let key = ki.key();
+        out.push(StageInputs { kind, inputs: ki, key, needs, upstream });
+    }
+    out
+}

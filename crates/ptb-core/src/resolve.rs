@@ -1,0 +1,148 @@
+//! Resolution: the I/O step before planning. Reads the content hashes of
+//! every file the spec names (through the stat cache) and the digests of
+//! images, producing [`Pins`]. Planning then needs no I/O.
+
+use crate::hash::ContentHasher;
+use crate::spec::{AgentKind, Experiment, InputRef, Runner};
+use std::collections::BTreeMap;
+
+/// One resolved input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// `sha256:<hex>` for files and directories, the image id for images.
+    /// `None` when it could not be determined (missing and unpinned).
+    pub hash: Option<String>,
+    /// Why the input is not usable here, if it is not (e.g. a checkpoint
+    /// that is pinned in the spec but not present on this machine).
+    pub missing: Option<String>,
+}
+
+/// Resolved inputs by name: `model/<m>`, `model/<m>/instruct`,
+/// `benchmark/<b>`, `script/<path as written>`, `image/<ref>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pins(pub BTreeMap<String, Pin>);
+
+impl Pins {
+    pub fn get(&self, name: &str) -> Option<&Pin> {
+        self.0.get(name)
+    }
+    /// The hash to put in a key: the resolved hash, or a marker that makes
+    /// the key unique to "unknown" so a missing input can never collide
+    /// with a real one.
+    pub fn hash_or_missing(&self, name: &str) -> String {
+        self.0.get(name).and_then(|p| p.hash.clone()).unwrap_or_else(|| "missing".into())
+    }
+    pub fn missing(&self, name: &str) -> Option<String> {
+        match self.0.get(name) {
+            Some(Pin { missing: Some(m), .. }) => Some(m.clone()),
+            None => Some(format!("{name} was not resolved")),
+            _ => None,
+        }
+    }
+}
+
+/// A resolved container image: the local image id and, when the image came
+/// from a registry, its repo digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedImage {
+    pub id: String,
+    pub repo_digest: Option<String>,
+}
+
+/// Why an image reference could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageLookupError {
+    /// Not in the local engine (and not to be pulled). A variant of its own
+    /// so planning can tell "obtainable by digest" from "unavailable".
+    #[error(
+        "image `{image}` is not in the local Docker engine: build it (`docker build -t {image} DIR`), load it (`docker load -i FILE.tar`), or pin it by digest and set `pull \"if-missing\"` in the spec"
+    )]
+    Missing { image: String },
+    /// The engine could not be asked.
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// Resolves image references to content digests (implemented by the Docker
+/// executor in ptb-exec; resolution takes it as a parameter so ptb-core
+/// needs no container engine and the plan stays pure).
+pub trait ImageResolver: Send + Sync {
+    fn resolve(&self, image: &str) -> Result<ResolvedImage, ImageLookupError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("{what} {origin}: content is sha256:{actual}, but the spec pins sha256:{pinned}")]
+    PinMismatch { what: String, origin: String, pinned: String, actual: String },
+    #[error(transparent)]
+    Hash(#[from] crate::hash::HashError),
+}
+
+pub fn script_pin_name(r: &Runner) -> Option<String> {
+    r.program().map(|_| format!("script/{}", r.command[0]))
+}
+
+pub fn image_pin_name(image: &str) -> String {
+    format!("image/{image}")
+}
+
+/// Resolve every input of the experiment.
+pub fn resolve(exp: &Experiment, hasher: &ContentHasher, images: Option<&dyn ImageResolver>) -> Result<Pins, ResolveError> {
+    let mut pins = BTreeMap::new();
+    for m in &exp.models {
+        pins.insert(format!("model/{}", m.name), input(hasher, &m.base, &format!("model `{}`", m.name))?);
+        if let Some(i) = &m.instruct {
+            pins.insert(format!("model/{}/instruct", m.name), input(hasher, i, &format!("instruct model of `{}`", m.name))?);
+        }
+    }
+    for b in &exp.benchmarks {
+        pins.insert(format!("benchmark/{}", b.name), input(hasher, &b.data, &format!("benchmark `{}` data", b.name))?);
+    }
+    let mut runners: Vec<&Runner> = exp.agents.iter().filter_map(|a| if let AgentKind::Run(r) = &a.kind { Some(r) } else { None }).collect();
+    runners.extend([&exp.stages.agent.runner, &exp.stages.eval.runner]);
+    runners.extend(exp.stages.judge.as_ref().map(|j| &j.runner));
+    for r in runners {
+        if let (Some(name), Some(path)) = (script_pin_name(r), r.program()) {
+            let pin = if path.is_file() {
+                Pin { hash: Some(format!("sha256:{}", hasher.file(&path)?)), missing: None }
+            } else {
+                Pin { hash: None, missing: Some(format!("script {} does not exist", path.display())) }
+            };
+            pins.insert(name, pin);
+        }
+        if let Some(image) = &r.image {
+            let pullable = r.pull.as_deref() == Some("if-missing");
+            pins.insert(image_pin_name(image), image_pin(image, images, pullable));
+        }
+    }
+    Ok(Pins(pins))
+}
+
+/// An image reference `name@sha256:…` pins itself; a tag needs the engine.
+/// A digest-pinned image with `pull "if-missing"` is obtainable, so it is
+/// not missing even when absent (the executor pulls it by digest).
+fn image_pin(image: &str, images: Option<&dyn ImageResolver>, pullable: bool) -> Pin {
+    let pinned = image.split_once("@sha256:").map(|(_, d)| format!("sha256:{d}"));
+    match images.map(|r| r.resolve(image)) {
+        Some(Ok(resolved)) => Pin { hash: Some(pinned.unwrap_or(resolved.id)), missing: None },
+        Some(Err(ImageLookupError::Missing { .. })) if pullable && pinned.is_some() => Pin { hash: pinned, missing: None },
+        Some(Err(e)) => Pin { hash: pinned, missing: Some(e.to_string()) },
+        None => Pin { hash: pinned, missing: Some(format!("image {image}: no container engine was consulted")) },
+    }
+}
+
+fn input(hasher: &ContentHasher, r: &InputRef, what: &str) -> Result<Pin, ResolveError> {
+    if !r.path.exists() {
+        return Ok(Pin {
+            hash: r.sha256.as_ref().map(|h| format!("sha256:{h}")),
+            missing: Some(format!("{what} is not on this machine (expected at {})", r.path.display())),
+        });
+    }
+    let actual = hasher.path(&r.path)?;
+    if let Some(pinned) = &r.sha256 {
+        if *pinned != actual {
+            return Err(ResolveError::PinMismatch { what: what.to_string(), origin: r.origin.clone(), pinned: pinned.clone(), actual });
+        }
+    }
+    Ok(Pin { hash: Some(format!("sha256:{actual}")), missing: None })
+}

@@ -1,0 +1,97 @@
+//! Loading everything a command works on: spec, store, pins, lockfile and
+//! store index. The I/O half of planning.
+
+use crate::resolve::ImageResolver;
+use crate::hash::{ContentHasher, StatCache};
+use crate::lock::{AgentInfo, BenchmarkInfo, LockError, Lockfile};
+use crate::plan::{self, Plan, PlanOptions};
+use crate::progress::Reporter;
+use crate::resolve::{resolve, Pins, ResolveError};
+use crate::spec::{AgentKind, CheckpointSource, Experiment, SpecError};
+use crate::store::{Store, StoreError, StoreIndex};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SessionError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    #[diagnostic(help("the files changed since the hash was pinned: re-pin with `ptb hash PATH`, or restore the files"))]
+    Resolve(#[from] ResolveError),
+}
+
+/// Where things live, after CLI overrides.
+#[derive(Debug, Clone, Default)]
+pub struct Locations {
+    pub store: Option<PathBuf>,
+    pub lockfile: Option<PathBuf>,
+}
+
+pub struct Session {
+    pub exp: Experiment,
+    pub store: Store,
+    pub pins: Pins,
+    pub lock: Lockfile,
+    pub lock_path: PathBuf,
+    pub index: StoreIndex,
+}
+
+impl Session {
+    pub fn load(spec: &Path, loc: &Locations, images: Option<&dyn ImageResolver>, reporter: &dyn Reporter) -> Result<Session, SessionError> {
+        Session::from_experiment(crate::spec::load(spec)?, loc, images, reporter)
+    }
+
+    /// For callers that already parsed the spec (e.g. to decide whether a
+    /// container engine is needed before resolving images).
+    pub fn from_experiment(exp: Experiment, loc: &Locations, images: Option<&dyn ImageResolver>, reporter: &dyn Reporter) -> Result<Session, SessionError> {
+        let store_path = loc.store.clone().unwrap_or_else(|| exp.store.clone());
+        let store = Store::open(&store_path)?;
+        let lock_path = loc.lockfile.clone().unwrap_or_else(|| exp.lockfile.clone());
+        // Reading a large lockfile and hashing inputs are independent.
+        let (lock, pins) = std::thread::scope(|s| {
+            let lock = s.spawn(|| Lockfile::load(&lock_path));
+            let cache = StatCache::load(store.stat_cache_path());
+            let pins = resolve(&exp, &ContentHasher::new(&cache, reporter), images);
+            let _ = cache.save();
+            (lock.join().expect("lockfile reader does not panic"), pins)
+        });
+        let (lock, pins) = (lock?, pins?);
+        let index = store.index()?;
+        Ok(Session { exp, store, pins, lock, lock_path, index })
+    }
+
+    pub fn plan(&self, opts: &PlanOptions) -> Plan {
+        plan::plan(&self.exp, &self.pins, &self.lock, &self.index, opts)
+    }
+}
+
+/// The lockfile's header as this experiment and its pins say it should be;
+/// records of cells no longer in the spec are dropped.
+pub fn refresh_header(lock: &mut Lockfile, exp: &Experiment, pins: &Pins) {
+    lock.experiment = exp.name.clone();
+    lock.ptb_version = env!("CARGO_PKG_VERSION").to_string();
+    lock.models = exp.models.iter().map(|m| m.name.clone()).collect();
+    lock.benchmarks = exp.benchmarks.iter().map(|b| BenchmarkInfo { name: b.name.clone(), weight: b.weight }).collect();
+    lock.agents = exp
+        .agents
+        .iter()
+        .map(|a| AgentInfo {
+            name: a.name.clone(),
+            kind: match a.kind {
+                AgentKind::Run(_) => "run",
+                AgentKind::Checkpoint(CheckpointSource::Base) => "base",
+                AgentKind::Checkpoint(CheckpointSource::Instruct) => "instruct",
+            }
+            .into(),
+        })
+        .collect();
+    lock.pins = pins.0.iter().filter_map(|(k, p)| p.hash.clone().map(|h| (k.clone(), h))).collect();
+    let ids: std::collections::HashSet<&str> = exp.cells.iter().map(|c| c.id.as_str()).collect();
+    lock.cells.retain(|id, _| ids.contains(id.as_str()));
+}

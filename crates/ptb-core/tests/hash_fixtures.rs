@@ -1,0 +1,100 @@
+//! Hash fixtures pin the key schema: a fixed spec and fixed pins give
+//! fixed keys. If one of these changes, the set or encoding of hashed
+//! inputs changed: bump `hash::KEY_SCHEMA` and update docs/hashing.md.
+//! (The eval key also moves when `plan::HARNESS_VERSION` is bumped: an
+//! input's value, not the schema.)
+
+use ptb_core::plan::cell_stages;
+use ptb_core::resolve::{Pin, Pins};
+use ptb_core::spec::parse_str;
+use std::path::Path;
+
+const SPEC: &str = r#"experiment fixture
+model m path="models/m" arch=qwen3
+benchmark gsm8k data="data/gsm8k.jsonl" weight=1.0
+agent claude { command "scripts/agent.sh" "--fast"; env MODEL="opus"; secret ANTHROPIC_API_KEY; }
+stage agent budget="10h" { resources gpus=1; }
+stage judge budget="30m" { command "scripts/judge.sh"; }
+stage eval budget="2h" { command "scripts/eval.sh"; }
+matrix { seeds 1; }
+"#;
+
+fn pins() -> Pins {
+    let h = |c: char| Pin { hash: Some(format!("sha256:{}", c.to_string().repeat(64))), missing: None };
+    Pins(
+        [
+            ("model/m".to_string(), h('a')),
+            ("benchmark/gsm8k".to_string(), h('b')),
+            ("script/scripts/agent.sh".to_string(), h('c')),
+            ("script/scripts/judge.sh".to_string(), h('d')),
+            ("script/scripts/eval.sh".to_string(), h('e')),
+        ]
+        .into(),
+    )
+}
+
+#[test]
+fn known_spec_gives_known_keys() {
+    let exp = parse_str("fixture.kdl", SPEC, Path::new("/anywhere")).unwrap();
+    let stages = cell_stages(&exp, &pins(), &exp.cells[0]);
+    let keys: Vec<(&str, String)> = stages.iter().map(|s| (s.kind.name(), s.key.0.clone())).collect();
+    insta::assert_debug_snapshot!(keys);
+}
+
+#[test]
+fn keys_do_not_depend_on_where_the_repo_lives_or_on_secret_values() {
+    let a = parse_str("fixture.kdl", SPEC, Path::new("/home/alice/ptb/experiments")).unwrap();
+    let b = parse_str("fixture.kdl", SPEC, Path::new("/srv/ci/ptb/experiments")).unwrap();
+    let ka: Vec<_> = cell_stages(&a, &pins(), &a.cells[0]).into_iter().map(|s| s.key).collect();
+    let kb: Vec<_> = cell_stages(&b, &pins(), &b.cells[0]).into_iter().map(|s| s.key).collect();
+    assert_eq!(ka, kb);
+    let inputs = &cell_stages(&a, &pins(), &a.cells[0])[0].inputs;
+    assert!(inputs.0.keys().all(|k| !k.contains("ANTHROPIC")), "secret names or values hashed: {inputs:?}");
+}
+
+#[test]
+fn every_input_changes_the_key_of_exactly_the_stages_that_read_it() {
+    let exp = parse_str("fixture.kdl", SPEC, Path::new("/x")).unwrap();
+    let base: Vec<_> = cell_stages(&exp, &pins(), &exp.cells[0]).into_iter().map(|s| s.key).collect();
+    let changed = |name: &str| {
+        let mut p = pins();
+        p.0.insert(name.to_string(), Pin { hash: Some("sha256:changed".into()), missing: None });
+        let ks: Vec<_> = cell_stages(&exp, &p, &exp.cells[0]).into_iter().map(|s| s.key).collect();
+        ["agent", "judge", "eval"].into_iter().zip(ks.iter().zip(&base)).filter(|(_, (a, b))| a != b).map(|(n, _)| n).collect::<Vec<_>>()
+    };
+    // The model feeds the agent, and so everything downstream.
+    assert_eq!(changed("model/m"), ["agent", "judge", "eval"]);
+    // Benchmark data is never seen by the agent.
+    assert_eq!(changed("benchmark/gsm8k"), ["judge", "eval"]);
+    assert_eq!(changed("script/scripts/judge.sh"), ["judge"]);
+    assert_eq!(changed("script/scripts/eval.sh"), ["eval"]);
+    assert_eq!(changed("script/scripts/agent.sh"), ["agent", "judge", "eval"]);
+}
+
+#[test]
+fn the_llm_judge_is_an_input_of_the_judged_evals_only() {
+    let with = |judge: &str, bench: &str| {
+        let spec = SPEC.replace("benchmark gsm8k", &format!("benchmark {bench}")).replace(
+            "stage eval budget=\"2h\" { command \"scripts/eval.sh\"; }",
+            &format!("stage eval budget=\"2h\" {{ command \"scripts/eval.sh\"; {judge} }}"),
+        );
+        let exp = parse_str("fixture.kdl", &spec, Path::new("/x")).unwrap();
+        let mut p = pins();
+        p.0.insert(format!("benchmark/{bench}"), p.0["benchmark/gsm8k"].clone());
+        cell_stages(&exp, &p, &exp.cells[0]).into_iter().map(|s| s.key).collect::<Vec<_>>()
+    };
+    let a = r#"llm-judge url="https://api.openai.com/v1" model="gpt-5-mini""#;
+    let b = r#"llm-judge url="https://api.openai.com/v1" model="gpt-5""#;
+    let key_var = r#"llm-judge url="https://api.openai.com/v1" model="gpt-5-mini" api-key-env="OTHER_KEY" concurrency=2"#;
+    // GSM8K is scored by rule: adding or changing a judge reruns nothing, and
+    // its keys are those of a spec without one.
+    assert_eq!(with(a, "gsm8k"), with("", "gsm8k"));
+    assert_eq!(with(a, "gsm8k"), with(b, "gsm8k"));
+    // HealthBench reads the judge: only its eval stage changes.
+    let (ha, hb) = (with(a, "healthbench"), with(b, "healthbench"));
+    assert_eq!(ha[..2], hb[..2]);
+    assert_ne!(ha[2], hb[2]);
+    assert_ne!(ha[2], with("", "healthbench")[2]);
+    // Where the key lives and how many requests fly at once change no answer.
+    assert_eq!(with(key_var, "healthbench"), ha);
+}

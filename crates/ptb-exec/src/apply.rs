@@ -1,0 +1,332 @@
+//! `ptb apply`: plan, run what the plan says in parallel, and record every
+//! finished stage in the lockfile as soon as it finishes.
+
+mod job;
+mod record;
+
+use crate::{ExecError, Executor, LineSink, OutcomeStatus};
+use ptb_core::hash::StageKey;
+use ptb_core::lock::{CellRecord, Lockfile};
+use ptb_core::plan::{Action, Plan, PlanOptions, StagePlan};
+use ptb_core::progress::Reporter;
+use ptb_core::session::{refresh_header, Session};
+use ptb_core::spec::{ExecutorKind, StageKind};
+use ptb_core::store::{Meta, Store, StoreError};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+use tokio::sync::Semaphore;
+
+pub use record::LockWriter;
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub plan: PlanOptions,
+    pub jobs: usize,
+    /// Fail instead of running anything or changing the lockfile.
+    pub locked: bool,
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ApplyError {
+    #[error("--locked: the lockfile {path} is not up to date ({count} stage(s) would change)\n{details}")]
+    #[diagnostic(help("run `ptb apply` without --locked to update it, or `ptb why SPEC CELL` for details"))]
+    Locked { path: PathBuf, count: usize, details: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] ptb_core::lock::LockError),
+}
+
+/// What happened, for the closing summary.
+#[derive(Debug, Default, Clone)]
+pub struct ApplySummary {
+    pub ran: usize,
+    pub succeeded: usize,
+    pub cached: usize,
+    pub blocked: usize,
+    /// (cell, stage, status, log path)
+    pub failed: Vec<(String, String, String, String)>,
+    pub skipped: usize,
+    pub lockfile_written: bool,
+}
+
+/// The executors available to this run.
+#[derive(Clone)]
+pub struct Executors {
+    pub local: Arc<dyn Executor>,
+    pub docker: Option<Arc<dyn Executor>>,
+    pub slurm: Option<Arc<dyn Executor>>,
+    /// The host's GPUs, handed out so concurrent stages never share one.
+    pub gpus: Arc<crate::gpus::GpuPool>,
+}
+
+impl Executors {
+    pub fn local_only() -> Self {
+        Executors { local: Arc::new(crate::local::LocalExecutor), docker: None, slurm: None, gpus: Arc::new(crate::gpus::GpuPool::new([]).expect("an empty pool is valid")) }
+    }
+    fn get(&self, kind: ExecutorKind) -> Result<Arc<dyn Executor>, ExecError> {
+        match kind {
+            ExecutorKind::Local => Ok(self.local.clone()),
+            ExecutorKind::Docker => self.docker.clone().ok_or(ExecError::Unsupported("docker")),
+            ExecutorKind::Slurm => self.slurm.clone().ok_or(ExecError::Unsupported("slurm")),
+        }
+    }
+}
+
+/// `--locked`: the lockfile must already say everything this plan would.
+fn check_locked(session: &Session, plan: &Plan) -> Result<(), ApplyError> {
+    let changing: Vec<&StagePlan> = plan.stages.iter().filter(|s| !s.reasons.is_empty()).collect();
+    let mut header = session.lock.clone();
+    refresh_header(&mut header, &session.exp, &session.pins);
+    let mut details: Vec<String> = changing.iter().take(20).map(|s| format!("  {} {}: {}", s.cell, s.stage.name(), s.reasons[0])).collect();
+    for (k, v) in &header.pins {
+        if session.lock.pins.get(k) != Some(v) {
+            details.push(format!("  pin {k}: {} → {v}", session.lock.pins.get(k).map(String::as_str).unwrap_or("(none)")));
+        }
+    }
+    if changing.is_empty() && header.pins == session.lock.pins && header.models == session.lock.models && header.benchmarks == session.lock.benchmarks && header.agents == session.lock.agents {
+        return Ok(());
+    }
+    Err(ApplyError::Locked { path: session.lock_path.clone(), count: changing.len(), details: details.join("\n") })
+}
+
+pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors, reporter: Arc<dyn Reporter>) -> Result<ApplySummary, ApplyError> {
+    let plan = session.plan(&opts.plan);
+    if opts.locked {
+        check_locked(session, &plan)?;
+    }
+    session.store.clean_stale()?;
+    let writer = Arc::new(LockWriter::new(&session.store, &session.lock_path, &session.exp, &session.pins));
+    let mut summary = ApplySummary::default();
+
+    // Record reuse from the store that the lockfile does not know yet.
+    let hits: Vec<&StagePlan> = plan.stages.iter().filter(|s| s.action == Action::Cached && !s.reasons.is_empty()).collect();
+    let mut recs = Vec::new();
+    for s in &hits {
+        if let Some(name) = session.index.entry_name(&s.key) {
+            let meta = session.store.read_meta(name)?;
+            recs.push((s.cell.clone(), s.stage, record::from_meta(&meta, session.store.relative(name))));
+        }
+    }
+    summary.lockfile_written |= writer.update(&session.exp, |l| {
+        for (cell, stage, rec) in recs {
+            record::put(l, &session.exp, &cell, stage, rec);
+        }
+    })?;
+    summary.cached = plan.count(Action::Cached);
+    summary.blocked = plan.count(Action::Blocked);
+
+    let to_run: Vec<&StagePlan> = plan.stages.iter().filter(|s| s.action == Action::Run).collect();
+    reporter.apply_started(to_run.len());
+    let sem = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let mut cells: BTreeMap<usize, Vec<StagePlan>> = BTreeMap::new();
+    for s in &to_run {
+        cells.entry(s.cell_index).or_default().push((*s).clone());
+    }
+    let ctx = Arc::new(RunCtx { session_store: session.store.clone(), writer: writer.clone(), executors: executors.clone(), reporter: reporter.clone(), sem });
+    let mut tasks = tokio::task::JoinSet::new();
+    for (ci, stages) in cells {
+        let ctx = ctx.clone();
+        let exp = session.exp.clone();
+        let cell = exp.cells[ci].clone();
+        // Upstream outputs already in the store (cached upstream stages).
+        let mut outs: BTreeMap<StageKind, PathBuf> = BTreeMap::new();
+        for s in plan.stages.iter().filter(|s| s.cell_index == ci && s.action == Action::Cached) {
+            if let Some(name) = session.index.entry_name(&s.key) {
+                outs.insert(s.stage, session.store.entry_dir(name).join("out"));
+            }
+        }
+        tasks.spawn(async move { run_cell(&ctx, &exp, &cell, stages, outs).await });
+    }
+    while let Some(r) = tasks.join_next().await {
+        let cell_summary = match r {
+            Ok(s) => s?,
+            Err(e) => panic!("stage task panicked: {e}"),
+        };
+        summary.ran += cell_summary.ran;
+        summary.succeeded += cell_summary.succeeded;
+        summary.cached += cell_summary.cached;
+        summary.skipped += cell_summary.skipped;
+        summary.failed.extend(cell_summary.failed);
+        summary.lockfile_written |= cell_summary.lockfile_written;
+    }
+    summary.failed.sort();
+    Ok(summary)
+}
+
+struct RunCtx {
+    session_store: Store,
+    writer: Arc<LockWriter>,
+    executors: Executors,
+    reporter: Arc<dyn Reporter>,
+    sem: Arc<Semaphore>,
+}
+
+/// Run one cell's stages in chain order. A stage whose upstream did not
+/// produce a result is skipped.
+async fn run_cell(ctx: &RunCtx, exp: &ptb_core::spec::Experiment, cell: &ptb_core::spec::Cell, stages: Vec<StagePlan>, mut outs: BTreeMap<StageKind, PathBuf>) -> Result<ApplySummary, ApplyError> {
+    let mut sum = ApplySummary::default();
+    for sp in stages {
+        if let Some(up) = sp.upstream {
+            if !outs.contains_key(&up) {
+                ctx.reporter.stage_skipped(&sp.cell, sp.stage.name(), &format!("upstream stage `{}` has no result", up.name()));
+                sum.skipped += 1;
+                continue;
+            }
+        }
+        let _permit = ctx.sem.acquire().await.expect("semaphore never closed");
+        let result = run_stage(ctx, exp, cell, &sp, &outs).await?;
+        match result {
+            StageResult::Done { out, cached, written } => {
+                outs.insert(sp.stage, out);
+                sum.lockfile_written |= written;
+                if cached {
+                    sum.cached += 1;
+                } else {
+                    sum.ran += 1;
+                    sum.succeeded += 1;
+                }
+            }
+            StageResult::Failed { status, log, written } => {
+                sum.ran += 1;
+                sum.lockfile_written |= written;
+                sum.failed.push((sp.cell.clone(), sp.stage.name().into(), status, log));
+            }
+        }
+    }
+    Ok(sum)
+}
+
+enum StageResult {
+    Done { out: PathBuf, cached: bool, written: bool },
+    Failed { status: String, log: String, written: bool },
+}
+
+fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+async fn run_stage(ctx: &RunCtx, exp: &ptb_core::spec::Experiment, cell: &ptb_core::spec::Cell, sp: &StagePlan, outs: &BTreeMap<StageKind, PathBuf>) -> Result<StageResult, ApplyError> {
+    let store = &ctx.session_store;
+    let key: &StageKey = &sp.key;
+    let lock = match store.try_lock(key)? {
+        Some(l) => l,
+        None => {
+            ctx.reporter.note(&format!("{} {}: another ptb is building this stage; waiting for it", sp.cell, sp.stage.name()));
+            let (s, k) = (store.clone(), key.clone());
+            tokio::task::spawn_blocking(move || s.lock(&k)).await.expect("lock task")?
+        }
+    };
+    // Someone else may have finished it while we waited.
+    let forced = sp.reasons.iter().any(|r| matches!(r, ptb_core::plan::Reason::Forced | ptb_core::plan::Reason::UpstreamReruns { .. }));
+    if !forced {
+        if let Some(name) = store.index()?.entry_name(key) {
+            let meta = store.read_meta(name)?;
+            let rec = record::from_meta(&meta, store.relative(name));
+            let written = ctx.writer.update(exp, |l| record::put(l, exp, &sp.cell, sp.stage, rec))?;
+            ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), "cached (built concurrently)", std::time::Duration::ZERO);
+            return Ok(StageResult::Done { out: store.entry_dir(name).join("out"), cached: true, written });
+        }
+    }
+    let building = store.begin(key, &sp.cell, sp.stage.name(), lock)?;
+    ctx.reporter.stage_started(&sp.cell, sp.stage.name());
+    let started = now();
+    let clock = Instant::now();
+    let mut job = job::build(exp, cell, sp, &building, outs, &store.judge_cache_dir());
+    // GPUs: a host with none runs local stages without (CPU demo); a
+    // container stage that asks for GPUs then fails with the executor's
+    // "no GPUs assigned" error rather than silently running on CPU.
+    let want = exp.stages.get(sp.stage).map_or(0, |s| s.resources.gpus);
+    let _lease = if want > 0 && !ctx.executors.gpus.devices().is_empty() {
+        match ctx.executors.gpus.acquire(want).await {
+            Ok(lease) => {
+                if let Ok(j) = &mut job {
+                    j.gpu_ids = lease.ids().to_vec();
+                    let ids: Vec<String> = lease.ids().iter().map(u32::to_string).collect();
+                    j.env.insert("CUDA_VISIBLE_DEVICES".into(), ids.join(","));
+                }
+                Some(lease)
+            }
+            Err(e) => {
+                job = Err(e.to_string());
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let reporter = ctx.reporter.clone();
+    let (cell_id, stage_name) = (sp.cell.clone(), sp.stage.name());
+    let sink = move |line: &str| reporter.stage_log(&cell_id, stage_name, line);
+    let outcome = match job {
+        Ok(job) => match ctx.executors.get(stage_executor(sp, exp)) {
+            Ok(ex) => ex.run(&job, &sink as &dyn LineSink).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e),
+    };
+    let finished = now();
+    let (status, exit_code, signal, oom, peak) = match &outcome {
+        Ok(o) => (o.status, o.exit_code, o.signal, o.oom_killed, o.peak_memory_bytes),
+        Err(msg) => {
+            let _ = std::fs::write(building.log_path(), format!("ptb: could not run the stage: {msg}\n"));
+            (OutcomeStatus::Failed, None, None, false, None)
+        }
+    };
+    let keep = status == OutcomeStatus::Success || (status == OutcomeStatus::BudgetExhausted && sp.stage == StageKind::Agent);
+    let (metrics, metrics_err) = record::read_metrics(&building.out_dir());
+    let keep = keep && metrics_err.is_none();
+    if let Some(e) = &metrics_err {
+        let _ = std::fs::OpenOptions::new().append(true).open(building.log_path()).and_then(|mut f| std::io::Write::write_all(&mut f, format!("ptb: {e}\n").as_bytes()));
+    }
+    let status_name = if metrics_err.is_some() { "failed" } else { status.name() };
+    let out_sha256 = if keep { ptb_core::hash::hash_dir(&building.out_dir()).ok() } else { None };
+    let wall = clock.elapsed();
+    let meta = Meta {
+        key: key.0.clone(),
+        cell: sp.cell.clone(),
+        stage: sp.stage.name().into(),
+        status: status_name.into(),
+        exit_code,
+        signal,
+        oom_killed: oom,
+        peak_memory_bytes: peak,
+        started: rfc3339(started),
+        finished: rfc3339(finished),
+        duration_s: wall.as_secs_f64(),
+        metrics,
+        inputs: sp.inputs.0.clone(),
+        out_sha256,
+        ptb_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    // A result goes into the store, a failure's log into failed/; the
+    // lockfile records either, by its path relative to the store
+    // (`v1/<entry>` or `v1/failed/<entry>`).
+    let dest = if keep { store.commit(building, &meta)? } else { store.fail(building, &meta)? };
+    let rel = dest.strip_prefix(store.root().parent().unwrap_or(store.root())).unwrap_or(&dest).to_string_lossy().into_owned();
+    let written = ctx.writer.update(exp, |l| record::put(l, exp, &sp.cell, sp.stage, record::from_meta(&meta, rel)))?;
+    ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), status_name, wall);
+    Ok(if keep {
+        StageResult::Done { out: dest.join("out"), cached: false, written }
+    } else {
+        StageResult::Failed { status: status_name.into(), log: dest.join("log").display().to_string(), written }
+    })
+}
+
+fn stage_executor(sp: &StagePlan, exp: &ptb_core::spec::Experiment) -> ExecutorKind {
+    exp.stages.get(sp.stage).map(|s| s.executor).unwrap_or(ExecutorKind::Local)
+}
+
+pub(crate) fn ensure_cell<'a>(l: &'a mut Lockfile, exp: &ptb_core::spec::Experiment, cell_id: &str) -> &'a mut CellRecord {
+    l.cells.entry(cell_id.to_string()).or_insert_with(|| {
+        let c = exp.cells.iter().find(|c| c.id == cell_id).expect("cell is in the spec");
+        CellRecord { model: exp.model(c).name.clone(), benchmark: exp.benchmark(c).name.clone(), agent: exp.agent(c).name.clone(), seed: c.seed, stages: BTreeMap::new() }
+    })
+}

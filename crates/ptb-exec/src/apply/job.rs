@@ -1,0 +1,121 @@
+//! Turning a planned stage into an executor job: inputs, env, argv.
+
+use crate::{JobInput, StageJob};
+use ptb_core::plan::{effective_runner, StagePlan};
+use ptb_core::spec::{AgentKind, Cell, CheckpointSource, Experiment, StageKind};
+use ptb_core::store::Building;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn abs(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The read-only inputs of each stage (see docs/agent-contract.md):
+/// agent: `model`; judge: `model`, `agent`, `data`; eval: `model`,
+/// `checkpoint`, `data`. The agent stage never sees benchmark data.
+pub fn inputs(exp: &Experiment, cell: &Cell, stage: StageKind, outs: &BTreeMap<StageKind, PathBuf>) -> Vec<JobInput> {
+    let model = exp.model(cell);
+    let data = JobInput { name: "data".into(), path: abs(&exp.benchmark(cell).data.path) };
+    let mut v = vec![JobInput { name: "model".into(), path: abs(&model.base.path) }];
+    match stage {
+        StageKind::Agent => {}
+        StageKind::Judge => {
+            if let Some(a) = outs.get(&StageKind::Agent) {
+                v.push(JobInput { name: "agent".into(), path: abs(a) });
+            }
+            v.push(data);
+        }
+        StageKind::Eval => {
+            let checkpoint = match &exp.agent(cell).kind {
+                AgentKind::Run(_) => outs.get(&StageKind::Agent).map(|a| abs(&a.join("final_model"))),
+                AgentKind::Checkpoint(CheckpointSource::Base) => Some(abs(&model.base.path)),
+                AgentKind::Checkpoint(CheckpointSource::Instruct) => model.instruct.as_ref().map(|i| abs(&i.path)),
+            };
+            if let Some(c) = checkpoint {
+                v.push(JobInput { name: "checkpoint".into(), path: c });
+            }
+            v.push(data);
+        }
+    }
+    v
+}
+
+pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: &BTreeMap<StageKind, PathBuf>, judge_cache: &Path) -> Result<StageJob, String> {
+    let spec = exp.stages.get(sp.stage).ok_or("stage is not declared")?;
+    let runner = effective_runner(exp, cell, spec);
+    let mut command = runner.command.clone();
+    if let Some(p) = runner.program() {
+        command[0] = abs(&p).to_string_lossy().into_owned();
+    } else if command.first().is_some_and(|c| c == "ptb") && runner.image.is_none() {
+        // `ptb eval` is the built-in evaluator: this very binary, whose
+        // evaluation behaviour is hashed as `harness` (plan::HARNESS_VERSION).
+        command[0] = std::env::current_exe().map_err(|e| format!("locating the ptb binary: {e}"))?.to_string_lossy().into_owned();
+    }
+    let mut secrets = BTreeMap::new();
+    for name in &runner.secrets {
+        let v = std::env::var(name).map_err(|_| format!("secret `{name}` is not set in ptb's environment (export it before `ptb apply`)"))?;
+        secrets.insert(name.clone(), v);
+    }
+    let model = exp.model(cell);
+    let mut inputs = inputs(exp, cell, sp.stage, outs);
+    if sp.stage == StageKind::Agent {
+        let docker = spec.executor == ptb_core::spec::ExecutorKind::Docker;
+        let ctx = ptb_core::task::AgentTaskContext {
+            model: model.name.clone(),
+            model_dir: if docker { "/inputs/model".into() } else { abs(&model.base.path).to_string_lossy().into_owned() },
+            benchmark: exp.benchmark(cell).name.clone(),
+            benchmark_title: exp.benchmark(cell).name.clone(),
+            benchmark_description: format!("the `{}` benchmark", exp.benchmark(cell).name),
+            metric: None,
+            budget_s: spec.budget.as_secs(),
+            grace_s: spec.grace.as_secs(),
+            gpus: spec.resources.gpus,
+            gpu_name: None,
+            internet: runner.network.as_deref() == Some("bridge"),
+            seed: cell.seed,
+            extra_rules: vec![],
+        };
+        let task = ptb_core::task::render_agent_task(&ctx).map_err(|e| e.to_string())?;
+        let path = abs(&b.dir.join("task.md"));
+        std::fs::write(&path, task).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        inputs.push(JobInput { name: "task.md".into(), path });
+    }
+    let mut env = runner.env.clone();
+    env.insert("PTB_SEED".into(), cell.seed.to_string());
+    env.insert("PTB_MODEL".into(), model.name.clone());
+    env.insert("PTB_MODEL_ARCH".into(), model.arch.clone().unwrap_or_default());
+    env.insert("PTB_BENCHMARK".into(), exp.benchmark(cell).name.clone());
+    env.insert("PTB_AGENT".into(), exp.agent(cell).name.clone());
+    let mut caches = Vec::new();
+    if let Some(j) = &spec.llm_judge {
+        env.insert("PTB_JUDGE_URL".into(), j.url.clone());
+        env.insert("PTB_JUDGE_MODEL".into(), j.model.clone());
+        env.insert("PTB_JUDGE_API_KEY_ENV".into(), j.api_key_env.clone());
+        if let Some(c) = j.concurrency {
+            env.insert("PTB_JUDGE_CONCURRENCY".into(), c.to_string());
+        }
+        caches.push(JobInput { name: "judge".into(), path: abs(judge_cache) });
+    }
+    Ok(StageJob {
+        key: sp.key.0.clone(),
+        cell: sp.cell.clone(),
+        stage: sp.stage,
+        executor: spec.executor,
+        command,
+        image: runner.image.clone(),
+        network: runner.network.clone().unwrap_or_else(|| "none".into()),
+        env,
+        secrets,
+        inputs,
+        out_dir: abs(&b.out_dir()),
+        work_dir: abs(&b.work_dir()),
+        log_path: abs(&b.log_path()),
+        budget: spec.budget,
+        grace: spec.grace,
+        resources: spec.resources.clone(),
+        gpu_ids: Vec::new(),
+        pull_if_missing: runner.pull.as_deref() == Some("if-missing"),
+        caches,
+    })
+}

@@ -1,0 +1,156 @@
+//! Executors: how a stage's command actually runs.
+//!
+//! An [`Executor`] receives a fully resolved [`StageJob`] (no spec, no
+//! lockfile) and returns a [`StageOutcome`]. The budget is enforced by the
+//! executor from outside the stage (SIGTERM, then SIGKILL after the grace).
+//! Implementations: [`local::LocalExecutor`] (a process on this host);
+//! Docker and Slurm plug in behind the same trait.
+
+pub mod docker;
+pub mod gpus;
+pub mod local;
+mod redact;
+pub mod apply;
+
+pub use redact::Redactor;
+
+use ptb_core::spec::{ExecutorKind, Resources, StageKind};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An input exposed to a stage, read-only: as `PTB_INPUT_<NAME>` (upper
+/// case) for processes, mounted at `/inputs/<name>` in containers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobInput {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// Everything an executor needs to run one stage of one cell.
+#[derive(Debug, Clone)]
+pub struct StageJob {
+    pub key: String,
+    pub cell: String,
+    pub stage: StageKind,
+    pub executor: ExecutorKind,
+    /// argv; for local stages an absolute program path or a PATH lookup.
+    pub command: Vec<String>,
+    pub image: Option<String>,
+    /// `none` or `bridge` (containers only).
+    pub network: String,
+    /// Declared environment (hashed) plus `PTB_*` variables.
+    pub env: BTreeMap<String, String>,
+    /// Secret name → value, read from the host at run time; never hashed,
+    /// logged or written. Executors must pass them through the
+    /// [`Redactor`] before any output reaches a log.
+    pub secrets: BTreeMap<String, String>,
+    pub inputs: Vec<JobInput>,
+    /// Where the stage must leave its results (`PTB_OUT`).
+    pub out_dir: PathBuf,
+    /// Scratch space, removed afterwards.
+    pub work_dir: PathBuf,
+    /// Where stdout and stderr go (interleaved, redacted).
+    pub log_path: PathBuf,
+    pub budget: Duration,
+    pub grace: Duration,
+    pub resources: Resources,
+    /// GPU device ids given to this stage by the scheduler.
+    pub gpu_ids: Vec<u32>,
+    /// Containers: pull the image (by digest) if it is not present
+    /// (`pull "if-missing"`); never pulled otherwise.
+    pub pull_if_missing: bool,
+    /// Writable directories that outlive the stage (`PTB_CACHE_<NAME>`,
+    /// mounted read-write at `/cache/<name>` in containers; executors create
+    /// them). Not hashed, so
+    /// only content-addressed caches belong here: the LLM judge's replies.
+    pub caches: Vec<JobInput>,
+}
+
+/// How a stage ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeStatus {
+    /// Exited 0.
+    Success,
+    /// Exited non-zero or was killed by a signal it did not ask for.
+    Failed,
+    /// Still running at the deadline; terminated. Its output is kept (what
+    /// exists at the deadline is what gets evaluated).
+    BudgetExhausted,
+}
+
+impl OutcomeStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutcomeStatus::Success => "success",
+            OutcomeStatus::Failed => "failed",
+            OutcomeStatus::BudgetExhausted => "budget_exhausted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageOutcome {
+    pub status: OutcomeStatus,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub wall: Duration,
+    pub oom_killed: bool,
+    pub peak_memory_bytes: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("cannot start `{program}`: {source}")]
+    Spawn { program: String, source: std::io::Error },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("{0}")]
+    Engine(String),
+    #[error("stage needs the {0} executor, which this build does not provide")]
+    Unsupported(&'static str),
+    /// The image is not in the local engine (and was not to be pulled).
+    /// A variant of its own so planning can name the stage that needs it.
+    #[error(
+        "image `{image}` is not in the local Docker engine: build it (`docker build -t {image} DIR`), load it (`docker load -i FILE.tar`), or pin it by digest and set `pull \"if-missing\"` in the spec"
+    )]
+    ImageMissing { image: String },
+}
+
+/// Sink for a running stage's output lines (for progress displays).
+pub trait LineSink: Send + Sync {
+    fn line(&self, line: &str);
+}
+
+impl<F: Fn(&str) + Send + Sync> LineSink for F {
+    fn line(&self, line: &str) {
+        self(line)
+    }
+}
+
+pub trait Executor: Send + Sync {
+    fn kind(&self) -> ExecutorKind;
+    /// Run the job to completion (or to its deadline). Errors mean the stage
+    /// could not be run at all; a command that ran and failed is `Ok` with
+    /// [`OutcomeStatus::Failed`].
+    fn run<'a>(&'a self, job: &'a StageJob, lines: &'a dyn LineSink) -> BoxFuture<'a, Result<StageOutcome, ExecError>>;
+}
+
+pub use ptb_core::resolve::{ImageLookupError, ImageResolver, ResolvedImage};
+
+pub use ptb_core::contract::{cache_env_name, input_env_name};
+
+/// The environment every stage gets, besides its inputs and declared env.
+pub fn base_env(job: &StageJob, out: &str, deadline_unix: u64) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    env.insert("PTB_OUT".into(), out.to_string());
+    env.insert("PTB_CELL".into(), job.cell.clone());
+    env.insert("PTB_STAGE".into(), job.stage.name().into());
+    env.insert("PTB_BUDGET_S".into(), job.budget.as_secs().to_string());
+    env.insert("PTB_DEADLINE".into(), deadline_unix.to_string());
+    env
+}
