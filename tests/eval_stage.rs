@@ -66,12 +66,22 @@ fn a_benchmark_reading_several_files_must_be_pinned_as_its_directory() {
     let test = root.join("data/bench/gsm8k/gsm8k_test.jsonl");
     assert!(test.is_file(), "{} is missing: run scripts/bench/ci-setup.sh", test.display());
     // GSM8K also reads its few-shot rows: pinning only the test file would
-    // leave them unhashed (and, in a container, invisible).
-    let dir = one_cell(&root.join("tests"), "gsm8k", &test, r#""--limit" "1""#);
+    // leave them unhashed (and, in a container, invisible). The file sits
+    // under a path longer than any terminal is wide, as in a deep checkout:
+    // the message must still be one line of the log.
+    let deep = tempfile::tempdir().unwrap();
+    let long = (0..12).fold(deep.path().to_path_buf(), |d, i| d.join(format!("a-rather-long-directory-name-{i}")));
+    std::fs::create_dir_all(&long).unwrap();
+    let copy = long.join("gsm8k_test.jsonl");
+    std::fs::copy(&test, &copy).unwrap();
+    let dir = one_cell(&root.join("tests"), "gsm8k", &copy, r#""--limit" "1""#);
     let o = ptb(dir.path(), &["apply", "experiments/e.kdl"]);
     assert!(!o.status.success());
     let logs: String = std::fs::read_dir(dir.path().join("store/v1/failed")).unwrap().filter_map(Result::ok).map(|e| std::fs::read_to_string(e.path().join("log")).unwrap_or_default()).collect();
-    assert!(logs.contains("gsm8k reads several files, but its data is pinned as the one file") && logs.contains("pin the benchmark's directory"), "{logs}");
+    assert!(
+        logs.lines().any(|l| l.contains("gsm8k reads several files, but its data is pinned as the one file") && l.contains("pin the benchmark's directory")),
+        "the diagnostic should be one unwrapped line: {logs}"
+    );
 }
 
 /// The CPU computes in f32 only: asking for bf16 is refused with the fix, never run in f32

@@ -159,7 +159,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
                             return Err(miette::miette!(help = "outside a stage, pass --bench, --checkpoint, --data and --out", "no {what}: {e}"));
                         }
                     }
-                    ptb_evaluator::EvalJob { bench, checkpoint: PathBuf::new(), base_model: None, arch: String::new(), data: PathBuf::new(), out: PathBuf::new(), seed: 0, limit: None, max_tokens: None, judge: None, device: "cpu".into(), dtype: Default::default(), arena_baseline: String::new() }
+                    ptb_evaluator::EvalJob { bench, checkpoint: PathBuf::new(), base_model: None, arch: None, data: PathBuf::new(), out: PathBuf::new(), seed: 0, limit: None, max_tokens: None, judge: None, device: "cpu".into(), dtype: Default::default(), arena_baseline: String::new() }
                 }
             };
             // Flags override the stage environment.
@@ -168,7 +168,9 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             job.checkpoint = a.checkpoint.unwrap_or(job.checkpoint);
             job.base_model = a.base_model.or(job.base_model);
-            job.arch = a.arch.unwrap_or(job.arch);
+            if let Some(arch) = &a.arch {
+                job.arch = Some(arch.parse().map_err(|e| miette::miette!("--arch: {e}"))?);
+            }
             job.data = a.data.unwrap_or(job.data);
             job.out = a.out.unwrap_or(job.out);
             job.seed = a.seed.unwrap_or(job.seed);

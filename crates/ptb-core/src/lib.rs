@@ -11,6 +11,7 @@
 //! (benchmark names) and the small shared utilities `rng` and `pool`.
 //! Nothing here runs a stage or loads a model.
 
+pub mod arch;
 pub mod benchmark;
 pub mod contract;
 pub mod hash;

@@ -20,6 +20,12 @@ pub trait Reporter: Send + Sync {
     fn stage_skipped(&self, _cell: &str, _stage: &str, _why: &str) {}
     /// Free-form notices (e.g. "waiting for another ptb holding stage X").
     fn note(&self, _message: &str) {}
+    /// Generation (the inference engine; called once per decode step, so
+    /// implementations must be cheap): a group of requests was admitted
+    /// (prefilled) together.
+    fn batch_started(&self, _requests: usize, _prompt_tokens: usize) {}
+    fn tokens_generated(&self, _n: usize) {}
+    fn request_finished(&self, _index: usize) {}
 }
 
 /// Reports nothing.

@@ -64,7 +64,9 @@ impl HostBuf {
 /// `y [m, n] = x [m, k] · wᵀ` for a weight `w [n, k]` as checkpoints store it, into `y`'s
 /// existing allocation where it is large enough (see [`reuse`]).
 pub fn matmul_wt(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, y: &mut Vec<f32>) {
-    debug_assert_eq!((x.len(), w.len()), (m * k, n * k));
+    // Checked in release builds too: the kernels below read through raw pointers, so a
+    // shape bug must stop here as a panic, not read past a buffer. One comparison a product.
+    assert_eq!((x.len(), w.len()), (m * k, n * k), "matmul_wt: x [{m}, {k}] and w [{n}, {k}] do not match their buffers");
     reuse(y, m * n);
     if m <= MAX_ROWS {
         streamed(x, m, k, w, n, y)
@@ -119,7 +121,7 @@ fn dot_rows_body(out: &mut [f32], w: &[f32], x: &[f32], k: usize) {
 /// reuses across many rows: right for prefill (1.6× the other orientation at 2,048 rows;
 /// at 64 rows the skinny one is 1.3× faster).
 fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, skinny: bool, y: &mut [f32]) {
-    debug_assert_eq!(y.len(), m * n);
+    assert!(y.len() == m * n && x.len() == m * k && w.len() == n * k, "gemm: buffers do not match [{m}, {k}] · [{n}, {k}]ᵀ");
     if skinny {
         // Blocks of weight rows on one core each: gemm's own split of so small a product
         // across two cores ran slower than one core (perf/README.md).

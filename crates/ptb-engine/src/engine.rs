@@ -80,17 +80,10 @@ pub struct Completion {
     pub decode_time: Duration,
 }
 
-/// Progress events. Implementations must be cheap: they are called once per decode step.
-pub trait Reporter {
-    /// A group of requests was admitted (prefilled) together.
-    fn batch_started(&self, _requests: usize, _prompt_tokens: usize) {}
-    fn tokens_generated(&self, _n: usize) {}
-    fn request_finished(&self, _index: usize) {}
-}
-
-/// Reports nothing.
-pub struct Silent;
-impl Reporter for Silent {}
+/// Generation reports through ptb's one progress trait (`batch_started`,
+/// `tokens_generated`, `request_finished`; called once per decode step, so
+/// implementations must be cheap).
+pub use ptb_core::progress::{Reporter, Silent};
 
 #[derive(Debug, Clone)]
 pub struct EngineOptions {

@@ -13,7 +13,7 @@ use memmap2::Mmap;
 use serde_json::{Value, json};
 
 use super::error::{EvalError, Result};
-use super::weights::HostTensor;
+use super::tensor::HostTensor;
 
 #[derive(Debug, Clone)]
 pub enum Meta {

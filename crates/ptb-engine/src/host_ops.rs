@@ -11,7 +11,8 @@ use rayon::prelude::*;
 use super::config::Activation;
 use super::cpu_kernels::{gemm_one_core, reuse};
 use super::host_kv::HostKv;
-use super::model::visible;
+use super::mask::visible;
+pub use super::rope::RopeTable;
 use super::simd::{axpy, dot, exp, tanh, widest};
 
 /// Elements per parallel task for the cheap row-wise operations (norms, rope): about 20 µs
@@ -39,32 +40,6 @@ fn norm_row(row: &mut [f32], w: &[f32], eps: f64) {
     let inv = (mean + eps as f32).sqrt().recip();
     for (v, g) in row.iter_mut().zip(w) {
         *v = *v * inv * g;
-    }
-}
-
-/// cos and sin per (row, position), `head_dim` each, in transformers' rotate-half layout
-/// (the `head_dim / 2` frequencies twice).
-pub struct RopeTable {
-    pub cos: Vec<f32>,
-    pub sin: Vec<f32>,
-}
-
-impl RopeTable {
-    /// `pos[row][t]`: the position of each token. `inv_freq`: `head_dim / 2` frequencies.
-    pub fn new(inv_freq: &[f64], pos: &[Vec<usize>]) -> Self {
-        let n = pos.iter().map(Vec::len).sum::<usize>() * 2 * inv_freq.len();
-        let (mut cos, mut sin) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for &p in pos.iter().flatten() {
-            for _ in 0..2 {
-                for f in inv_freq {
-                    // Angles in f32 like transformers' f32 inv_freq × position product.
-                    let a = (p as f32) * (*f as f32);
-                    cos.push(a.cos());
-                    sin.push(a.sin());
-                }
-            }
-        }
-        RopeTable { cos, sin }
     }
 }
 
@@ -114,7 +89,7 @@ pub struct AttnParams<'a> {
 /// already holds them). `q`: `[row][t][head][head_dim]`; `y` gets the same layout (`tmp`
 /// is working space, reused between calls like `y`).
 ///
-/// The mask is [`super::model::visible`], the burn path's too.
+/// The mask is [`super::mask::visible`], the burn path's too.
 pub fn attention(q: &[f32], kv: &HostKv, t: usize, p: &AttnParams, y: &mut Vec<f32>, tmp: &mut Vec<f32>) {
     let (rows, nh, hd) = (kv.rows(), p.heads, p.head_dim);
     // `[row][head][t][head_dim]` while computing, so each (row, head) task owns a slice; with
@@ -156,8 +131,10 @@ fn attend_body(out: &mut [f32], rh: usize, q: &[f32], kv: &HostKv, p: &AttnParam
     let view = kv.head(r, h / group);
     // This head's first query; the next token's is `nh * hd` further on.
     let q0 = (r * t * nh + h) * hd;
-    debug_assert!(q0 + (t - 1) * nh * hd + hd <= q.len());
     if t >= GEMM_QUERIES {
+        // Checked in release builds too: the two products read `q` and the cache through
+        // raw pointers, so a shape bug must panic here rather than read past them.
+        assert!(q0 + (t - 1) * nh * hd + hd <= q.len() && view.k.len() >= s * hd && view.v.len() >= s * hd, "attention: query or cache shorter than its shape");
         let mut scores = vec![0.0f32; t * s];
         // SAFETY: scores [t, s] (whole, owned here) = q [t, hd] (rows `nh * hd` apart from
         // `q0`, inside `q` as asserted) · kᵀ (k is [s, hd], read as [hd, s]).

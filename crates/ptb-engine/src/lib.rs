@@ -27,6 +27,7 @@ pub mod gpu;
 mod gguf_tokenizer;
 mod host_kv;
 mod host_ops;
+mod mask;
 pub mod model;
 pub mod precision;
 pub mod pyjson;
@@ -35,6 +36,7 @@ mod rope;
 pub mod sampling;
 mod simd;
 mod strftime;
+mod tensor;
 pub mod weights;
 
 pub use chat::{ChatTemplate, Clock, Message, RenderOptions};

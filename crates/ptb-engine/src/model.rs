@@ -12,7 +12,8 @@ use super::config::{Activation, ModelConfig, NormStyle};
 use super::cpu_kernels::HostBuf;
 use super::error::{EvalError, Result};
 use super::host_kv::HostKv;
-use super::host_ops::RopeTable;
+use super::mask::visible;
+use super::rope::RopeTable;
 use super::precision::Precision;
 use super::weights::{HostTensor, WeightSource};
 
@@ -257,15 +258,6 @@ impl Batch {
     pub fn positions(&self, past: usize, t: usize) -> Vec<Vec<usize>> {
         self.pad.iter().map(|&pad| (past..past + t).map(|i| i.saturating_sub(pad)).collect()).collect()
     }
-}
-
-/// Whether the query at position `query` attends to the key at `key`: causal, not a padding
-/// key (`pad` of them lead the row), inside the sliding window. A query always sees itself,
-/// so a padding query's softmax is never empty (which would give NaN). Both forward passes
-/// use this rule.
-#[inline(always)]
-pub(crate) fn visible(query: usize, key: usize, pad: usize, window: Option<usize>) -> bool {
-    key == query || (key < query && key >= pad && window.is_none_or(|w| query - key < w))
 }
 
 fn to_tensor<B: Backend, const D: usize>(t: HostTensor, device: &B::Device) -> Tensor<B, D> {

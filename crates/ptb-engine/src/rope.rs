@@ -40,3 +40,29 @@ pub fn inv_freq(spec: &RopeSpec, head_dim: usize) -> Vec<f64> {
         }
     }
 }
+
+/// cos and sin per (row, position), `head_dim` each, in transformers' rotate-half layout
+/// (the `head_dim / 2` frequencies twice).
+pub struct RopeTable {
+    pub cos: Vec<f32>,
+    pub sin: Vec<f32>,
+}
+
+impl RopeTable {
+    /// `pos[row][t]`: the position of each token. `inv_freq`: `head_dim / 2` frequencies.
+    pub fn new(inv_freq: &[f64], pos: &[Vec<usize>]) -> Self {
+        let n = pos.iter().map(Vec::len).sum::<usize>() * 2 * inv_freq.len();
+        let (mut cos, mut sin) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for &p in pos.iter().flatten() {
+            for _ in 0..2 {
+                for f in inv_freq {
+                    // Angles in f32 like transformers' f32 inv_freq × position product.
+                    let a = (p as f32) * (*f as f32);
+                    cos.push(a.cos());
+                    sin.push(a.sin());
+                }
+            }
+        }
+        RopeTable { cos, sin }
+    }
+}

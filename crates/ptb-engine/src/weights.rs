@@ -14,13 +14,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use super::error::{EvalError, Result};
 use super::gguf::GgufFile;
-
-/// A dense f32 tensor in row-major order.
-#[derive(Debug, Clone)]
-pub struct HostTensor {
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
-}
+pub use super::tensor::HostTensor;
 
 pub enum WeightSource {
     Safetensors {

@@ -17,6 +17,7 @@ use ptb_bench::sandbox::SandboxOptions;
 use ptb_bench::task::{metric, ItemResult, Metric, Task, TaskOptions};
 use ptb_bench::toolparse::parse_hermes;
 use ptb_bench::{BenchError, BenchId};
+use ptb_core::arch::Arch;
 use ptb_engine::device::OnDevice;
 use ptb_engine::{BaseModelSpec, Completion, Engine, Prompt, Request};
 use serde::Serialize;
@@ -49,8 +50,9 @@ pub struct EvalJob {
     pub checkpoint: PathBuf,
     /// The declared base model (for its architecture and config).
     pub base_model: Option<PathBuf>,
-    /// `qwen3`, `smollm3`, `gemma3`, `llama`: the spec's `arch`.
-    pub arch: String,
+    /// The spec's `arch` (`None`: not declared; the checkpoint's own claim
+    /// is then all there is, for ad-hoc use only).
+    pub arch: Option<Arch>,
     /// The benchmark data directory (the layout `scripts/bench/fetch-data.sh` makes).
     pub data: PathBuf,
     pub out: PathBuf,
@@ -71,23 +73,14 @@ pub struct EvalJob {
 
 /// The reference harness's template choice, keyed by the declared
 /// architecture instead of a substring of the checkpoint's path.
-pub fn chat_template(arch: &str, bench: BenchId) -> Option<&'static str> {
-    match arch {
-        "qwen3" => Some(QWEN3),
-        "smollm3" => Some(SMOLLM),
-        "gemma3" if bench == BenchId::Bfcl => Some(GEMMA3_TOOLS),
-        "gemma3" => Some(GEMMA3),
+pub fn chat_template(arch: Option<Arch>, bench: BenchId) -> Option<&'static str> {
+    match arch? {
+        Arch::Qwen3 => Some(QWEN3),
+        Arch::SmolLM3 => Some(SMOLLM),
+        Arch::Gemma3 if bench == BenchId::Bfcl => Some(GEMMA3_TOOLS),
+        Arch::Gemma3 => Some(GEMMA3),
         // The reference names a llama3 template it does not ship: use the checkpoint's.
-        _ => None,
-    }
-}
-
-fn hf_architecture(arch: &str) -> &'static str {
-    match arch {
-        "qwen3" => "Qwen3ForCausalLM",
-        "smollm3" => "SmolLM3ForCausalLM",
-        "gemma3" => "Gemma3ForCausalLM",
-        _ => "LlamaForCausalLM",
+        Arch::Llama => None,
     }
 }
 
@@ -99,8 +92,8 @@ fn base_spec(job: &EvalJob) -> BaseModelSpec {
     let architecture = config
         .as_ref()
         .and_then(|c| c.get("architectures")?.get(0)?.as_str().map(str::to_string))
-        .unwrap_or_else(|| hf_architecture(&job.arch).to_string());
-    BaseModelSpec { architecture, chat_template: chat_template(&job.arch, job.bench).map(str::to_string), config }
+        .unwrap_or_else(|| job.arch.unwrap_or(Arch::Llama).hf_class().to_string());
+    BaseModelSpec { architecture, chat_template: chat_template(job.arch, job.bench).map(str::to_string), config }
 }
 
 /// Bench requests → engine requests: messages and tool schemas go to the
@@ -349,7 +342,10 @@ impl EvalJob {
             bench,
             checkpoint: PathBuf::from(var("PTB_INPUT_CHECKPOINT")?),
             base_model: std::env::var("PTB_INPUT_MODEL").ok().map(PathBuf::from),
-            arch: std::env::var("PTB_MODEL_ARCH").unwrap_or_default(),
+            arch: match std::env::var("PTB_MODEL_ARCH").unwrap_or_default().as_str() {
+                "" => None,
+                a => Some(a.parse().map_err(|e: ptb_core::arch::UnknownArch| EvaluateError::Usage(format!("PTB_MODEL_ARCH: {e}")))?),
+            },
             data: if data.is_file() { single_file_dir(bench, &data)? } else { data },
             out: PathBuf::from(var("PTB_OUT")?),
             seed: std::env::var("PTB_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0),

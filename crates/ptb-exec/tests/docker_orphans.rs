@@ -11,10 +11,12 @@ use support::*;
 
 const CHILD: &str = "PTB_TEST_ORPHAN_CHILD";
 
-/// Not a test on its own: the body of the process the test below kills.
+/// Not a test on its own: the body of the process the test below kills,
+/// which runs it with `--ignored` and the key in `PTB_TEST_ORPHAN_CHILD`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "helper process of killed_apply_leaves_no_orphan_after_the_next_start"]
 async fn orphan_child() {
-    let Ok(key) = std::env::var(CHILD) else { return };
+    let key = std::env::var(CHILD).expect("run by killed_apply_leaves_no_orphan_after_the_next_start, which sets PTB_TEST_ORPHAN_CHILD");
     let s = Scratch::new();
     let mut j = job(&s, ExecutorKind::Docker, "sleep 300");
     j.key = key;
@@ -26,7 +28,7 @@ async fn killed_apply_leaves_no_orphan_after_the_next_start() {
     let ex = docker().await;
     let key = format!("orphan{}", std::process::id());
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "orphan_child", "--nocapture"])
+        .args(["--exact", "orphan_child", "--ignored", "--nocapture"])
         .env(CHILD, &key)
         .spawn()
         .unwrap();

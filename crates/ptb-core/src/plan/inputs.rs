@@ -103,7 +103,7 @@ pub fn cell_stages(exp: &Experiment, pins: &Pins, cell: &Cell) -> Vec<StageInput
         cell_fields(&mut ki, exp, cell);
         runner_fields(&mut ki, &mut needs, spec, &runner, pins);
         ki.set("model.base", pins.hash_or_missing(&model_pin));
-        ki.set("model.arch", model.arch.clone().unwrap_or_default());
+        ki.set("model.arch", model.arch.map(|a| a.name()).unwrap_or_default());
         let agent_key = out.iter().find(|s| s.kind == StageKind::Agent).map(|s| s.key.0.clone());
         let mut upstream = None;
         match kind {

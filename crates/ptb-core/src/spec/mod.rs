@@ -53,7 +53,7 @@ pub struct Model {
     pub base: InputRef,
     /// The architecture the evaluator must use (`qwen3`, `smollm3`, `gemma3`,
     /// `llama`), taken from the spec and never from the checkpoint.
-    pub arch: Option<String>,
+    pub arch: Option<crate::arch::Arch>,
     pub instruct: Option<InputRef>,
 }
 

@@ -373,13 +373,11 @@ fn hf_snapshot(repo: &str, rev: &str) -> PathBuf {
     hub.join(format!("models--{}", repo.replace('/', "--"))).join("snapshots").join(rev)
 }
 
-const ARCHES: [&str; 4] = ["qwen3", "smollm3", "gemma3", "llama"];
-
 fn read_model(ctx: &mut Ctx, n: &N) -> Option<Model> {
     n.check_shape(ctx, &["path", "repo", "revision", "sha256", "arch"], 1);
     let name = n.label(ctx, "model");
     let base = read_input_ref(ctx, n, "model");
-    let arch = n.choice_prop(ctx, "arch", &ARCHES);
+    let arch = n.choice_prop(ctx, "arch", &crate::arch::Arch::NAMES).map(|a| a.parse().expect("one of Arch::NAMES"));
     let mut instruct = None;
     for c in n.children() {
         match c.name() {

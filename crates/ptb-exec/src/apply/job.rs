@@ -84,7 +84,7 @@ pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: 
     let mut env = runner.env.clone();
     env.insert("PTB_SEED".into(), cell.seed.to_string());
     env.insert("PTB_MODEL".into(), model.name.clone());
-    env.insert("PTB_MODEL_ARCH".into(), model.arch.clone().unwrap_or_default());
+    env.insert("PTB_MODEL_ARCH".into(), model.arch.map(|a| a.name()).unwrap_or_default().into());
     env.insert("PTB_BENCHMARK".into(), exp.benchmark(cell).name.clone());
     env.insert("PTB_AGENT".into(), exp.agent(cell).name.clone());
     let mut caches = Vec::new();
