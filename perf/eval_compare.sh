@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${ROUNDS:-3}"
 py="${PYTHON:-python3}"
-cargo bench --bench eval_generate --no-run 2>/dev/null
-bin="$(cargo bench --bench eval_generate --no-run --message-format=json 2>/dev/null \
+cargo bench -p ptb-engine --bench eval_generate --no-run 2>/dev/null
+bin="$(cargo bench -p ptb-engine --bench eval_generate --no-run --message-format=json 2>/dev/null \
   | sed -n 's/.*"executable":"\([^"]*eval_generate[^"]*\)".*/\1/p' | tail -1)"
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT

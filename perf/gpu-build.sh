@@ -11,7 +11,7 @@ features="${FEATURES:-cuda}"
 profile="${PROFILE:-release}"
 out=target/gpu
 rm -rf "$out" && mkdir -p "$out/bin"
-cargo build --profile "$profile" --features "$features" --bin ptb --bench eval_generate --test eval_gpu \
+cargo build --profile "$profile" --features "$features" -p ptb -p ptb-engine --bin ptb --bench eval_generate --test eval_gpu \
   --message-format=json > "$out/build.json"
 python3 - "$out" <<'PY'
 import json, shutil, sys

@@ -1,6 +1,6 @@
 //! Throughput of the evaluation engine: prefill and decode tokens/s, and ms per decode step.
 //!
-//!   bash scripts/eval/ci-setup.sh && cargo bench --bench eval_generate
+//!   bash scripts/eval/ci-setup.sh && cargo bench -p ptb-engine --bench eval_generate
 //!   python perf/eval_transformers.py   # the same measurements with transformers
 //!
 //! Model: SmolLM2-135M-Instruct (GGUF from ci-setup, or $PTB_SMOLLM2_GGUF), or a checkpoint

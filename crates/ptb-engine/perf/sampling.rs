@@ -2,7 +2,7 @@
 //! with each family's vLLM defaults, beside the same definition done the plain way (the whole
 //! vocabulary sorted; for greedy, the scalar loop) in the same process:
 //!
-//!   cargo bench --bench sampling
+//!   cargo bench -p ptb-engine --bench sampling
 //!
 //! A decode step samples every live row on the host, so at batch 64 this is per-step time a
 //! GPU waits on. So is the step's logits landing on the host (`ptb_engine::readback`): then
