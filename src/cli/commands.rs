@@ -98,10 +98,27 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             Ok(if summary.failed.is_empty() && summary.blocked == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Report { lockfile, template, output, check } => {
+        Command::Report { lockfile, template, output, check, html, figures } => {
             if let Some(file) = check {
                 ptb_core::report::check(&file)?;
                 eprintln!("{} matches its lockfile", file.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            if html || figures.is_some() {
+                let Some(lockfile) = lockfile else {
+                    miette::bail!(miette::miette!(help = "e.g. ptb report lockfiles/demo.lock --html -o report.html --figures figures/", "report needs a lockfile"));
+                };
+                if let Some(dir) = &figures {
+                    let written = ptb::report::write_figures(&lockfile, dir, template.as_deref())?;
+                    eprintln!("wrote {} figure(s) to {}", written.len(), dir.display());
+                }
+                if html {
+                    let text = ptb::report::render_html(&lockfile)?;
+                    match output {
+                        Some(o) => std::fs::write(&o, text).into_diagnostic().wrap_err_with(|| format!("writing {}", o.display()))?,
+                        None => print!("{text}"),
+                    }
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             let (Some(lockfile), Some(template)) = (lockfile, template) else {

@@ -82,8 +82,16 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
         /// Fail if this committed table no longer matches its lockfile.
-        #[arg(long, conflicts_with_all = ["template", "output"])]
+        #[arg(long, conflicts_with_all = ["template", "output", "html", "figures"])]
         check: Option<PathBuf>,
+        /// A self-contained HTML page (tables, charts, replaced runs, budget,
+        /// cells, provenance) instead of a template.
+        #[arg(long, conflicts_with = "template")]
+        html: bool,
+        /// Also write one standalone SVG per benchmark, the weighted average
+        /// and GPU-hours into DIR (--template then restyles the figures).
+        #[arg(long, value_name = "DIR")]
+        figures: Option<PathBuf>,
     },
     /// Remove store entries that no lockfile references.
     Gc {

@@ -57,7 +57,7 @@ pub struct BenchCol {
 
 /// The score of a cell's eval stage in [0, 1], from `score` (or `accuracy`,
 /// the reference harness's key).
-fn eval_score(c: &CellRecord) -> Option<f64> {
+pub(super) fn eval_score(c: &CellRecord) -> Option<f64> {
     let e = c.stages.get("eval").filter(|e| e.is_done())?;
     ["score", "accuracy"].iter().find_map(|k| match e.metrics.get(*k) {
         Some(MetricValue::Number(x)) if x.is_finite() => Some(*x),
@@ -66,7 +66,7 @@ fn eval_score(c: &CellRecord) -> Option<f64> {
 }
 
 /// `pass` unless the judge flagged the run or gave no verdict.
-fn judge_ok(c: &CellRecord, has_judge: bool) -> bool {
+pub(super) fn judge_ok(c: &CellRecord, has_judge: bool) -> bool {
     if !has_judge {
         return true;
     }

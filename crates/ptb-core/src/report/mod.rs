@@ -5,8 +5,12 @@
 //! tell whether it still matches.
 
 mod aggregate;
+pub mod html;
+#[doc(hidden)]
+pub mod synthetic;
 
 pub use aggregate::{aggregate, BenchCol, Row, Stat, Table};
+pub use html::{render_html, write_figures};
 
 use crate::lock::{LockError, Lockfile};
 use std::path::{Path, PathBuf};
@@ -49,6 +53,21 @@ pub fn render(lockfile: &Path, template: &Path) -> Result<String, ReportError> {
     let mut env = minijinja::Environment::new();
     env.set_keep_trailing_newline(true);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    add_filters(&mut env);
+    env.add_template("table", &source).map_err(|source| ReportError::Render { path: template.to_path_buf(), source })?;
+    let tmpl = env.get_template("table").expect("just added");
+    tmpl.render(minijinja::context! {
+        table => &table,
+        experiment => &table.experiment,
+        benchmarks => &table.benchmarks,
+        rows => &table.rows,
+        provenance => provenance(lockfile, template),
+    })
+    .map_err(|source| ReportError::Render { path: template.to_path_buf(), source })
+}
+
+/// `num` and `pm`, shared by every template (tables, the HTML page, figures).
+fn add_filters(env: &mut minijinja::Environment<'_>) {
     env.add_filter("num", |v: f64, digits: Option<usize>| fmt_num(v, digits));
     // `stat|pm` → "23.2 ± 1.8" (or "23.2" with one seed); `stat|pm("latex")` uses $\pm$.
     env.add_filter("pm", |s: minijinja::Value, style: Option<String>| -> String {
@@ -61,16 +80,6 @@ pub fn render(lockfile: &Path, template: &Path) -> Result<String, ReportError> {
             _ => "–".into(),
         }
     });
-    env.add_template("table", &source).map_err(|source| ReportError::Render { path: template.to_path_buf(), source })?;
-    let tmpl = env.get_template("table").expect("just added");
-    tmpl.render(minijinja::context! {
-        table => &table,
-        experiment => &table.experiment,
-        benchmarks => &table.benchmarks,
-        rows => &table.rows,
-        provenance => provenance(lockfile, template),
-    })
-    .map_err(|source| ReportError::Render { path: template.to_path_buf(), source })
 }
 
 /// Re-render a committed table from the lockfile and template named in its
@@ -85,7 +94,8 @@ pub fn check(path: &Path) -> Result<(), ReportError> {
     let (Some(lockfile), Some(template)) = (field("lockfile"), field("template")) else {
         return Err(ReportError::NoProvenance { path: path.to_path_buf() });
     };
-    let fresh = render(Path::new(&lockfile), Path::new(&template))?;
+    // `template=html`: rendered with `ptb report --html`.
+    let fresh = if template == html::HTML_TEMPLATE_NAME { render_html(Path::new(&lockfile))? } else { render(Path::new(&lockfile), Path::new(&template))? };
     if fresh == text {
         return Ok(());
     }
