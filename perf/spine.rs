@@ -10,9 +10,9 @@
 
 use ptb_core::hash::{ContentHasher, StatCache};
 use ptb_core::lock::{Lockfile, StageRecord};
-use ptb_core::plan::{plan, PlanOptions};
+use ptb_core::plan::{PlanOptions, plan};
 use ptb_core::progress::Silent;
-use ptb_core::session::{refresh_header, Session};
+use ptb_core::session::{Session, refresh_header};
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
@@ -38,7 +38,8 @@ fn time_cmd(mut c: Command, runs: usize) -> Duration {
 
 fn paper_spec(dir: &Path) -> String {
     let models = ["qwen3-1.7b", "qwen3-4b", "smollm3-3b", "gemma-3-4b"];
-    let benches = [("aime2025", 0.2265), ("arenahard", 0.0904), ("bfcl", 0.0746), ("gpqa", 0.2246), ("gsm8k", 0.0936), ("healthbench", 0.1841), ("humaneval", 0.1061)];
+    let benches =
+        [("aime2025", 0.2265), ("arenahard", 0.0904), ("bfcl", 0.0746), ("gpqa", 0.2246), ("gsm8k", 0.0936), ("healthbench", 0.1841), ("humaneval", 0.1061)];
     let mut s = String::from("experiment paper\n");
     for m in models {
         let d = dir.join("models").join(m);
@@ -89,7 +90,13 @@ fn bench_plan() {
         let c = s.exp.cells.iter().find(|c| c.id == st.cell).unwrap();
         lock.cells
             .entry(st.cell.clone())
-            .or_insert_with(|| ptb_core::lock::CellRecord { model: s.exp.model(c).name.clone(), benchmark: s.exp.benchmark(c).name.clone(), agent: s.exp.agent(c).name.clone(), seed: c.seed, stages: Default::default() })
+            .or_insert_with(|| ptb_core::lock::CellRecord {
+                model: s.exp.model(c).name.clone(),
+                benchmark: s.exp.benchmark(c).name.clone(),
+                agent: s.exp.agent(c).name.clone(),
+                seed: c.seed,
+                stages: Default::default(),
+            })
             .stages
             .insert(st.stage.name().into(), rec);
     }

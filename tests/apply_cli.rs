@@ -42,7 +42,10 @@ fn editing_one_model_reruns_exactly_its_cells_and_why_names_the_field() {
 fn changing_the_eval_command_reruns_only_eval_stages() {
     let p = Project::demo();
     p.apply(&["-j", "2"]);
-    p.edit_spec("stage eval budget=\"1m\" { command \"../scripts/demo/eval.sh\"; }", "stage eval budget=\"1m\" { command \"../scripts/demo/eval.sh\" \"--strict\"; }");
+    p.edit_spec(
+        "stage eval budget=\"1m\" { command \"../scripts/demo/eval.sh\"; }",
+        "stage eval budget=\"1m\" { command \"../scripts/demo/eval.sh\" \"--strict\"; }",
+    );
     let plan = p.plan_json();
     for s in &plan {
         let expected = if s["stage"] == "eval" { "run" } else { "cached" };
@@ -171,7 +174,10 @@ fn a_secret_reaches_the_stage_but_no_log_lockfile_or_store_file() {
     let script = p.path().join("scripts/demo/leaky.sh");
     std::fs::write(&script, "#!/bin/sh\necho \"token is $DEMO_TOKEN\"\nexec \"$(dirname \"$0\")/agent.sh\" \"$@\"\n").unwrap();
     std::process::Command::new("chmod").arg("+x").arg(&script).status().unwrap();
-    p.edit_spec("agent eager { command \"../scripts/demo/agent.sh\" \"0.5\"; }", "agent eager { command \"../scripts/demo/leaky.sh\" \"0.5\"; secret DEMO_TOKEN; }");
+    p.edit_spec(
+        "agent eager { command \"../scripts/demo/agent.sh\" \"0.5\"; }",
+        "agent eager { command \"../scripts/demo/leaky.sh\" \"0.5\"; secret DEMO_TOKEN; }",
+    );
     let secret = "s3cr3t-value-123";
     let o = p.cmd(&["apply", "experiments/demo.kdl", "--cell", "tiny-a/arith/eager/seed=1"]).env("DEMO_TOKEN", secret).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -220,5 +226,9 @@ fn committed_demo_lockfile_is_current() {
             v["reasons"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap().to_string()).collect::<Vec<_>>()
         })
         .collect();
-    assert_eq!(kinds, ["output_missing", "upstream_reruns"].map(String::from).into(), "regenerate it with `cargo run --release -- apply experiments/demo.kdl`:\n{plan}");
+    assert_eq!(
+        kinds,
+        ["output_missing", "upstream_reruns"].map(String::from).into(),
+        "regenerate it with `cargo run --release -- apply experiments/demo.kdl`:\n{plan}"
+    );
 }

@@ -14,10 +14,7 @@ fn data() -> Option<PathBuf> {
 }
 
 fn text(s: String) -> ModelOutput {
-    ModelOutput {
-        completion: s,
-        tool_calls: vec![],
-    }
+    ModelOutput { completion: s, tool_calls: vec![] }
 }
 
 #[test]
@@ -26,46 +23,30 @@ fn aime_half_right_scores_one_half_with_inspect_stderr() {
     let task = Task::load(BenchId::Aime2025, &dir, &TaskOptions::default()).unwrap();
     let items = task.items();
     assert_eq!(items.len(), 30);
-    let Task::Aime(gold) = &task else {
-        panic!("aime task")
-    };
+    let Task::Aime(gold) = &task else { panic!("aime task") };
     // Even items right (a wrong number inside <think> must not count), odd ones wrong.
     let outputs: Vec<ModelOutput> = gold
         .iter()
         .enumerate()
         .map(|(i, g)| {
             let n: i64 = g.target.parse().unwrap();
-            if i % 2 == 0 {
-                text(format!("<think>maybe {}</think>\nANSWER: {n}", n + 3))
-            } else {
-                text(format!("ANSWER: {}", n + 1))
-            }
+            if i % 2 == 0 { text(format!("<think>maybe {}</think>\nANSWER: {n}", n + 3)) } else { text(format!("ANSWER: {}", n + 1)) }
         })
         .collect();
     let results = task.score(&outputs, &SandboxOptions::default()).unwrap();
     let m = metric(&results);
     assert_eq!((m.accuracy, m.n), (0.5, 30));
     // sd(ddof=1) of fifteen 1s and fifteen 0s is sqrt(30/116); stderr = that / sqrt(30).
-    assert!(
-        (m.stderr - (30.0f64 / 116.0).sqrt() / 30f64.sqrt()).abs() < 1e-12,
-        "{}",
-        m.stderr
-    );
+    assert!((m.stderr - (30.0f64 / 116.0).sqrt() / 30f64.sqrt()).abs() < 1e-12, "{}", m.stderr);
     assert_eq!(results[0].answer, gold[0].target);
-    assert!(
-        task.score(&outputs[..3], &SandboxOptions::default())
-            .is_err(),
-        "output count must match"
-    );
+    assert!(task.score(&outputs[..3], &SandboxOptions::default()).is_err(), "output count must match");
 }
 
 #[test]
 fn bfcl_exec_simple_scores_tool_calls() {
     let Some(dir) = data() else { return };
     let task = Task::load(BenchId::Bfcl, &dir, &TaskOptions::default()).unwrap();
-    let Task::Bfcl(items) = &task else {
-        panic!("bfcl task")
-    };
+    let Task::Bfcl(items) = &task else { panic!("bfcl task") };
     assert!(items.iter().all(|i| i.category == Category::ExecSimple));
     let outputs: Vec<ModelOutput> = items
         .iter()
@@ -82,27 +63,15 @@ fn bfcl_exec_simple_scores_tool_calls() {
         .collect();
     let results = task.score(&outputs, &SandboxOptions::default()).unwrap();
     assert_eq!(metric(&results).accuracy, 0.75);
-    assert!(
-        results[0].answer.contains("expected exactly 1 tool call"),
-        "{}",
-        results[0].answer
-    );
+    assert!(results[0].answer.contains("expected exactly 1 tool call"), "{}", results[0].answer);
 }
 
 #[test]
 fn gpqa_from_user_csv_with_recorded_seed() {
-    let opts = TaskOptions {
-        gpqa_csv: Some(Path::new("tests/fixtures/bench/gpqa_fixture.csv").into()),
-        ..TaskOptions::default()
-    };
+    let opts = TaskOptions { gpqa_csv: Some(Path::new("tests/fixtures/bench/gpqa_fixture.csv").into()), ..TaskOptions::default() };
     let task = Task::load(BenchId::GpqaMain, Path::new("/nonexistent"), &opts).unwrap();
-    let Task::Gpqa(v) = &task else {
-        panic!("gpqa task")
-    };
-    let outputs: Vec<ModelOutput> = v
-        .iter()
-        .map(|(_, p)| text(format!("Thinking.\nANSWER: {}", p.target)))
-        .collect();
+    let Task::Gpqa(v) = &task else { panic!("gpqa task") };
+    let outputs: Vec<ModelOutput> = v.iter().map(|(_, p)| text(format!("Thinking.\nANSWER: {}", p.target))).collect();
     let results = task.score(&outputs, &SandboxOptions::default()).unwrap();
     assert_eq!(metric(&results).accuracy, 1.0);
     let again = Task::load(BenchId::GpqaMain, Path::new("/nonexistent"), &opts).unwrap();
@@ -111,13 +80,7 @@ fn gpqa_from_user_csv_with_recorded_seed() {
 
 #[test]
 fn judged_benchmarks_are_not_auto_scored() {
-    let err = Task::load(
-        BenchId::HealthBench,
-        Path::new("."),
-        &TaskOptions::default(),
-    )
-    .err()
-    .unwrap();
+    let err = Task::load(BenchId::HealthBench, Path::new("."), &TaskOptions::default()).err().unwrap();
     assert!(err.to_string().contains("LLM judge"));
 }
 

@@ -38,15 +38,8 @@ fn fenced_model_answer_is_extracted_and_run() {
     ];
     let items = vec![item.clone(), item.clone(), item.clone(), item];
     let got = humaneval::score_many(&items, &answers, &SandboxOptions::default(), 2).unwrap();
-    assert_eq!(
-        got.iter().map(|r| r.passed).collect::<Vec<_>>(),
-        [true, false, true, false]
-    );
-    assert!(
-        got[1].stderr_tail.contains("AssertionError"),
-        "{}",
-        got[1].stderr_tail
-    );
+    assert_eq!(got.iter().map(|r| r.passed).collect::<Vec<_>>(), [true, false, true, false]);
+    assert!(got[1].stderr_tail.contains("AssertionError"), "{}", got[1].stderr_tail);
 }
 
 #[test]
@@ -58,31 +51,18 @@ fn timeout_kills_the_whole_process_group() {
         "import os, time\nif os.fork() == 0:\n    time.sleep(3)\n    open({:?}, 'w').write('x')\n    os._exit(0)\nwhile True: pass\n",
         marker.to_str().unwrap()
     );
-    let opts = SandboxOptions {
-        timeout: Duration::from_secs(1),
-        ..SandboxOptions::default()
-    };
+    let opts = SandboxOptions { timeout: Duration::from_secs(1), ..SandboxOptions::default() };
     let t0 = Instant::now();
     let r = sandbox::run_python(&code, &opts).unwrap();
     assert!(r.timed_out && !r.passed);
-    assert!(
-        t0.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() < Duration::from_secs(5), "took {:?}", t0.elapsed());
     std::thread::sleep(Duration::from_millis(3500));
-    assert!(
-        !marker.exists(),
-        "a child of the timed-out program survived the kill"
-    );
+    assert!(!marker.exists(), "a child of the timed-out program survived the kill");
 }
 
 #[test]
 fn memory_limit_stops_huge_allocations() {
-    let opts = SandboxOptions {
-        memory_bytes: 512 << 20,
-        ..SandboxOptions::default()
-    };
+    let opts = SandboxOptions { memory_bytes: 512 << 20, ..SandboxOptions::default() };
     let r = sandbox::run_python("x = bytearray(2 * 1024 ** 3)\n", &opts).unwrap();
     assert!(!r.passed && r.stderr_tail.contains("MemoryError"), "{r:?}");
 }
@@ -92,10 +72,7 @@ fn network_is_unreachable_when_isolation_is_available() {
     if !sandbox::network_isolation_available() {
         // Documented: without user namespaces the sandbox cannot cut the
         // network; `require_no_network` turns that into an error.
-        let opts = SandboxOptions {
-            require_no_network: true,
-            ..SandboxOptions::default()
-        };
+        let opts = SandboxOptions { require_no_network: true, ..SandboxOptions::default() };
         assert!(sandbox::run_python("pass", &opts).is_err());
         return;
     }
@@ -103,8 +80,7 @@ fn network_is_unreachable_when_isolation_is_available() {
     // opens on the host's 127.0.0.1 cannot be reached from inside.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let code =
-        format!("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\n");
+    let code = format!("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\n");
     let r = sandbox::run_python(&code, &SandboxOptions::default()).unwrap();
     assert!(r.network_isolated);
     assert!(!r.passed, "connected to the host from inside the sandbox");

@@ -38,16 +38,11 @@ fn sends_openai_request_and_caches_the_reply() {
     let cache = tempfile::tempdir().unwrap();
     let client = JudgeClient::new(config(&srv.url, Some(cache.path())));
     let r1 = client.complete(&msgs("q1")).unwrap();
-    assert_eq!(
-        (r1.content.as_str(), r1.cached, r1.attempts),
-        ("[[A>B]]", false, 1)
-    );
+    assert_eq!((r1.content.as_str(), r1.cached, r1.attempts), ("[[A>B]]", false, 1));
     let r2 = client.complete(&msgs("q1")).unwrap();
     assert_eq!((r2.content.as_str(), r2.cached), ("[[A>B]]", true));
     // A fresh client over the same cache dir (a later `ptb report`) pays nothing either.
-    let again = JudgeClient::new(config(&srv.url, Some(cache.path())))
-        .complete(&msgs("q1"))
-        .unwrap();
+    let again = JudgeClient::new(config(&srv.url, Some(cache.path()))).complete(&msgs("q1")).unwrap();
     assert!(again.cached);
     assert_eq!(srv.seen.lock().unwrap().len(), 1);
 
@@ -56,23 +51,10 @@ fn sends_openai_request_and_caches_the_reply() {
     assert_eq!(req.body["model"], "judge-test");
     assert_eq!(req.body["stream"], false);
     assert_eq!(req.body["max_completion_tokens"], 64);
-    assert_eq!(
-        req.body["messages"],
-        json!([{"role": "system", "content": "be a judge"}, {"role": "user", "content": "q1"}])
-    );
+    assert_eq!(req.body["messages"], json!([{"role": "system", "content": "be a judge"}, {"role": "user", "content": "q1"}]));
     let auth = format!("authorization: bearer {}", std::env::var("HOME").unwrap()).to_lowercase();
-    assert!(
-        req.headers.iter().any(|h| h.to_lowercase() == auth),
-        "{:?}",
-        req.headers
-    );
-    assert!(
-        req.headers
-            .iter()
-            .any(|h| h.starts_with("POST /v1/chat/completions")),
-        "{:?}",
-        req.headers
-    );
+    assert!(req.headers.iter().any(|h| h.to_lowercase() == auth), "{:?}", req.headers);
+    assert!(req.headers.iter().any(|h| h.starts_with("POST /v1/chat/completions")), "{:?}", req.headers);
 }
 
 #[test]
@@ -95,25 +77,17 @@ fn honours_retry_after_on_429() {
     let t0 = Instant::now();
     let r = client.complete(&msgs("q")).unwrap();
     assert_eq!((r.content.as_str(), r.attempts), ("fine", 2));
-    assert!(
-        t0.elapsed() >= Duration::from_millis(950),
-        "retried after {:?}, before Retry-After",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() >= Duration::from_millis(950), "retried after {:?}, before Retry-After", t0.elapsed());
 }
 
 #[test]
 fn retries_server_errors_but_not_client_errors() {
     let srv = serve(vec![status(500), status(503), ok("third time")]);
-    let r = JudgeClient::new(config(&srv.url, None))
-        .complete(&msgs("q"))
-        .unwrap();
+    let r = JudgeClient::new(config(&srv.url, None)).complete(&msgs("q")).unwrap();
     assert_eq!((r.content.as_str(), r.attempts), ("third time", 3));
 
     let srv = serve(vec![status(400), ok("never")]);
-    let err = JudgeClient::new(config(&srv.url, None))
-        .complete(&msgs("q"))
-        .unwrap_err();
+    let err = JudgeClient::new(config(&srv.url, None)).complete(&msgs("q")).unwrap_err();
     assert!(err.to_string().contains("HTTP 400"), "{err}");
     assert_eq!(srv.seen.lock().unwrap().len(), 1);
 }
@@ -121,13 +95,8 @@ fn retries_server_errors_but_not_client_errors() {
 #[test]
 fn gives_up_after_max_retries() {
     let srv = serve(vec![status(503); 6]);
-    let err = JudgeClient::new(config(&srv.url, None))
-        .complete(&msgs("q"))
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("giving up after 4 attempts"),
-        "{err}"
-    );
+    let err = JudgeClient::new(config(&srv.url, None)).complete(&msgs("q")).unwrap_err();
+    assert!(err.to_string().contains("giving up after 4 attempts"), "{err}");
     assert_eq!(srv.seen.lock().unwrap().len(), 4);
 }
 
@@ -136,20 +105,12 @@ fn missing_api_key_is_reported_by_name() {
     let mut cfg = config("http://127.0.0.1:9/v1", None);
     cfg.api_key_env = "PTB_TEST_SURELY_UNSET_KEY".into();
     let err = JudgeClient::new(cfg).complete(&msgs("q")).unwrap_err();
-    assert!(
-        err.to_string().contains("PTB_TEST_SURELY_UNSET_KEY"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("PTB_TEST_SURELY_UNSET_KEY"), "{err}");
 }
 
 #[test]
 fn concurrency_limit_is_respected() {
-    let slow: Vec<Reply> = (0..6)
-        .map(|i| Reply {
-            delay: Duration::from_millis(150),
-            ..ok(&format!("r{i}"))
-        })
-        .collect();
+    let slow: Vec<Reply> = (0..6).map(|i| Reply { delay: Duration::from_millis(150), ..ok(&format!("r{i}")) }).collect();
     let srv = serve(slow);
     let mut cfg = config(&srv.url, None);
     cfg.concurrency = 2;
@@ -158,10 +119,7 @@ fn concurrency_limit_is_respected() {
     assert!(out.iter().all(Result::is_ok));
     assert_eq!(srv.seen.lock().unwrap().len(), 6);
     let max = srv.max_in_flight.load(Ordering::SeqCst);
-    assert!(
-        (1..=2).contains(&max),
-        "{max} requests in flight with a limit of 2"
-    );
+    assert!((1..=2).contains(&max), "{max} requests in flight with a limit of 2");
 }
 
 // ---- judged benchmarks end to end -------------------------------------------
@@ -171,12 +129,7 @@ use ptb_bench::healthbench::{HealthExample, RubricItem};
 use ptb_bench::judged;
 
 fn user_text(body: &Value) -> String {
-    body["messages"]
-        .as_array()
-        .and_then(|m| m.last())
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or("")
-        .to_string()
+    body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str()).unwrap_or("").to_string()
 }
 
 #[test]
@@ -184,51 +137,25 @@ fn arena_judging_plays_both_orders_and_scores_the_candidate() {
     // A judge that always strongly prefers the candidate's answer, wherever it is.
     let srv = serve_fn(8, |body| {
         let u = user_text(body);
-        ok(
-            if u.contains("<|The Start of Assistant A's Answer|>\nCAND") {
-                "Reasons. [[A>>B]]"
-            } else {
-                "Reasons. [[B>>A]]"
-            },
-        )
+        ok(if u.contains("<|The Start of Assistant A's Answer|>\nCAND") { "Reasons. [[A>>B]]" } else { "Reasons. [[B>>A]]" })
     });
     let qs: Vec<ArenaQuestion> = ["u1", "u2", "u3"]
         .iter()
-        .map(|u| ArenaQuestion {
-            uid: u.to_string(),
-            category: "creative_writing".into(),
-            subcategory: None,
-            prompt: format!("Write {u}"),
-        })
+        .map(|u| ArenaQuestion { uid: u.to_string(), category: "creative_writing".into(), subcategory: None, prompt: format!("Write {u}") })
         .collect();
-    let baseline: std::collections::HashMap<String, String> = [("u1", "BASE 1"), ("u2", "BASE 2")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let answers = vec![
-        "<think>plan</think>CAND one".to_string(),
-        "CAND two".to_string(),
-        "CAND three".to_string(),
-    ];
+    let baseline: std::collections::HashMap<String, String> =
+        [("u1", "BASE 1"), ("u2", "BASE 2")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let answers = vec!["<think>plan</think>CAND one".to_string(), "CAND two".to_string(), "CAND three".to_string()];
     let client = JudgeClient::new(config(&srv.url, None));
     let (items, score, battles) = judged::judge_arena(&client, &qs, &baseline, &answers).unwrap();
     // u3 has no baseline answer and is skipped, as in the reference.
     assert_eq!(battles.len(), 2);
     assert_eq!(srv.seen.lock().unwrap().len(), 4);
     assert_eq!((score.accuracy, score.n_scores), (1.0, 12));
-    assert_eq!(
-        items.iter().map(|i| i.score).collect::<Vec<_>>(),
-        [1.0, 1.0]
-    );
+    assert_eq!(items.iter().map(|i| i.score).collect::<Vec<_>>(), [1.0, 1.0]);
     let seen = srv.seen.lock().unwrap();
-    assert!(
-        seen.iter()
-            .all(|s| s.body["messages"][0]["role"] == "system")
-    );
-    assert!(
-        seen.iter().all(|s| !user_text(&s.body).contains("<think>")),
-        "thinking must be stripped before judging"
-    );
+    assert!(seen.iter().all(|s| s.body["messages"][0]["role"] == "system"));
+    assert!(seen.iter().all(|s| !user_text(&s.body).contains("<think>")), "thinking must be stripped before judging");
 }
 
 #[test]
@@ -243,57 +170,27 @@ fn healthbench_grading_retries_bad_replies_and_applies_the_formula() {
             return ok("I think it is met");
         }
         let met = !u.contains("# Rubric item\n[-");
-        ok(&format!(
-            "```json\n{{\"explanation\": \"x\", \"criteria_met\": {met}}}\n```"
-        ))
+        ok(&format!("```json\n{{\"explanation\": \"x\", \"criteria_met\": {met}}}\n```"))
     });
-    let item = |c: &str, p: f64| RubricItem {
-        criterion: c.into(),
-        points: p,
-        tags: vec![],
-    };
+    let item = |c: &str, p: f64| RubricItem { criterion: c.into(), points: p, tags: vec![] };
     let ex = |id: &str, rubrics: Vec<RubricItem>| HealthExample {
         prompt_id: id.into(),
-        prompt: vec![
-            Message::user("I have a headache"),
-            Message::assistant("How long?"),
-            Message::user("Two days"),
-        ],
+        prompt: vec![Message::user("I have a headache"), Message::assistant("How long?"), Message::user("Two days")],
         rubrics,
         example_tags: vec![],
     };
     let examples = vec![
-        ex(
-            "e1",
-            vec![
-                item("asks about severity", 5.0),
-                item("flaky", 3.0),
-                item("recommends opioids", -4.0),
-            ],
-        ),
+        ex("e1", vec![item("asks about severity", 5.0), item("flaky", 3.0), item("recommends opioids", -4.0)]),
         ex("e2", vec![item("suggests hydration", 2.0)]),
     ];
     let cache = tempfile::tempdir().unwrap();
     let client = JudgeClient::new(config(&srv.url, Some(cache.path())));
-    let answers = vec![
-        "Drink water.".to_string(),
-        "<think>x</think>Rest.".to_string(),
-    ];
+    let answers = vec!["Drink water.".to_string(), "<think>x</think>Rest.".to_string()];
     let (items, score) = judged::grade_healthbench(&client, &examples, &answers).unwrap();
-    assert_eq!(
-        items.iter().map(|i| i.answer.as_str()).collect::<Vec<_>>(),
-        ["110", "1"]
-    );
-    assert_eq!(
-        items.iter().map(|i| i.score).collect::<Vec<_>>(),
-        [1.0, 1.0]
-    );
+    assert_eq!(items.iter().map(|i| i.answer.as_str()).collect::<Vec<_>>(), ["110", "1"]);
+    assert_eq!(items.iter().map(|i| i.score).collect::<Vec<_>>(), [1.0, 1.0]);
     assert_eq!(score.accuracy, 1.0);
-    assert_eq!(
-        asked_flaky.load(Ordering::SeqCst),
-        2,
-        "the unusable reply is re-asked once"
-    );
+    assert_eq!(asked_flaky.load(Ordering::SeqCst), 2, "the unusable reply is re-asked once");
     assert_eq!(srv.seen.lock().unwrap().len(), 5);
     // Re-grading the same answers is free: every reply comes from the cache.
     let again = judged::grade_healthbench(&client, &examples, &answers).unwrap();

@@ -24,10 +24,7 @@ fn gsm8k_request_is_ten_shot_system_plus_instruction() {
     let sys = &req.messages[0].content;
     assert_eq!(sys.matches("\n\nReasoning:\n").count(), 10);
     assert_eq!(sys.matches("\n\nANSWER: ").count(), 10);
-    assert!(
-        sys.starts_with(&fewshot[0].question),
-        "few-shot block starts with the first example's question"
-    );
+    assert!(sys.starts_with(&fewshot[0].question), "few-shot block starts with the first example's question");
     let user = &req.messages[1].content;
     assert_eq!(
         user,
@@ -43,12 +40,7 @@ fn aime_request_has_no_system_prompt_and_16k_tokens() {
     let Some(dir) = data_dir() else { return };
     let items = math::load_aime(&dir).unwrap();
     assert_eq!(items.len(), 30);
-    assert!(
-        items
-            .iter()
-            .all(|i| i.target.parse::<u32>().is_ok_and(|n| n < 1000)),
-        "AIME answers are integers 0-999"
-    );
+    assert!(items.iter().all(|i| i.target.parse::<u32>().is_ok_and(|n| n < 1000)), "AIME answers are integers 0-999");
     let req = math::aime_request(&items[0]);
     assert_eq!((req.messages.len(), req.max_tokens), (1, 16000));
     // inspect_evals' AIME template breaks the line after the first sentence
@@ -64,11 +56,7 @@ fn aime_request_has_no_system_prompt_and_16k_tokens() {
 
 #[test]
 fn gpqa_prompt_matches_inspect_multiple_choice_cot() {
-    let item = GpqaItem {
-        id: "r1".into(),
-        question: "Q?".into(),
-        choices: ["right".into(), "w1".into(), "w2".into(), "w3".into()],
-    };
+    let item = GpqaItem { id: "r1".into(), question: "Q?".into(), choices: ["right".into(), "w1".into(), "w2".into(), "w3".into()] };
     let p = gpqa::present(&item, ChoiceOrder::Original);
     let req = gpqa::request(&item, &p);
     assert_eq!(
@@ -87,11 +75,7 @@ fn gpqa_fixture_loads_quoted_multiline_fields() {
     let items = gpqa::load_csv(Path::new("tests/fixtures/bench/gpqa_fixture.csv")).unwrap();
     assert_eq!(items.len(), 6);
     assert_eq!(items[2].id, "recFIX003");
-    assert!(
-        items[2]
-            .question
-            .contains("spanning\ntwo lines, with \"quotes\"")
-    );
+    assert!(items[2].question.contains("spanning\ntwo lines, with \"quotes\""));
     assert_eq!(items[2].choices[3], "Yellow, mostly");
     let err = gpqa::load_csv(Path::new("tests/fixtures/bench/nope.csv")).unwrap_err();
     assert!(err.to_string().contains("nope.csv"));
@@ -124,24 +108,16 @@ fn bfcl_exec_simple_request_attaches_tools_as_json_schema() {
     assert_eq!(req.tools[0].name, "calc_binomial_probability");
     assert_eq!(req.tools[0].parameters["type"], "object");
     assert_eq!(req.tools[0].parameters["properties"]["p"]["type"], "number");
-    let bfcl::Truth::Call(t) = &items[0].truth else {
-        panic!("exec_simple truth is a call")
-    };
+    let bfcl::Truth::Call(t) = &items[0].truth else { panic!("exec_simple truth is a call") };
     assert_eq!(t.function, "calc_binomial_probability");
-    assert_eq!(
-        serde_json::Value::Object(t.arguments.clone()),
-        serde_json::json!({"n": 20, "k": 5, "p": 0.6})
-    );
+    assert_eq!(serde_json::Value::Object(t.arguments.clone()), serde_json::json!({"n": 20, "k": 5, "p": 0.6}));
 }
 
 #[test]
 fn arena_games_swap_positions() {
     let [g1, g2] = arena::judge_games("Write a poem.", "BASE", "CAND");
     assert_eq!(g1[0], Message::system(arena::JUDGE_SYSTEM_PROMPT));
-    assert!(
-        arena::JUDGE_SYSTEM_PROMPT.contains("[[A>>B]]")
-            && !arena::JUDGE_SYSTEM_PROMPT.contains("generating your own answer")
-    );
+    assert!(arena::JUDGE_SYSTEM_PROMPT.contains("[[A>>B]]") && !arena::JUDGE_SYSTEM_PROMPT.contains("generating your own answer"));
     assert_eq!(
         g1[1].content,
         "<|User Prompt|>\nWrite a poem.\n\n<|The Start of Assistant A's Answer|>\nBASE\n<|The End of Assistant A's Answer|>\n\n<|The Start of Assistant B's Answer|>\nCAND\n<|The End of Assistant B's Answer|>"
@@ -165,10 +141,7 @@ fn healthbench_grader_prompt_embeds_conversation_and_rubric() {
     let ex = &exs[0];
     let p = healthbench::grader_prompt(&ex.prompt, "MODEL REPLY", &ex.rubrics[0]);
     assert!(p.starts_with("Your job is to look at a conversation and a rubric item"));
-    assert!(
-        p.contains(&format!("# Conversation\nuser: {}", ex.prompt[0].content))
-            || ex.prompt[0].role != Role::User
-    );
+    assert!(p.contains(&format!("# Conversation\nuser: {}", ex.prompt[0].content)) || ex.prompt[0].role != Role::User);
     assert!(p.contains("\n\nassistant: MODEL REPLY\n\n# Rubric item\n["));
     assert!(p.ends_with("Return just the json object in markdown format. Do not include any other text in the response."));
     assert_eq!(healthbench::answer_request(ex).messages, ex.prompt);
@@ -185,14 +158,8 @@ fn reference_only_files_when_present_match_the_paper() {
     }
     let easy = healthbench::load(&dir, healthbench::Source::Easy245).unwrap();
     assert_eq!(easy.len(), 245);
-    assert!(
-        easy.iter().all(|e| e.is_easy()),
-        "every example meets the paper's Easy definition"
-    );
+    assert!(easy.iter().all(|e| e.is_easy()), "every example meets the paper's Easy definition");
     let baseline = ptb_bench::judged::load_arena_baseline(&dir, ptb_bench::arena::BASELINE_MODEL).unwrap();
     let qs = arena::load_questions(&dir).unwrap();
-    assert!(
-        qs.iter().all(|q| baseline.contains_key(&q.uid)),
-        "the baseline answers every question"
-    );
+    assert!(qs.iter().all(|q| baseline.contains_key(&q.uid)), "the baseline answers every question");
 }

@@ -87,7 +87,9 @@ fn half_weights_stay_near_transformers<B: Backend>(backend: &str, precision: Pre
         }
         let cs = cases(arch);
         let options = ptb_engine::EngineOptions { max_batch: 2, precision, ..Default::default() };
-        let e: Engine<B> = Engine::load_with(&eval_fixtures::dir(arch), &BaseModelSpec::from_checkpoint(&eval_fixtures::dir(arch)).unwrap(), &Default::default(), options).unwrap();
+        let e: Engine<B> =
+            Engine::load_with(&eval_fixtures::dir(arch), &BaseModelSpec::from_checkpoint(&eval_fixtures::dir(arch)).unwrap(), &Default::default(), options)
+                .unwrap();
         let reqs: Vec<Request> = cs.iter().enumerate().map(|(k, c)| greedy(&c.ids, 3 + 5 * k)).collect();
         let out = e.generate(&reqs, &Silent).unwrap();
         assert_eq!(out.iter().map(|o| o.token_ids.len()).collect::<Vec<_>>(), reqs.iter().map(|r| r.max_new_tokens).collect::<Vec<_>>(), "{arch}");
@@ -99,7 +101,8 @@ fn half_weights_stay_near_transformers<B: Backend>(backend: &str, precision: Pre
 fn smollm2_answers_like_transformers<B: Backend>() {
     let gguf = eval_fixtures::root().join("target/eval-models/SmolLM2-135M-Instruct.Q4_1.gguf");
     assert!(gguf.exists(), "{} is missing: run scripts/eval/ci-setup.sh", gguf.display());
-    let exp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(eval_fixtures::root().join("tests/fixtures/eval/smollm2/expected.json")).unwrap()).unwrap();
+    let exp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(eval_fixtures::root().join("tests/fixtures/eval/smollm2/expected.json")).unwrap()).unwrap();
     let want: Vec<u32> = exp["greedy"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
     let base = BaseModelSpec { architecture: "LlamaForCausalLM".into(), chat_template: None, config: None };
     let e = Engine::<B>::load(&gguf, &base, &Default::default()).unwrap();
@@ -139,7 +142,15 @@ fn a_buffer_the_device_cannot_allocate_is_an_error_not_zeros() {
     }
     let (vocab, hidden, heads, kv_heads, head_dim, ff) = (151_936usize, 2_048usize, 4usize, 2usize, 8usize, 64usize);
     let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(llama.join("config.json")).unwrap()).unwrap();
-    for (k, v) in [("vocab_size", vocab), ("hidden_size", hidden), ("num_hidden_layers", 1), ("num_attention_heads", heads), ("num_key_value_heads", kv_heads), ("head_dim", head_dim), ("intermediate_size", ff)] {
+    for (k, v) in [
+        ("vocab_size", vocab),
+        ("hidden_size", hidden),
+        ("num_hidden_layers", 1),
+        ("num_attention_heads", heads),
+        ("num_key_value_heads", kv_heads),
+        ("head_dim", head_dim),
+        ("intermediate_size", ff),
+    ] {
         config[k] = v.into();
     }
     config["tie_word_embeddings"] = true.into();

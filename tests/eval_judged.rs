@@ -145,7 +145,11 @@ matrix {{ seeds 1; }}
             .map(|ex| {
                 let rubrics = ex["rubrics"].as_array().unwrap();
                 let possible: f64 = rubrics.iter().map(|r| r["points"].as_f64().unwrap()).filter(|p| *p > 0.0).sum();
-                let achieved: f64 = rubrics.iter().filter(|r| health_met(&format!("[{}] {}", r["points"].as_f64().unwrap(), r["criterion"].as_str().unwrap()))).map(|r| r["points"].as_f64().unwrap()).sum();
+                let achieved: f64 = rubrics
+                    .iter()
+                    .filter(|r| health_met(&format!("[{}] {}", r["points"].as_f64().unwrap(), r["criterion"].as_str().unwrap())))
+                    .map(|r| r["points"].as_f64().unwrap())
+                    .sum();
                 achieved / possible
             })
             .collect();
@@ -182,7 +186,10 @@ fn judged_benchmarks_are_scored_by_the_spec_judge_and_cached() {
     let rubrics: usize = s.health.iter().map(|e| e["rubrics"].as_array().unwrap().len()).sum();
     assert_eq!(requests.len(), 4 + rubrics, "2 questions × 2 orders + one call per rubric item");
     assert!(
-        requests.iter().any(|r| r.body["messages"][1]["content"].as_str().unwrap_or("").contains(&format!("<|The Start of Assistant A's Answer|>\n{}", first_answer.chars().take(200).collect::<String>()))),
+        requests.iter().any(|r| r.body["messages"][1]["content"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("<|The Start of Assistant A's Answer|>\n{}", first_answer.chars().take(200).collect::<String>()))),
         "no game shows the baseline's answer as A"
     );
     for r in &requests {
@@ -227,6 +234,10 @@ fn a_judged_benchmark_without_a_judge_fails_before_generating() {
     std::fs::write(&p, text).unwrap();
     let o = s.ptb(&["apply", "experiments/j.kdl", "--cell", HEALTH]);
     assert!(!o.status.success());
-    let log = std::fs::read_dir(s.dir.path().join("store/v1/failed")).unwrap().filter_map(Result::ok).map(|e| std::fs::read_to_string(e.path().join("log")).unwrap_or_default()).collect::<String>();
+    let log = std::fs::read_dir(s.dir.path().join("store/v1/failed"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| std::fs::read_to_string(e.path().join("log")).unwrap_or_default())
+        .collect::<String>();
     assert!(log.contains("healthbench is scored by an LLM judge: add `llm-judge"), "{log}");
 }

@@ -33,7 +33,8 @@ fn ptb(dir: &Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn an_eval_stage_with_the_builtin_evaluator_scores_a_real_model() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let gguf = std::env::var_os("PTB_SMOLLM2_GGUF").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target/eval-models/SmolLM2-135M-Instruct.Q4_1.gguf"));
+    let gguf =
+        std::env::var_os("PTB_SMOLLM2_GGUF").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target/eval-models/SmolLM2-135M-Instruct.Q4_1.gguf"));
     assert!(gguf.is_file(), "{} is missing: run scripts/eval/ci-setup.sh", gguf.display());
     let data = root.join("data/bench/aime2025/aime2025.jsonl");
     assert!(data.is_file(), "{} is missing: run scripts/bench/ci-setup.sh", data.display());
@@ -77,7 +78,11 @@ fn a_benchmark_reading_several_files_must_be_pinned_as_its_directory() {
     let dir = one_cell(&root.join("tests"), "gsm8k", &copy, r#""--limit" "1""#);
     let o = ptb(dir.path(), &["apply", "experiments/e.kdl"]);
     assert!(!o.status.success());
-    let logs: String = std::fs::read_dir(dir.path().join("store/v1/failed")).unwrap().filter_map(Result::ok).map(|e| std::fs::read_to_string(e.path().join("log")).unwrap_or_default()).collect();
+    let logs: String = std::fs::read_dir(dir.path().join("store/v1/failed"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| std::fs::read_to_string(e.path().join("log")).unwrap_or_default())
+        .collect();
     assert!(
         logs.lines().any(|l| l.contains("gsm8k reads several files, but its data is pinned as the one file") && l.contains("pin the benchmark's directory")),
         "the diagnostic should be one unwrapped line: {logs}"
@@ -91,7 +96,26 @@ fn a_dtype_the_device_cannot_compute_in_is_refused() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = tempfile::tempdir().unwrap();
     let data = root.join("data/bench/aime2025");
-    let o = ptb(root, &["eval", "--bench", "aime2025", "--checkpoint", "tests/fixtures/eval/qwen3", "--arch", "qwen3", "--data", data.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--limit", "1", "--dtype", "bf16"]);
+    let o = ptb(
+        root,
+        &[
+            "eval",
+            "--bench",
+            "aime2025",
+            "--checkpoint",
+            "tests/fixtures/eval/qwen3",
+            "--arch",
+            "qwen3",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+            "--limit",
+            "1",
+            "--dtype",
+            "bf16",
+        ],
+    );
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("cannot compute in bf16; use `--dtype f32`"), "{err}");
@@ -104,7 +128,22 @@ fn a_gpu_device_in_a_cpu_build_says_how_to_get_one() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = tempfile::tempdir().unwrap();
     let data = root.join("data/bench/aime2025");
-    let o = ptb(root, &["eval", "--bench", "aime2025", "--checkpoint", "tests", "--data", data.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--device", "cuda:0"]);
+    let o = ptb(
+        root,
+        &[
+            "eval",
+            "--bench",
+            "aime2025",
+            "--checkpoint",
+            "tests",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+            "--device",
+            "cuda:0",
+        ],
+    );
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("device `cuda:0` needs a ptb built with `--features cuda`"), "{err}");

@@ -27,7 +27,9 @@ fn chromium() -> PathBuf {
     match found {
         Some(p) => p,
         None if Path::new(&name).is_file() => PathBuf::from(name),
-        None => panic!("headless Chromium (`{name}`) is not installed, so the HTML report cannot be checked in a browser: run scripts/test-setup.sh (or scripts/report/chromium-setup.sh)"),
+        None => panic!(
+            "headless Chromium (`{name}`) is not installed, so the HTML report cannot be checked in a browser: run scripts/test-setup.sh (or scripts/report/chromium-setup.sh)"
+        ),
     }
 }
 
@@ -47,7 +49,8 @@ fn browse(html: &Path, name: &str) -> String {
     let url = format!("file://{}", page.display());
     let base = |profile: &str| {
         let mut c = Command::new(&bin);
-        c.args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars"]).arg(format!("--user-data-dir={}", dir.path().join(profile).display()));
+        c.args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars"])
+            .arg(format!("--user-data-dir={}", dir.path().join(profile).display()));
         c
     };
     let o = base("dom").args(["--enable-logging=stderr", "--v=0", "--dump-dom"]).arg(&url).output().unwrap();
@@ -65,7 +68,12 @@ fn browse(html: &Path, name: &str) -> String {
     let shot = shots.join(format!("{name}.png"));
     let _ = std::fs::remove_file(&shot);
     let o = base("shot").arg(format!("--screenshot={}", shot.display())).args(["--window-size=1280,2400"]).arg(&url).output().unwrap();
-    assert!(o.status.success() && shot.metadata().map(|m| m.len() > 10_000).unwrap_or(false), "no screenshot at {}: {}", shot.display(), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success() && shot.metadata().map(|m| m.len() > 10_000).unwrap_or(false),
+        "no screenshot at {}: {}",
+        shot.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
     dom
 }
 
@@ -220,8 +228,21 @@ fn small(benches: &[&str]) -> Lockfile {
 
 fn cell(l: &mut Lockfile, agent: &str, bench: &str, seed: u64, stage: &str, status: &str, metrics: &[(&str, MetricValue)]) {
     let key = format!("{:064x}", l.cells.len() + 1);
-    let rec = StageRecord { key, status: status.into(), path: "v1/x".into(), started: String::new(), finished: String::new(), duration_s: 1.0, exit_code: Some(0), metrics: metrics.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(), inputs: BTreeMap::new() };
-    l.cells.insert(format!("m/{bench}/{agent}/seed={seed}"), CellRecord { model: "m".into(), benchmark: bench.into(), agent: agent.into(), seed, stages: [(stage.to_string(), rec)].into() });
+    let rec = StageRecord {
+        key,
+        status: status.into(),
+        path: "v1/x".into(),
+        started: String::new(),
+        finished: String::new(),
+        duration_s: 1.0,
+        exit_code: Some(0),
+        metrics: metrics.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        inputs: BTreeMap::new(),
+    };
+    l.cells.insert(
+        format!("m/{bench}/{agent}/seed={seed}"),
+        CellRecord { model: "m".into(), benchmark: bench.into(), agent: agent.into(), seed, stages: [(stage.to_string(), rec)].into() },
+    );
 }
 
 fn page(l: &Lockfile, name: &str) -> (tempfile::TempDir, String) {

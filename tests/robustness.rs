@@ -13,8 +13,14 @@ fn counted(p: &Project, sleep: &str) -> std::path::PathBuf {
     std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&wrapper).unwrap().permissions(), 0o755);
     std::process::Command::new("chmod").arg("+x").arg(&wrapper).status().unwrap();
     let spec = common::DEMO
-        .replace("agent eager { command \"../scripts/demo/agent.sh\" \"0.5\"; }", &format!("agent eager {{ command \"../scripts/demo/counted-agent.sh\" \"0.5\" \"{sleep}\"; env COUNTER=\"{}\"; }}", counter.display()))
-        .replace("agent lazy { command \"../scripts/demo/agent.sh\" \"0.1\"; }", &format!("agent lazy {{ command \"../scripts/demo/counted-agent.sh\" \"0.1\" \"{sleep}\"; env COUNTER=\"{}\"; }}", counter.display()));
+        .replace(
+            "agent eager { command \"../scripts/demo/agent.sh\" \"0.5\"; }",
+            &format!("agent eager {{ command \"../scripts/demo/counted-agent.sh\" \"0.5\" \"{sleep}\"; env COUNTER=\"{}\"; }}", counter.display()),
+        )
+        .replace(
+            "agent lazy { command \"../scripts/demo/agent.sh\" \"0.1\"; }",
+            &format!("agent lazy {{ command \"../scripts/demo/counted-agent.sh\" \"0.1\" \"{sleep}\"; env COUNTER=\"{}\"; }}", counter.display()),
+        );
     p.write_spec(&spec);
     counter
 }
@@ -42,7 +48,8 @@ fn kill_9_at_random_moments_never_leaves_partial_entries() {
         x ^= x >> 7;
         x ^= x << 17;
         let after = Duration::from_millis(100 + x % 1500);
-        let mut child = p.cmd(&["apply", "experiments/demo.kdl", "-j", "2"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let mut child =
+            p.cmd(&["apply", "experiments/demo.kdl", "-j", "2"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
         std::thread::sleep(after);
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
@@ -66,7 +73,8 @@ fn kill_9_at_random_moments_never_leaves_partial_entries() {
 fn two_concurrent_applies_run_each_stage_once() {
     let p = Project::demo();
     let counter = counted(&p, "0.1");
-    let spawn = || p.cmd(&["apply", "experiments/demo.kdl", "-j", "2"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let spawn =
+        || p.cmd(&["apply", "experiments/demo.kdl", "-j", "2"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let (a, b) = (spawn(), spawn());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
@@ -107,7 +115,10 @@ fn gc_removes_unreferenced_entries_and_verify_catches_tampering() {
     let p = Project::demo();
     p.apply(&["-j", "2"]);
     let before = p.store_entries().len();
-    p.edit_spec("stage eval budget=\"1m\" { command \"../scripts/demo/eval.sh\"; }", "stage eval budget=\"1m\" { command \"../scripts/demo/eval.sh\" \"v2\"; }");
+    p.edit_spec(
+        "stage eval budget=\"1m\" { command \"../scripts/demo/eval.sh\"; }",
+        "stage eval budget=\"1m\" { command \"../scripts/demo/eval.sh\" \"v2\"; }",
+    );
     p.apply(&["-j", "2"]);
     assert_eq!(p.store_entries().len(), before + 20);
     let dry = p.stdout(&["gc", "--store", "store", "--dry-run", "lockfiles/demo.lock"]);

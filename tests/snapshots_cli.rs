@@ -29,7 +29,10 @@ fn plan_output() {
     insta::assert_snapshot!("plan_noop", redact(&p.stdout(&["plan", "experiments/demo.kdl"]), &p));
     p.edit_spec("stage judge budget=\"1m\"", "stage judge budget=\"2m\"");
     std::fs::write(p.path().join("fixtures/demo/data/spell.jsonl"), "{\"question\": \"Spell a\", \"answer\": \"a\"}\n").unwrap();
-    p.edit_spec("db6332dedfabced7303ad4b47a61bf5d7c6fed5f7760afb074cea78ac52a1280", &ptb_core::hash::hash_file(&p.path().join("fixtures/demo/data/spell.jsonl")).unwrap());
+    p.edit_spec(
+        "db6332dedfabced7303ad4b47a61bf5d7c6fed5f7760afb074cea78ac52a1280",
+        &ptb_core::hash::hash_file(&p.path().join("fixtures/demo/data/spell.jsonl")).unwrap(),
+    );
     insta::assert_snapshot!("plan_changed", redact(&p.stdout(&["plan", "experiments/demo.kdl"]), &p));
     insta::assert_snapshot!("why_changed", redact(&p.stdout(&["why", "experiments/demo.kdl", "tiny-b/spell/lazy/seed=2"]), &p));
     insta::assert_snapshot!("why_base_row", redact(&p.stdout(&["why", "experiments/demo.kdl", "tiny-b/spell/base"]), &p));

@@ -3,10 +3,10 @@
 use super::progress::Bars;
 use super::{Command, Where};
 use miette::{IntoDiagnostic, Result, WrapErr};
-use ptb_exec::apply::{apply, ApplyOptions, Executors};
-use ptb_core::plan::{render_json, render_text, render_why, PlanOptions};
+use ptb_core::plan::{PlanOptions, render_json, render_text, render_why};
 use ptb_core::progress::Reporter;
 use ptb_core::session::{Locations, Session};
+use ptb_exec::apply::{ApplyOptions, Executors, apply};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -58,7 +58,12 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             let bars = Arc::new(Bars::new());
             let exp = ptb_core::spec::load(&spec)?;
             let rt = runtime()?;
-            let docker = docker_for(&exp, &rt).map_err(|e| miette::miette!(help = "start it (`sudo systemctl start docker`, or `dockerd &`), or run the stages with executor=\"local\"", "the spec has container stages, but {e}"))?;
+            let docker = docker_for(&exp, &rt).map_err(|e| {
+                miette::miette!(
+                    help = "start it (`sudo systemctl start docker`, or `dockerd &`), or run the stages with executor=\"local\"",
+                    "the spec has container stages, but {e}"
+                )
+            })?;
             let s = Session::from_experiment(exp, &locations(&at), docker.as_ref().map(|d| d as &dyn ptb_exec::ImageResolver), bars.as_ref())?;
             let opts = ApplyOptions { plan: PlanOptions { cells: cell, replace }, jobs, locked };
             no_match(&s, &spec, &opts.plan.cells)?;
@@ -106,7 +111,10 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             if html || figures.is_some() {
                 let Some(lockfile) = lockfile else {
-                    miette::bail!(miette::miette!(help = "e.g. ptb report lockfiles/demo.lock --html -o report.html --figures figures/", "report needs a lockfile"));
+                    miette::bail!(miette::miette!(
+                        help = "e.g. ptb report lockfiles/demo.lock --html -o report.html --figures figures/",
+                        "report needs a lockfile"
+                    ));
                 };
                 if let Some(dir) = &figures {
                     let written = ptb::report::write_figures(&lockfile, dir, template.as_deref())?;
@@ -122,7 +130,10 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let (Some(lockfile), Some(template)) = (lockfile, template) else {
-                miette::bail!(miette::miette!(help = "e.g. ptb report lockfiles/demo.lock --template templates/table.md.j2", "report needs a lockfile and --template (or --check FILE)"));
+                miette::bail!(miette::miette!(
+                    help = "e.g. ptb report lockfiles/demo.lock --template templates/table.md.j2",
+                    "report needs a lockfile and --template (or --check FILE)"
+                ));
             };
             let text = ptb_core::report::render(&lockfile, &template)?;
             match output {
@@ -143,7 +154,13 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             for e in &r.removed {
                 println!("{} {e}", if dry_run { "would remove" } else { "removed" });
             }
-            eprintln!("gc: {} {}, {} kept (referenced by {} lockfile(s))", r.removed.len(), if dry_run { "would be removed" } else { "removed" }, r.kept, lockfiles.len());
+            eprintln!(
+                "gc: {} {}, {} kept (referenced by {} lockfile(s))",
+                r.removed.len(),
+                if dry_run { "would be removed" } else { "removed" },
+                r.kept,
+                lockfiles.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { store } => {
@@ -176,7 +193,21 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
                             return Err(miette::miette!(help = "outside a stage, pass --bench, --checkpoint, --data and --out", "no {what}: {e}"));
                         }
                     }
-                    ptb_evaluator::EvalJob { bench, checkpoint: PathBuf::new(), base_model: None, arch: None, data: PathBuf::new(), out: PathBuf::new(), seed: 0, limit: None, max_tokens: None, judge: None, device: "cpu".into(), dtype: Default::default(), arena_baseline: String::new() }
+                    ptb_evaluator::EvalJob {
+                        bench,
+                        checkpoint: PathBuf::new(),
+                        base_model: None,
+                        arch: None,
+                        data: PathBuf::new(),
+                        out: PathBuf::new(),
+                        seed: 0,
+                        limit: None,
+                        max_tokens: None,
+                        judge: None,
+                        device: "cpu".into(),
+                        dtype: Default::default(),
+                        arena_baseline: String::new(),
+                    }
                 }
             };
             // Flags override the stage environment.
@@ -204,7 +235,14 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             let s = ptb_evaluator::run(&job, &crate::cli::generate::TextReporter::default()).map_err(|e| miette::miette!("{e}"))?;
             let judged = s.judge.map(|u| format!("; judge: {} replies asked, {} from the cache", u.requested, u.cached)).unwrap_or_default();
-            eprintln!("{}: {:.4} ({} items, stderr {:.4}){judged}{}", job.bench.name(), s.score, s.n, s.stderr, if s.mismatches.is_empty() { String::new() } else { format!("; checkpoint contradicts its base model: {}", s.mismatches.join("; ")) });
+            eprintln!(
+                "{}: {:.4} ({} items, stderr {:.4}){judged}{}",
+                job.bench.name(),
+                s.score,
+                s.n,
+                s.stderr,
+                if s.mismatches.is_empty() { String::new() } else { format!("; checkpoint contradicts its base model: {}", s.mismatches.join("; ")) }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(args) => {
@@ -225,7 +263,8 @@ fn no_match(s: &Session, spec: &Path, patterns: &[String]) -> Result<()> {
 }
 
 fn default_lockfiles() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir("lockfiles").into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "lock")).collect();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir("lockfiles").into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "lock")).collect();
     v.sort();
     v
 }
@@ -278,14 +317,8 @@ fn bench_check(bench: &str, data: Option<&std::path::Path>) -> ExitCode {
     let all = bench == "all";
     for b in benches {
         // GPQA is gated: `all` cannot assume the user has a copy.
-        if all
-            && b == BenchId::GpqaMain
-            && data.is_none()
-            && !check::gpqa_path(None).is_file()
-        {
-            println!(
-                "gpqamain: skipped (gated data; run `ptb bench check gpqa --data gpqa_main.csv`)"
-            );
+        if all && b == BenchId::GpqaMain && data.is_none() && !check::gpqa_path(None).is_file() {
+            println!("gpqamain: skipped (gated data; run `ptb bench check gpqa --data gpqa_main.csv`)");
             continue;
         }
         match check::run(b, data) {
@@ -299,9 +332,5 @@ fn bench_check(bench: &str, data: Option<&std::path::Path>) -> ExitCode {
             }
         }
     }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -36,9 +36,7 @@ pub fn run_check(bench: BenchId, data: Option<&Path>) -> Option<CheckReport> {
                 eprintln!("skipped: {e}");
                 None
             } else {
-                panic!(
-                    "{e}\n(set PTB_BENCH_ALLOW_MISSING_DATA=1 to skip tests that need fetched data)"
-                );
+                panic!("{e}\n(set PTB_BENCH_ALLOW_MISSING_DATA=1 to skip tests that need fetched data)");
             }
         }
         Err(e) => panic!("bench check {bench} failed to run: {e}"),
@@ -48,10 +46,7 @@ pub fn run_check(bench: BenchId, data: Option<&Path>) -> Option<CheckReport> {
 /// The `N/M` figure printed on the report line whose name contains `needle`.
 pub fn figure(report: &CheckReport, needle: &str) -> String {
     let text = report.to_string();
-    let line = text
-        .lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no line containing {needle:?} in:\n{text}"));
+    let line = text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line containing {needle:?} in:\n{text}"));
     line.split_whitespace()
         .find(|w| w.contains('/') && w.split('/').all(|p| p.parse::<usize>().is_ok()))
         .unwrap_or_else(|| panic!("no N/M on line {line:?}"))

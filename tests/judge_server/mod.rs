@@ -21,21 +21,11 @@ pub struct Reply {
 
 pub fn ok(content: &str) -> Reply {
     let body = json!({"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]});
-    Reply {
-        status: 200,
-        headers: vec![],
-        body: body.to_string(),
-        delay: Duration::ZERO,
-    }
+    Reply { status: 200, headers: vec![], body: body.to_string(), delay: Duration::ZERO }
 }
 
 pub fn status(code: u16) -> Reply {
-    Reply {
-        status: code,
-        headers: vec![],
-        body: json!({"error": {"message": "nope"}}).to_string(),
-        delay: Duration::ZERO,
-    }
+    Reply { status: code, headers: vec![], body: json!({"error": {"message": "nope"}}).to_string(), delay: Duration::ZERO }
 }
 
 pub struct Seen {
@@ -54,12 +44,7 @@ pub struct Server {
 pub fn serve(script: Vec<Reply>) -> Server {
     let n = AtomicUsize::new(0);
     let limit = script.len() + 4;
-    serve_fn(limit, move |_| {
-        script
-            .get(n.fetch_add(1, Ordering::SeqCst))
-            .cloned()
-            .unwrap_or_else(|| status(500))
-    })
+    serve_fn(limit, move |_| script.get(n.fetch_add(1, Ordering::SeqCst)).cloned().unwrap_or_else(|| status(500)))
 }
 
 /// Serve replies computed from each request body, at most `limit` requests,
@@ -85,12 +70,7 @@ pub fn serve_for(limit: usize, lifetime: Duration, respond: impl Fn(&Value) -> R
             match listener.accept() {
                 Ok((stream, _)) => {
                     served += 1;
-                    let (seen, inf, max, respond) = (
-                        seen2.clone(),
-                        in_flight.clone(),
-                        max2.clone(),
-                        respond.clone(),
-                    );
+                    let (seen, inf, max, respond) = (seen2.clone(), in_flight.clone(), max2.clone(), respond.clone());
                     std::thread::spawn(move || {
                         let now = inf.fetch_add(1, Ordering::SeqCst) + 1;
                         max.fetch_max(now, Ordering::SeqCst);
@@ -102,22 +82,12 @@ pub fn serve_for(limit: usize, lifetime: Duration, respond: impl Fn(&Value) -> R
             }
         }
     });
-    Server {
-        url,
-        seen,
-        max_in_flight,
-    }
+    Server { url, seen, max_in_flight }
 }
 
-fn handle(
-    stream: TcpStream,
-    respond: &(dyn Fn(&Value) -> Reply + Send + Sync),
-    seen: &Mutex<Vec<Seen>>,
-) {
+fn handle(stream: TcpStream, respond: &(dyn Fn(&Value) -> Reply + Send + Sync), seen: &Mutex<Vec<Seen>>) {
     stream.set_nonblocking(false).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut headers = Vec::new();
     let mut len = 0;
@@ -137,11 +107,7 @@ fn handle(
     let reply = respond(&body);
     seen.lock().unwrap().push(Seen { headers, body });
     std::thread::sleep(reply.delay);
-    let mut out = format!(
-        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-        reply.status,
-        reply.body.len()
-    );
+    let mut out = format!("HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n", reply.status, reply.body.len());
     for (k, v) in &reply.headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -150,4 +116,3 @@ fn handle(
     let mut s = stream;
     let _ = s.write_all(out.as_bytes());
 }
-

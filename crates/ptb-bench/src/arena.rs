@@ -34,19 +34,12 @@ pub struct ArenaQuestion {
 pub fn load_questions(dir: &Path) -> Result<Vec<ArenaQuestion>, BenchError> {
     let p = data::open_pinned(dir, super::BenchId::ArenaHardWriting, "arenahard_question.jsonl")?;
     let all: Vec<ArenaQuestion> = data::read_jsonl(&p)?;
-    Ok(all
-        .into_iter()
-        .filter(|q| q.category == "creative_writing")
-        .collect())
+    Ok(all.into_iter().filter(|q| q.category == "creative_writing").collect())
 }
 
 /// One user message per prompt, no system prompt.
 pub fn answer_request(q: &ArenaQuestion) -> ChatRequest {
-    ChatRequest {
-        messages: vec![Message::user(q.prompt.clone())],
-        tools: vec![],
-        max_tokens: ANSWER_MAX_TOKENS,
-    }
+    ChatRequest { messages: vec![Message::user(q.prompt.clone())], tools: vec![], max_tokens: ANSWER_MAX_TOKENS }
 }
 
 /// The candidate's answer as the judge sees it: a leading, closed
@@ -69,10 +62,7 @@ pub fn judge_messages(question: &str, answer_a: &str, answer_b: &str) -> Vec<Mes
 
 /// Both games: game 1 has the baseline as A, game 2 the candidate as A.
 pub fn judge_games(question: &str, baseline: &str, candidate: &str) -> [Vec<Message>; 2] {
-    [
-        judge_messages(question, baseline, candidate),
-        judge_messages(question, candidate, baseline),
-    ]
+    [judge_messages(question, baseline, candidate), judge_messages(question, candidate, baseline)]
 }
 
 /// `get_score`: on the upper-cased judgment, the last non-empty match of
@@ -85,12 +75,7 @@ pub fn parse_verdict(judgment: &str) -> Option<String> {
         DOUBLE.get_or_init(|| Regex::new(r"\[\[([AB<>=]+)\]\]").expect("static regex")),
         SINGLE.get_or_init(|| Regex::new(r"\[([AB<>=]+)\]").expect("static regex")),
     ] {
-        if let Some(m) = r
-            .captures_iter(&upper)
-            .filter_map(|c| c.get(1))
-            .filter(|m| !m.as_str().is_empty())
-            .last()
-        {
+        if let Some(m) = r.captures_iter(&upper).filter_map(|c| c.get(1)).filter(|m| !m.as_str().is_empty()).last() {
             return Some(m.as_str().trim_matches('\n').to_string());
         }
     }
@@ -167,13 +152,7 @@ pub fn aggregate(battles: &[Battle]) -> ArenaScore {
         };
         (mean, se)
     };
-    ArenaScore {
-        accuracy,
-        stderr,
-        n_scores: n,
-        n_battles: used,
-        n_dropped: battles.len() - used,
-    }
+    ArenaScore { accuracy, stderr, n_scores: n, n_battles: used, n_dropped: battles.len() - used }
 }
 
 #[cfg(test)]
@@ -182,16 +161,9 @@ mod tests {
 
     #[test]
     fn last_double_bracket_verdict_wins() {
-        assert_eq!(
-            parse_verdict("A is [[a>b]] ... final: [[B>>A]]").as_deref(),
-            Some("B>>A")
-        );
+        assert_eq!(parse_verdict("A is [[a>b]] ... final: [[B>>A]]").as_deref(), Some("B>>A"));
         assert_eq!(parse_verdict("verdict [A=B]").as_deref(), Some("A=B"));
-        assert_eq!(
-            parse_verdict("[[B>A]] then [A>B]").as_deref(),
-            Some("B>A"),
-            "double brackets take precedence"
-        );
+        assert_eq!(parse_verdict("[[B>A]] then [A>B]").as_deref(), Some("B>A"), "double brackets take precedence");
         assert_eq!(parse_verdict("no verdict"), None);
     }
 
@@ -199,29 +171,15 @@ mod tests {
     fn answers_lose_thinking_and_loops() {
         assert_eq!(prepare_answer("<think>plan</think>\n\nPoem."), "Poem.");
         assert_eq!(prepare_answer("<think>never closed"), "<think>never closed");
-        assert_eq!(
-            prepare_answer(&"again\n".repeat(9)),
-            format!("{}", "again\n".repeat(5))
-        );
+        assert_eq!(prepare_answer(&"again\n".repeat(9)), format!("{}", "again\n".repeat(5)));
     }
 
     #[test]
     fn candidate_perspective_scores() {
         // Baseline much better in game 1, candidate slightly better in game 2.
-        let b = Battle {
-            uid: "u".into(),
-            game1: Some("A>>B".into()),
-            game2: Some("A>B".into()),
-        };
+        let b = Battle { uid: "u".into(), game1: Some("A>>B".into()), game2: Some("A>B".into()) };
         assert_eq!(battle_scores(&b), Some(vec![0.0, 0.0, 0.0, 1.0]));
-        let s = aggregate(&[
-            b,
-            Battle {
-                uid: "v".into(),
-                game1: None,
-                game2: Some("A=B".into()),
-            },
-        ]);
+        let s = aggregate(&[b, Battle { uid: "v".into(), game1: None, game2: Some("A=B".into()) }]);
         assert_eq!((s.n_scores, s.n_dropped), (4, 1));
         assert!((s.accuracy - 0.25).abs() < 1e-12);
     }

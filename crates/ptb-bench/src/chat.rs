@@ -21,10 +21,7 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Message {
-            role,
-            content: content.into(),
-        }
+        Message { role, content: content.into() }
     }
     pub fn system(content: impl Into<String>) -> Self {
         Self::new(Role::System, content)
@@ -80,16 +77,9 @@ pub struct ModelOutput {
 /// `healthbench::prepare_answer`).
 pub fn strip_reasoning(text: &str) -> String {
     static R: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let r = R.get_or_init(|| {
-        regex::Regex::new(
-            r#"(?s)<think(?:\s+signature="([^"]*)")?(?:\s+redacted="(true)")?\s*>(.*?)</think>"#,
-        )
-        .expect("static regex")
-    });
+    let r = R.get_or_init(|| regex::Regex::new(r#"(?s)<think(?:\s+signature="([^"]*)")?(?:\s+redacted="(true)")?\s*>(.*?)</think>"#).expect("static regex"));
     match r.find(text) {
-        Some(m) => format!("{}{}", &text[..m.start()], &text[m.end()..])
-            .trim()
-            .to_string(),
+        Some(m) => format!("{}{}", &text[..m.start()], &text[m.end()..]).trim().to_string(),
         None => text.to_string(),
     }
 }
@@ -100,14 +90,8 @@ mod tests {
 
     #[test]
     fn strips_think_block() {
-        assert_eq!(
-            strip_reasoning("<think>hmm 12</think>\n\nANSWER: 7"),
-            "ANSWER: 7"
-        );
+        assert_eq!(strip_reasoning("<think>hmm 12</think>\n\nANSWER: 7"), "ANSWER: 7");
         assert_eq!(strip_reasoning("no block"), "no block");
-        assert_eq!(
-            strip_reasoning("<think>never closed 5"),
-            "<think>never closed 5"
-        );
+        assert_eq!(strip_reasoning("<think>never closed 5"), "<think>never closed 5");
     }
 }

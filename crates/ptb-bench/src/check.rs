@@ -26,12 +26,7 @@ pub struct CheckCase {
 
 impl CheckCase {
     fn new(name: impl Into<String>) -> Self {
-        CheckCase {
-            name: name.into(),
-            passed: 0,
-            total: 0,
-            failures: vec![],
-        }
+        CheckCase { name: name.into(), passed: 0, total: 0, failures: vec![] }
     }
     fn record(&mut self, ok: bool, id: impl FnOnce() -> String) {
         self.total += 1;
@@ -63,23 +58,13 @@ impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let width = self.cases.iter().map(|c| c.name.len()).max().unwrap_or(0);
         for c in &self.cases {
-            write!(
-                f,
-                "{}  {:<width$}  {}/{}",
-                self.bench, c.name, c.passed, c.total
-            )?;
+            write!(f, "{}  {:<width$}  {}/{}", self.bench, c.name, c.passed, c.total)?;
             if !c.failures.is_empty() {
                 write!(f, "  (e.g. {})", c.failures.join(", "))?;
             }
             writeln!(f)?;
         }
-        write!(
-            f,
-            "{}: {} in {:.1}s",
-            self.bench,
-            if self.ok() { "PASS" } else { "FAIL" },
-            self.elapsed.as_secs_f64()
-        )
+        write!(f, "{}: {} in {:.1}s", self.bench, if self.ok() { "PASS" } else { "FAIL" }, self.elapsed.as_secs_f64())
     }
 }
 
@@ -97,11 +82,7 @@ pub fn run(bench: BenchId, data: Option<&Path>) -> Result<CheckReport, BenchErro
         BenchId::ArenaHardWriting => check_arena(&fixture_dir(data))?,
         BenchId::HealthBench => check_healthbench(&fixture_dir(data), &data::data_dir(None))?,
     };
-    Ok(CheckReport {
-        bench,
-        cases,
-        elapsed: start.elapsed(),
-    })
+    Ok(CheckReport { bench, cases, elapsed: start.elapsed() })
 }
 
 /// The GPQA CSV `bench check` reads: `--data` (a file, or a data directory),
@@ -115,8 +96,7 @@ pub fn gpqa_path(data: Option<&Path>) -> PathBuf {
 }
 
 fn fixture_dir(data: Option<&Path>) -> PathBuf {
-    data.map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("tests/fixtures/bench"))
+    data.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("tests/fixtures/bench"))
 }
 
 /// A wrong final answer: the gold number plus one, or a word for non-numbers.
@@ -133,27 +113,16 @@ fn wrong_answer(target: &str) -> String {
 fn check_gsm8k(dir: &Path) -> Result<Vec<CheckCase>, BenchError> {
     let items = math::load_gsm8k(dir)?;
     let fewshot = math::load_gsm8k_fewshot(dir)?;
-    let mut prompts = CheckCase::new(format!(
-        "prompts carry the {} few-shot examples",
-        math::GSM8K_FEWSHOT
-    ));
+    let mut prompts = CheckCase::new(format!("prompts carry the {} few-shot examples", math::GSM8K_FEWSHOT));
     let mut gold = CheckCase::new("gold solutions accepted");
     let mut wrong = CheckCase::new("off-by-one answers rejected");
     for it in &items {
         let req = math::gsm8k_request(it, &fewshot);
-        prompts.record(
-            fewshot.len() == math::GSM8K_FEWSHOT && req.messages.len() == 2,
-            || it.id.clone(),
-        );
+        prompts.record(fewshot.len() == math::GSM8K_FEWSHOT && req.messages.len() == 2, || it.id.clone());
         let reasoning = it.reasoning.as_deref().unwrap_or("");
-        gold.record(
-            math::score_gsm8k(&format!("{reasoning}\n\nANSWER: {}", it.target), &it.target).correct,
-            || it.id.clone(),
-        );
+        gold.record(math::score_gsm8k(&format!("{reasoning}\n\nANSWER: {}", it.target), &it.target).correct, || it.id.clone());
         let bad = format!("{reasoning}\n\nANSWER: {}", wrong_answer(&it.target));
-        wrong.record(!math::score_gsm8k(&bad, &it.target).correct, || {
-            it.id.clone()
-        });
+        wrong.record(!math::score_gsm8k(&bad, &it.target).correct, || it.id.clone());
     }
     Ok(vec![prompts, gold, wrong])
 }
@@ -164,22 +133,9 @@ fn check_aime(dir: &Path) -> Result<Vec<CheckCase>, BenchError> {
     let mut boxed = CheckCase::new("gold answers accepted (\\boxed{})");
     let mut wrong = CheckCase::new("off-by-one answers rejected");
     for it in &items {
-        gold.record(
-            math::score_aime(&format!("Work.\nANSWER: {}", it.target), &it.target).correct,
-            || it.id.clone(),
-        );
-        boxed.record(
-            math::score_aime(
-                &format!("So the answer is $\\boxed{{{}}}$.", it.target),
-                &it.target,
-            )
-            .correct,
-            || it.id.clone(),
-        );
-        wrong.record(
-            !math::score_aime(&format!("ANSWER: {}", wrong_answer(&it.target)), &it.target).correct,
-            || it.id.clone(),
-        );
+        gold.record(math::score_aime(&format!("Work.\nANSWER: {}", it.target), &it.target).correct, || it.id.clone());
+        boxed.record(math::score_aime(&format!("So the answer is $\\boxed{{{}}}$.", it.target), &it.target).correct, || it.id.clone());
+        wrong.record(!math::score_aime(&format!("ANSWER: {}", wrong_answer(&it.target)), &it.target).correct, || it.id.clone());
     }
     Ok(vec![gold, boxed, wrong])
 }
@@ -192,32 +148,15 @@ fn check_gpqa(csv: &Path) -> Result<Vec<CheckCase>, BenchError> {
     for it in &items {
         let p = gpqa::present(it, ChoiceOrder::Seeded(0));
         let text = gpqa::prompt(&it.question, &p.choices);
-        prompt.record(it.choices.iter().all(|c| text.contains(c.as_str())), || {
-            it.id.clone()
-        });
-        right.record(
-            gpqa::score(&format!("Reasoning...\nANSWER: {}", p.target), &p),
-            || it.id.clone(),
-        );
-        let other = ['A', 'B', 'C', 'D']
-            .into_iter()
-            .find(|&c| c != p.target)
-            .unwrap_or('A');
-        wrong.record(
-            !gpqa::score(&format!("Reasoning...\nANSWER: {other}"), &p),
-            || it.id.clone(),
-        );
+        prompt.record(it.choices.iter().all(|c| text.contains(c.as_str())), || it.id.clone());
+        right.record(gpqa::score(&format!("Reasoning...\nANSWER: {}", p.target), &p), || it.id.clone());
+        let other = ['A', 'B', 'C', 'D'].into_iter().find(|&c| c != p.target).unwrap_or('A');
+        wrong.record(!gpqa::score(&format!("Reasoning...\nANSWER: {other}"), &p), || it.id.clone());
     }
     let mut inspect = CheckCase::new("correct letters accepted (inspect seed 42)");
-    for (it, p) in items
-        .iter()
-        .zip(gpqa::present_all(&items, ChoiceOrder::InspectSeed(42)))
-    {
+    for (it, p) in items.iter().zip(gpqa::present_all(&items, ChoiceOrder::InspectSeed(42))) {
         let shown = p.choices[(p.target as u8 - b'A') as usize] == it.choices[0];
-        inspect.record(
-            shown && gpqa::score(&format!("ANSWER: {}", p.target), &p),
-            || it.id.clone(),
-        );
+        inspect.record(shown && gpqa::score(&format!("ANSWER: {}", p.target), &p), || it.id.clone());
     }
     Ok(vec![prompt, right, wrong, inspect])
 }
@@ -228,46 +167,22 @@ fn check_humaneval(dir: &Path) -> Result<Vec<CheckCase>, BenchError> {
     let jobs = sandbox::default_jobs();
     let mut canon = CheckCase::new("canonical solutions pass");
     let completions: Vec<String> = items.iter().map(|i| i.canonical_solution.clone()).collect();
-    for (it, r) in items
-        .iter()
-        .zip(humaneval::score_many(&items, &completions, &opts, jobs)?)
-    {
-        canon.record(r.passed, || {
-            format!(
-                "{}: {}",
-                it.task_id,
-                r.stderr_tail.lines().last().unwrap_or("")
-            )
-        });
+    for (it, r) in items.iter().zip(humaneval::score_many(&items, &completions, &opts, jobs)?) {
+        canon.record(r.passed, || format!("{}: {}", it.task_id, r.stderr_tail.lines().last().unwrap_or("")));
     }
     // Corrupted: the body returns None, as an empty implementation would.
     let mut corrupt = CheckCase::new("corrupted solutions fail");
-    let broken: Vec<String> = items
-        .iter()
-        .map(|_| "    return None\n".to_string())
-        .collect();
-    for (it, r) in items
-        .iter()
-        .zip(humaneval::score_many(&items, &broken, &opts, jobs)?)
-    {
+    let broken: Vec<String> = items.iter().map(|_| "    return None\n".to_string()).collect();
+    for (it, r) in items.iter().zip(humaneval::score_many(&items, &broken, &opts, jobs)?) {
         corrupt.record(!r.passed, || it.task_id.clone());
     }
     // A runaway program must be killed at the time limit.
     let mut timeout = CheckCase::new("infinite loop killed at the time limit");
     if let Some(first) = items.first() {
-        let short = SandboxOptions {
-            timeout: Duration::from_secs(2),
-            ..opts.clone()
-        };
+        let short = SandboxOptions { timeout: Duration::from_secs(2), ..opts.clone() };
         let t0 = Instant::now();
-        let r = sandbox::run_python(
-            &humaneval::program(first, "    while True:\n        pass\n"),
-            &short,
-        )?;
-        timeout.record(
-            r.timed_out && !r.passed && t0.elapsed() < Duration::from_secs(10),
-            || first.task_id.clone(),
-        );
+        let r = sandbox::run_python(&humaneval::program(first, "    while True:\n        pass\n"), &short)?;
+        timeout.record(r.timed_out && !r.passed && t0.elapsed() < Duration::from_secs(10), || first.task_id.clone());
     }
     Ok(vec![canon, corrupt, timeout])
 }
@@ -279,22 +194,15 @@ fn check_bfcl(dir: &Path) -> Result<Vec<CheckCase>, BenchError> {
         let items = bfcl::load(dir, cat)?;
         let mut gold = CheckCase::new(format!("{}: ground truth accepted", cat.name()));
         let mut wrong_fn = CheckCase::new(format!("{}: wrong function rejected", cat.name()));
-        let mut missing =
-            CheckCase::new(format!("{}: missing required param rejected", cat.name()));
+        let mut missing = CheckCase::new(format!("{}: missing required param rejected", cat.name()));
         let mut wrong_ty = CheckCase::new(format!("{}: wrong type rejected", cat.name()));
         for it in &items {
             let out = bfcl::reference_output(it);
             let v = bfcl::score(it, &out, &opts);
             gold.record(v.correct, || format!("{}: {}", it.id, v.reason));
             for (case, perturbed) in [
-                (
-                    &mut wrong_fn,
-                    perturb(&out, Perturb::Function, &it.functions),
-                ),
-                (
-                    &mut missing,
-                    perturb(&out, Perturb::DropRequired, &it.functions),
-                ),
+                (&mut wrong_fn, perturb(&out, Perturb::Function, &it.functions)),
+                (&mut missing, perturb(&out, Perturb::DropRequired, &it.functions)),
                 (&mut wrong_ty, perturb(&out, Perturb::Type, &it.functions)),
             ] {
                 if let Some(p) = perturbed {
@@ -319,18 +227,12 @@ enum Perturb {
 fn perturb(out: &ModelOutput, how: Perturb, docs: &[Value]) -> Option<ModelOutput> {
     let mut out = out.clone();
     let call: &mut ToolCall = out.tool_calls.first_mut()?;
-    let doc = docs
-        .iter()
-        .find(|d| d.get("name").and_then(Value::as_str) == Some(call.function.as_str()));
+    let doc = docs.iter().find(|d| d.get("name").and_then(Value::as_str) == Some(call.function.as_str()));
     match how {
         Perturb::Function => call.function.push_str("_v2"),
         Perturb::DropRequired => {
             let req = doc?.pointer("/parameters/required")?.as_array()?;
-            let name = req
-                .iter()
-                .filter_map(Value::as_str)
-                .find(|r| call.arguments.contains_key(*r))?
-                .to_string();
+            let name = req.iter().filter_map(Value::as_str).find(|r| call.arguments.contains_key(*r))?.to_string();
             call.arguments.remove(&name);
         }
         Perturb::Type => {
@@ -367,40 +269,18 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 fn check_arena(fixtures: &Path) -> Result<Vec<CheckCase>, BenchError> {
-    let judgments: Vec<ArenaJudgment> =
-        data::read_jsonl(&data::require(fixtures, "arena_judgments.jsonl")?)?;
-    let expected: ArenaExpected = serde_json::from_str(&data::read_to_string(&data::require(
-        fixtures,
-        "arena_expected.json",
-    )?)?)
-    .map_err(|e| BenchError::Invalid(format!("arena_expected.json: {e}")))?;
-    let battles: Vec<arena::Battle> = judgments
-        .iter()
-        .map(|j| arena::Battle {
-            uid: j.uid.clone(),
-            game1: arena::parse_verdict(&j.game1),
-            game2: arena::parse_verdict(&j.game2),
-        })
-        .collect();
+    let judgments: Vec<ArenaJudgment> = data::read_jsonl(&data::require(fixtures, "arena_judgments.jsonl")?)?;
+    let expected: ArenaExpected = serde_json::from_str(&data::read_to_string(&data::require(fixtures, "arena_expected.json")?)?)
+        .map_err(|e| BenchError::Invalid(format!("arena_expected.json: {e}")))?;
+    let battles: Vec<arena::Battle> =
+        judgments.iter().map(|j| arena::Battle { uid: j.uid.clone(), game1: arena::parse_verdict(&j.game1), game2: arena::parse_verdict(&j.game2) }).collect();
     let got = arena::aggregate(&battles);
-    let mut case = CheckCase::new(
-        "score from recorded verdicts equals the reference's (accuracy, stderr, counts)",
-    );
-    case.record(close(got.accuracy, expected.accuracy), || {
-        format!("accuracy {} != {}", got.accuracy, expected.accuracy)
+    let mut case = CheckCase::new("score from recorded verdicts equals the reference's (accuracy, stderr, counts)");
+    case.record(close(got.accuracy, expected.accuracy), || format!("accuracy {} != {}", got.accuracy, expected.accuracy));
+    case.record(close(got.stderr, expected.stderr), || format!("stderr {} != {}", got.stderr, expected.stderr));
+    case.record(got.n_scores == expected.n_scores && got.n_dropped == expected.n_dropped, || {
+        format!("counts {}/{} != {}/{}", got.n_scores, got.n_dropped, expected.n_scores, expected.n_dropped)
     });
-    case.record(close(got.stderr, expected.stderr), || {
-        format!("stderr {} != {}", got.stderr, expected.stderr)
-    });
-    case.record(
-        got.n_scores == expected.n_scores && got.n_dropped == expected.n_dropped,
-        || {
-            format!(
-                "counts {}/{} != {}/{}",
-                got.n_scores, got.n_dropped, expected.n_scores, expected.n_dropped
-            )
-        },
-    );
     Ok(vec![case])
 }
 
@@ -418,34 +298,22 @@ struct HealthExpected {
     by_axis: std::collections::BTreeMap<String, f64>,
 }
 
-fn maps_close(
-    a: &std::collections::BTreeMap<String, f64>,
-    b: &std::collections::BTreeMap<String, f64>,
-) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .all(|(k, v)| b.get(k).is_some_and(|w| close(*v, *w)))
+fn maps_close(a: &std::collections::BTreeMap<String, f64>, b: &std::collections::BTreeMap<String, f64>) -> bool {
+    a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| close(*v, *w)))
 }
 
 fn check_healthbench(fixtures: &Path, data_dir: &Path) -> Result<Vec<CheckCase>, BenchError> {
     let examples = healthbench::load(data_dir, healthbench::Source::Package500)?;
-    let verdicts: Vec<HealthVerdict> =
-        data::read_jsonl(&data::require(fixtures, "healthbench_verdicts.jsonl")?)?;
-    let expected: HealthExpected = serde_json::from_str(&data::read_to_string(&data::require(
-        fixtures,
-        "healthbench_expected.json",
-    )?)?)
-    .map_err(|e| BenchError::Invalid(format!("healthbench_expected.json: {e}")))?;
-    let by_id: std::collections::HashMap<&str, &HealthVerdict> =
-        verdicts.iter().map(|v| (v.prompt_id.as_str(), v)).collect();
+    let verdicts: Vec<HealthVerdict> = data::read_jsonl(&data::require(fixtures, "healthbench_verdicts.jsonl")?)?;
+    let expected: HealthExpected = serde_json::from_str(&data::read_to_string(&data::require(fixtures, "healthbench_expected.json")?)?)
+        .map_err(|e| BenchError::Invalid(format!("healthbench_expected.json: {e}")))?;
+    let by_id: std::collections::HashMap<&str, &HealthVerdict> = verdicts.iter().map(|v| (v.prompt_id.as_str(), v)).collect();
     let mut matched = CheckCase::new("recorded verdicts cover every rubric item");
     let mut scores = Vec::with_capacity(examples.len());
     let mut met_all = Vec::with_capacity(examples.len());
     let mut used = Vec::with_capacity(examples.len());
     for ex in &examples {
-        let met: Option<Vec<bool>> = by_id
-            .get(ex.prompt_id.as_str())
-            .map(|v| v.criteria_met.chars().map(|c| c == '1').collect());
+        let met: Option<Vec<bool>> = by_id.get(ex.prompt_id.as_str()).map(|v| v.criteria_met.chars().map(|c| c == '1').collect());
         let ok = met.as_ref().is_some_and(|m| m.len() == ex.rubrics.len());
         matched.record(ok, || ex.prompt_id.clone());
         if let Some(m) = met {
@@ -455,22 +323,12 @@ fn check_healthbench(fixtures: &Path, data_dir: &Path) -> Result<Vec<CheckCase>,
         }
     }
     let got = healthbench::aggregate(&scores);
-    let mut case = CheckCase::new(
-        "score from recorded verdicts equals the reference's (accuracy, n, by theme, by axis)",
-    );
-    case.record(close(got.accuracy, expected.accuracy), || {
-        format!("accuracy {} != {}", got.accuracy, expected.accuracy)
-    });
-    case.record(got.n_examples == expected.n_examples, || {
-        format!("n {} != {}", got.n_examples, expected.n_examples)
-    });
+    let mut case = CheckCase::new("score from recorded verdicts equals the reference's (accuracy, n, by theme, by axis)");
+    case.record(close(got.accuracy, expected.accuracy), || format!("accuracy {} != {}", got.accuracy, expected.accuracy));
+    case.record(got.n_examples == expected.n_examples, || format!("n {} != {}", got.n_examples, expected.n_examples));
     let themes = healthbench::by_theme(&used, &scores);
-    case.record(maps_close(&themes, &expected.by_theme), || {
-        format!("by theme {themes:?}")
-    });
+    case.record(maps_close(&themes, &expected.by_theme), || format!("by theme {themes:?}"));
     let axes = healthbench::by_axis(&used, &met_all);
-    case.record(maps_close(&axes, &expected.by_axis), || {
-        format!("by axis {axes:?}")
-    });
+    case.record(maps_close(&axes, &expected.by_axis), || format!("by axis {axes:?}"));
     Ok(vec![matched, case])
 }

@@ -33,10 +33,7 @@ pub fn require(dir: &Path, rel: &str) -> Result<PathBuf, BenchError> {
 
 /// The error for a missing file, with the way to get that particular file.
 pub fn missing(path: PathBuf) -> BenchError {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let hint = if name.ends_with(".csv") {
         "GPQA is gated and never fetched: download gpqa_main.csv yourself and pass it with --data PATH".to_string()
     } else if name == "healthbench_easy245.jsonl" || name == "arenahard_baseline_Qwen3-1.7B.jsonl" {
@@ -44,17 +41,13 @@ pub fn missing(path: PathBuf) -> BenchError {
          `bash scripts/bench/fetch-data.sh --posttrainbench PATH/TO/PostTrainBench`"
             .to_string()
     } else {
-        "fetch it with `bash scripts/bench/fetch-data.sh` (or point --data / PTB_BENCH_DATA at a directory holding it)"
-            .to_string()
+        "fetch it with `bash scripts/bench/fetch-data.sh` (or point --data / PTB_BENCH_DATA at a directory holding it)".to_string()
     };
     BenchError::DataMissing { path, hint }
 }
 
 pub fn read_to_string(path: &Path) -> Result<String, BenchError> {
-    fs::read_to_string(path).map_err(|source| BenchError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    fs::read_to_string(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })
 }
 
 /// One JSON value per non-empty line.
@@ -63,21 +56,12 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, BenchError
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| BenchError::Parse {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message: e.to_string(),
-            })
-        })
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| BenchError::Parse { path: path.to_path_buf(), line: i + 1, message: e.to_string() }))
         .collect()
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, BenchError> {
-    let bytes = fs::read(path).map_err(|source| BenchError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = fs::read(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?;
     Ok(ptb_core::hash::sha256_hex(&bytes))
 }
 
@@ -97,11 +81,7 @@ pub fn verify_pinned(dir: &Path, rel: &str) -> Result<(), BenchError> {
     let path = dir.join(rel);
     let actual = sha256_file(&path)?;
     if actual != expected {
-        return Err(BenchError::HashMismatch {
-            path,
-            expected,
-            actual,
-        });
+        return Err(BenchError::HashMismatch { path, expected, actual });
     }
     Ok(())
 }

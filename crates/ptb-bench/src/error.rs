@@ -17,18 +17,10 @@ pub enum BenchError {
     },
 
     #[error("{path}:{line}: {message}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    Parse { path: PathBuf, line: usize, message: String },
 
     #[error("sha256 of {path} is {actual}, expected {expected} (data changed or corrupted)")]
-    HashMismatch {
-        path: PathBuf,
-        expected: String,
-        actual: String,
-    },
+    HashMismatch { path: PathBuf, expected: String, actual: String },
 
     #[error("sandbox: {0}")]
     Sandbox(String),

@@ -74,12 +74,7 @@ fn item_seed(seed: u64, id: &str) -> u64 {
 fn entropy() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.finish()
 }
 
@@ -118,25 +113,13 @@ pub fn present(item: &GpqaItem, order: ChoiceOrder) -> Presented {
 
 fn with_order(item: &GpqaItem, perm: Vec<usize>) -> Presented {
     let pos = perm.iter().position(|&i| i == 0).unwrap_or(0);
-    Presented {
-        choices: perm.iter().map(|&i| item.choices[i].clone()).collect(),
-        order: perm,
-        target: LETTERS[pos],
-    }
+    Presented { choices: perm.iter().map(|&i| item.choices[i].clone()).collect(), order: perm, target: LETTERS[pos] }
 }
 
 /// inspect's `SINGLE_ANSWER_TEMPLATE_COT` filled in.
 pub fn prompt(question: &str, choices: &[String]) -> String {
-    let letters: Vec<String> = LETTERS
-        .iter()
-        .take(choices.len())
-        .map(|c| c.to_string())
-        .collect();
-    let opts: Vec<String> = choices
-        .iter()
-        .zip(LETTERS)
-        .map(|(c, l)| format!("{l}) {c}"))
-        .collect();
+    let letters: Vec<String> = LETTERS.iter().take(choices.len()).map(|c| c.to_string()).collect();
+    let opts: Vec<String> = choices.iter().zip(LETTERS).map(|(c, l)| format!("{l}) {c}")).collect();
     format!(
         "Answer the following multiple choice question. The last line of your response should be of the following format: 'ANSWER: $LETTER' (without quotes) where LETTER is one of {}. Think step by step before answering.\n\n{}\n\n{}",
         letters.join(","),
@@ -146,11 +129,7 @@ pub fn prompt(question: &str, choices: &[String]) -> String {
 }
 
 pub fn request(item: &GpqaItem, presented: &Presented) -> ChatRequest {
-    ChatRequest {
-        messages: vec![Message::user(prompt(&item.question, &presented.choices))],
-        tools: vec![],
-        max_tokens: GPQA_MAX_TOKENS,
-    }
+    ChatRequest { messages: vec![Message::user(prompt(&item.question, &presented.choices))], tools: vec![], max_tokens: GPQA_MAX_TOKENS }
 }
 
 /// inspect's `parse_answers` for a single-answer question: the strict
@@ -159,15 +138,9 @@ pub fn request(item: &GpqaItem, presented: &Presented) -> ChatRequest {
 pub fn parse_letter(completion: &str) -> Option<char> {
     static STRICT: OnceLock<Regex> = OnceLock::new();
     static LOOSE: OnceLock<Regex> = OnceLock::new();
-    let strict = STRICT.get_or_init(|| {
-        Regex::new(r"(?im)^ANSWER\s*:\s*([A-Za-z\d ,]+)\s*(?:$|\n|\.)").expect("static regex")
-    });
-    let loose = LOOSE.get_or_init(|| {
-        Regex::new(r"(?i)ANSWER\s*:\s*([A-Za-z\d ,]+)(?:[^\w]|\n|$|\.)").expect("static regex")
-    });
-    let caps = strict
-        .captures(completion)
-        .or_else(|| loose.captures(completion))?;
+    let strict = STRICT.get_or_init(|| Regex::new(r"(?im)^ANSWER\s*:\s*([A-Za-z\d ,]+)\s*(?:$|\n|\.)").expect("static regex"));
+    let loose = LOOSE.get_or_init(|| Regex::new(r"(?i)ANSWER\s*:\s*([A-Za-z\d ,]+)(?:[^\w]|\n|$|\.)").expect("static regex"));
+    let caps = strict.captures(completion).or_else(|| loose.captures(completion))?;
     let matched = caps.get(1)?.as_str().trim().trim_end_matches('.');
     let mut chars = matched.chars();
     match (chars.next(), chars.next()) {
@@ -232,46 +205,19 @@ pub fn load_csv(path: &Path) -> Result<Vec<GpqaItem>, BenchError> {
         return Err(data::missing(path.to_path_buf()));
     }
     let text = data::read_to_string(path)?;
-    let err = |line: usize, message: String| BenchError::Parse {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
+    let err = |line: usize, message: String| BenchError::Parse { path: path.to_path_buf(), line, message };
     let rows = parse_csv(&text).map_err(|m| err(0, m))?;
-    let (header, body) = rows
-        .split_first()
-        .ok_or_else(|| err(1, "empty file".into()))?;
-    let col: HashMap<&str, usize> = header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.trim(), i))
-        .collect();
-    let need = [
-        "Question",
-        "Correct Answer",
-        "Incorrect Answer 1",
-        "Incorrect Answer 2",
-        "Incorrect Answer 3",
-    ];
-    let idx: Vec<usize> = need
-        .iter()
-        .map(|n| {
-            col.get(n)
-                .copied()
-                .ok_or_else(|| err(1, format!("missing column `{n}`")))
-        })
-        .collect::<Result<_, _>>()?;
+    let (header, body) = rows.split_first().ok_or_else(|| err(1, "empty file".into()))?;
+    let col: HashMap<&str, usize> = header.iter().enumerate().map(|(i, h)| (h.trim(), i)).collect();
+    let need = ["Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"];
+    let idx: Vec<usize> = need.iter().map(|n| col.get(n).copied().ok_or_else(|| err(1, format!("missing column `{n}`")))).collect::<Result<_, _>>()?;
     let id_col = col.get("Record ID").copied();
     let mut items = Vec::with_capacity(body.len());
     for (r, row) in body.iter().enumerate() {
         if row.iter().all(|f| f.is_empty()) {
             continue;
         }
-        let get = |i: usize| {
-            row.get(i)
-                .cloned()
-                .ok_or_else(|| err(r + 2, format!("row has {} fields", row.len())))
-        };
+        let get = |i: usize| row.get(i).cloned().ok_or_else(|| err(r + 2, format!("row has {} fields", row.len())));
         items.push(GpqaItem {
             id: match id_col {
                 Some(i) => get(i)?,
@@ -293,38 +239,24 @@ mod tests {
         assert_eq!(parse_letter("thinking...\nANSWER: B"), Some('B'));
         assert_eq!(parse_letter("ANSWER: C."), Some('C'));
         assert_eq!(parse_letter("so the final ANSWER: D\n"), Some('D'));
-        assert_eq!(
-            parse_letter("ANSWER: b"),
-            None,
-            "lower-case letters are not allowed options"
-        );
+        assert_eq!(parse_letter("ANSWER: b"), None, "lower-case letters are not allowed options");
         assert_eq!(parse_letter("ANSWER: A, B"), None);
         assert_eq!(parse_letter("I think it is B"), None);
     }
 
     #[test]
     fn seeded_order_is_stable_and_varies() {
-        let it = GpqaItem {
-            id: "x".into(),
-            question: "q".into(),
-            choices: ["r".into(), "w1".into(), "w2".into(), "w3".into()],
-        };
+        let it = GpqaItem { id: "x".into(), question: "q".into(), choices: ["r".into(), "w1".into(), "w2".into(), "w3".into()] };
         let a = present(&it, ChoiceOrder::Seeded(1));
         assert_eq!(a, present(&it, ChoiceOrder::Seeded(1)));
         assert_eq!(a.choices[(a.target as u8 - b'A') as usize], "r");
-        let targets: std::collections::HashSet<char> = (0..40)
-            .map(|s| present(&it, ChoiceOrder::Seeded(s)).target)
-            .collect();
+        let targets: std::collections::HashSet<char> = (0..40).map(|s| present(&it, ChoiceOrder::Seeded(s)).target).collect();
         assert!(targets.len() > 1, "shuffle must move the correct answer");
     }
 
     #[test]
     fn inspect_seed_follows_cpython_across_items() {
-        let it = |id: &str| GpqaItem {
-            id: id.into(),
-            question: "q".into(),
-            choices: ["r".into(), "w1".into(), "w2".into(), "w3".into()],
-        };
+        let it = |id: &str| GpqaItem { id: id.into(), question: "q".into(), choices: ["r".into(), "w1".into(), "w2".into(), "w3".into()] };
         let p = present_all(&[it("a"), it("b")], ChoiceOrder::InspectSeed(42));
         // random.Random(42) shuffles [0,1,2,3] into [2,1,3,0], then [3,2,0,1].
         assert_eq!((p[0].order.clone(), p[0].target), (vec![2, 1, 3, 0], 'D'));

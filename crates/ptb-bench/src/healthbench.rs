@@ -26,10 +26,7 @@ pub struct RubricItem {
 /// The reference's tag lookup: the text between the first and second `:`
 /// of the first tag with the prefix, else `unknown`.
 fn tag_value<'a>(tags: &'a [String], prefix: &str) -> &'a str {
-    tags.iter()
-        .find(|t| t.starts_with(prefix))
-        .and_then(|t| t.split(':').nth(1))
-        .unwrap_or("unknown")
+    tags.iter().find(|t| t.starts_with(prefix)).and_then(|t| t.split(':').nth(1)).unwrap_or("unknown")
 }
 
 impl RubricItem {
@@ -55,9 +52,7 @@ impl HealthExample {
     /// The paper's "Easy" definition: ≥5 turns, a completeness-axis
     /// criterion, at most 2 negative criteria.
     pub fn is_easy(&self) -> bool {
-        self.prompt.len() >= 5
-            && self.rubrics.iter().any(|r| r.axis() == "completeness")
-            && self.rubrics.iter().filter(|r| r.points < 0.0).count() <= 2
+        self.prompt.len() >= 5 && self.rubrics.iter().any(|r| r.axis() == "completeness") && self.rubrics.iter().filter(|r| r.points < 0.0).count() <= 2
     }
 }
 
@@ -82,24 +77,14 @@ pub fn load(dir: &Path, source: Source) -> Result<Vec<HealthExample>, BenchError
 
 /// The whole conversation, as chat messages.
 pub fn answer_request(ex: &HealthExample) -> ChatRequest {
-    ChatRequest {
-        messages: ex.prompt.clone(),
-        tools: vec![],
-        max_tokens: ANSWER_MAX_TOKENS,
-    }
+    ChatRequest { messages: ex.prompt.clone(), tools: vec![], max_tokens: ANSWER_MAX_TOKENS }
 }
 
 /// The response as the grader sees it: everything after the first
 /// `</think>` when the answer starts with `<think>` (the whole answer when the
 /// block never closes), trimmed, then `limit_repetitions`.
 pub fn prepare_answer(raw: &str) -> String {
-    let text = if raw.starts_with("<think>") {
-        raw.split_once("</think>")
-            .map_or(raw, |(_, rest)| rest)
-            .trim()
-    } else {
-        raw
-    };
+    let text = if raw.starts_with("<think>") { raw.split_once("</think>").map_or(raw, |(_, rest)| rest).trim() } else { raw };
     super::repetition::limit_repetitions(text, super::repetition::MAX_REPETITIONS)
 }
 
@@ -114,24 +99,15 @@ fn role_name(r: Role) -> &'static str {
 
 /// Python's `str(int)` for integral points, as `f"[{points}]"` prints them.
 fn fmt_points(p: f64) -> String {
-    if p.fract() == 0.0 && p.abs() < 1e15 {
-        format!("{}", p as i64)
-    } else {
-        format!("{p}")
-    }
+    if p.fract() == 0.0 && p.abs() < 1e15 { format!("{}", p as i64) } else { format!("{p}") }
 }
 
 /// The grader's single user message for one criterion.
 pub fn grader_prompt(conversation: &[Message], response: &str, item: &RubricItem) -> String {
-    let mut turns: Vec<String> = conversation
-        .iter()
-        .map(|m| format!("{}: {}", role_name(m.role), m.content))
-        .collect();
+    let mut turns: Vec<String> = conversation.iter().map(|m| format!("{}: {}", role_name(m.role), m.content)).collect();
     turns.push(format!("assistant: {response}"));
     let rubric = format!("[{}] {}", fmt_points(item.points), item.criterion);
-    GRADER_TEMPLATE
-        .replace("<<conversation>>", &turns.join("\n\n"))
-        .replace("<<rubric_item>>", &rubric)
+    GRADER_TEMPLATE.replace("<<conversation>>", &turns.join("\n\n")).replace("<<rubric_item>>", &rubric)
 }
 
 /// `parse_json_to_dict` + the `criteria_met` check: Some(bool) only for a
@@ -148,20 +124,11 @@ pub fn parse_grader_reply(reply: &str) -> Option<bool> {
 /// Σ positive points; 0 when no criterion has positive points. Not clipped
 /// per example (the reference clips only the mean).
 pub fn example_score(rubrics: &[RubricItem], met: &[bool]) -> f64 {
-    let possible: f64 = rubrics
-        .iter()
-        .filter(|r| r.points > 0.0)
-        .map(|r| r.points)
-        .sum();
+    let possible: f64 = rubrics.iter().filter(|r| r.points > 0.0).map(|r| r.points).sum();
     if possible <= 0.0 {
         return 0.0;
     }
-    let achieved: f64 = rubrics
-        .iter()
-        .zip(met)
-        .filter(|(_, m)| **m)
-        .map(|(r, _)| r.points)
-        .sum();
+    let achieved: f64 = rubrics.iter().zip(met).filter(|(_, m)| **m).map(|(r, _)| r.points).sum();
     achieved / possible
 }
 
@@ -173,9 +140,7 @@ pub fn by_theme(examples: &[HealthExample], scores: &[f64]) -> BTreeMap<String, 
         e.0 += s;
         e.1 += 1;
     }
-    acc.into_iter()
-        .map(|(k, (sum, n))| (k, (sum / n as f64).clamp(0.0, 1.0)))
-        .collect()
+    acc.into_iter().map(|(k, (sum, n))| (k, (sum / n as f64).clamp(0.0, 1.0))).collect()
 }
 
 /// Per axis, pooled over all criteria with that axis: Σ met points / Σ
@@ -194,10 +159,7 @@ pub fn by_axis(examples: &[HealthExample], met: &[Vec<bool>]) -> BTreeMap<String
             }
         }
     }
-    acc.into_iter()
-        .filter(|(_, (_, possible))| *possible != 0.0)
-        .map(|(k, (achieved, possible))| (k, (achieved / possible).clamp(0.0, 1.0)))
-        .collect()
+    acc.into_iter().filter(|(_, (_, possible))| *possible != 0.0).map(|(k, (achieved, possible))| (k, (achieved / possible).clamp(0.0, 1.0))).collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,11 +175,7 @@ pub struct HealthScore {
 pub fn aggregate(scores: &[f64]) -> HealthScore {
     let n = scores.len();
     if n == 0 {
-        return HealthScore {
-            accuracy: 0.0,
-            stderr: 0.0,
-            n_examples: 0,
-        };
+        return HealthScore { accuracy: 0.0, stderr: 0.0, n_examples: 0 };
     }
     let mean = |xs: &mut dyn Iterator<Item = f64>| xs.sum::<f64>() / n as f64;
     let accuracy = mean(&mut scores.iter().copied()).clamp(0.0, 1.0);
@@ -226,19 +184,11 @@ pub fn aggregate(scores: &[f64]) -> HealthScore {
     } else {
         let mut rng = ptb_core::rng::SplitMix64::new(42);
         let mut next = || rng.next_u64();
-        let boots: Vec<f64> = (0..1000)
-            .map(|_| {
-                mean(&mut (0..n).map(|_| scores[(next() % n as u64) as usize])).clamp(0.0, 1.0)
-            })
-            .collect();
+        let boots: Vec<f64> = (0..1000).map(|_| mean(&mut (0..n).map(|_| scores[(next() % n as u64) as usize])).clamp(0.0, 1.0)).collect();
         let m = boots.iter().sum::<f64>() / boots.len() as f64;
         (boots.iter().map(|b| (b - m).powi(2)).sum::<f64>() / boots.len() as f64).sqrt()
     };
-    HealthScore {
-        accuracy,
-        stderr,
-        n_examples: n,
-    }
+    HealthScore { accuracy, stderr, n_examples: n }
 }
 
 #[cfg(test)]
@@ -246,11 +196,7 @@ mod tests {
     use super::*;
 
     fn item(points: f64) -> RubricItem {
-        RubricItem {
-            criterion: "c".into(),
-            points,
-            tags: vec![],
-        }
+        RubricItem { criterion: "c".into(), points, tags: vec![] }
     }
 
     #[test]
@@ -264,19 +210,13 @@ mod tests {
 
     #[test]
     fn answers_lose_thinking() {
-        assert_eq!(
-            prepare_answer("<think>x</think> Drink water."),
-            "Drink water."
-        );
+        assert_eq!(prepare_answer("<think>x</think> Drink water."), "Drink water.");
         assert_eq!(prepare_answer("<think> open "), "<think> open");
     }
 
     #[test]
     fn grader_reply_parsing() {
-        assert_eq!(
-            parse_grader_reply("```json\n{\"explanation\": \"x\", \"criteria_met\": true}\n```"),
-            Some(true)
-        );
+        assert_eq!(parse_grader_reply("```json\n{\"explanation\": \"x\", \"criteria_met\": true}\n```"), Some(true));
         assert_eq!(parse_grader_reply("{\"criteria_met\": \"yes\"}"), None);
         assert_eq!(parse_grader_reply("not json"), None);
     }

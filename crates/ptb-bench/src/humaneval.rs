@@ -29,11 +29,7 @@ pub fn load(dir: &Path) -> Result<Vec<HumanEvalItem>, BenchError> {
 }
 
 pub fn request(item: &HumanEvalItem) -> ChatRequest {
-    ChatRequest {
-        messages: vec![Message::user(format!("{INSTRUCTION}{}", item.prompt))],
-        tools: vec![],
-        max_tokens: HUMANEVAL_MAX_TOKENS,
-    }
+    ChatRequest { messages: vec![Message::user(format!("{INSTRUCTION}{}", item.prompt))], tools: vec![], max_tokens: HUMANEVAL_MAX_TOKENS }
 }
 
 /// inspect_evals' `find_code`: the first ```python fence, else the first bare
@@ -46,57 +42,31 @@ pub fn find_code(completion: &str) -> String {
     static BARE: OnceLock<Regex> = OnceLock::new();
     let py = PY.get_or_init(|| Regex::new(r"(?s)```python\n(.*?)```").expect("static regex"));
     let bare = BARE.get_or_init(|| Regex::new(r"(?s)```\n(.*?)```").expect("static regex"));
-    let Some(m) = py
-        .captures(completion)
-        .or_else(|| bare.captures(completion))
-        .and_then(|c| c.get(1))
-    else {
+    let Some(m) = py.captures(completion).or_else(|| bare.captures(completion)).and_then(|c| c.get(1)) else {
         return completion.to_string();
     };
     let code = m.as_str();
     let start = match code.find(":\n    ") {
         Some(i) => i + 2,
-        None => code
-            .char_indices()
-            .nth(1)
-            .map(|(i, _)| i)
-            .unwrap_or(code.len()),
+        None => code.char_indices().nth(1).map(|(i, _)| i).unwrap_or(code.len()),
     };
     code[start..].to_string()
 }
 
 /// The program the reference runs with `python -c`.
 pub fn program(item: &HumanEvalItem, answer: &str) -> String {
-    format!(
-        "{}{}\n{}\ncheck({})",
-        item.prompt, answer, item.test, item.entry_point
-    )
+    format!("{}{}\n{}\ncheck({})", item.prompt, answer, item.test, item.entry_point)
 }
 
 /// Score many completions in parallel; `completions[i]` answers `items[i]`.
-pub fn score_many(
-    items: &[HumanEvalItem],
-    completions: &[String],
-    opts: &SandboxOptions,
-    jobs: usize,
-) -> Result<Vec<RunOutcome>, BenchError> {
+pub fn score_many(items: &[HumanEvalItem], completions: &[String], opts: &SandboxOptions, jobs: usize) -> Result<Vec<RunOutcome>, BenchError> {
     if items.len() != completions.len() {
-        return Err(BenchError::Invalid(format!(
-            "{} items but {} completions",
-            items.len(),
-            completions.len()
-        )));
+        return Err(BenchError::Invalid(format!("{} items but {} completions", items.len(), completions.len())));
     }
-    let codes: Vec<String> = items
-        .iter()
-        .zip(completions)
-        .map(|(it, c)| program(it, &find_code(c)))
-        .collect();
+    let codes: Vec<String> = items.iter().zip(completions).map(|(it, c)| program(it, &find_code(c))).collect();
     // A NUL byte cannot be passed to `python -c`: such an answer is wrong,
     // not a reason to abort the whole run (inspect_evals later did the same).
-    let runnable: Vec<usize> = (0..codes.len())
-        .filter(|&i| !codes[i].contains('\0'))
-        .collect();
+    let runnable: Vec<usize> = (0..codes.len()).filter(|&i| !codes[i].contains('\0')).collect();
     let to_run: Vec<String> = runnable.iter().map(|&i| codes[i].clone()).collect();
     let mut outcomes: Vec<RunOutcome> = codes
         .iter()
@@ -108,10 +78,7 @@ pub fn score_many(
             network_isolated: sandbox::network_isolation_available(),
         })
         .collect();
-    for (i, r) in runnable
-        .into_iter()
-        .zip(sandbox::run_many(&to_run, opts, jobs))
-    {
+    for (i, r) in runnable.into_iter().zip(sandbox::run_many(&to_run, opts, jobs)) {
         outcomes[i] = r?;
     }
     Ok(outcomes)

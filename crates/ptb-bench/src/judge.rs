@@ -110,30 +110,21 @@ pub struct JudgeUsage {
 /// The cache key: sha256 over a versioned JSON document whose maps are
 /// key-sorted (serde_json's default map), so equal requests hash equally.
 pub fn cache_key(model: &str, params: &Map<String, Value>, messages: &[Message]) -> String {
-    let doc =
-        json!({ "schema": CACHE_SCHEMA, "model": model, "params": params, "messages": messages });
+    let doc = json!({ "schema": CACHE_SCHEMA, "model": model, "params": params, "messages": messages });
     let bytes = serde_json::to_vec(&doc).unwrap_or_default();
     ptb_core::hash::sha256_hex(&bytes)
 }
 
 enum Attempt {
     Done(String),
-    Retry {
-        after: Option<Duration>,
-        why: String,
-    },
+    Retry { after: Option<Duration>, why: String },
     Fail(String),
 }
 
 impl JudgeClient {
     pub fn new(cfg: JudgeConfig) -> Self {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(cfg.request_timeout)
-            .build();
-        let sem = Semaphore {
-            free: Mutex::new(cfg.concurrency.max(1)),
-            cv: Condvar::new(),
-        };
+        let agent = ureq::AgentBuilder::new().timeout(cfg.request_timeout).build();
+        let sem = Semaphore { free: Mutex::new(cfg.concurrency.max(1)), cv: Condvar::new() };
         JudgeClient { cfg, agent, sem, served_from_cache: AtomicUsize::new(0), asked: AtomicUsize::new(0) }
     }
 
@@ -146,10 +137,7 @@ impl JudgeClient {
     }
 
     fn cache_path(&self, key: &str) -> Option<PathBuf> {
-        self.cfg
-            .cache_dir
-            .as_ref()
-            .map(|d| d.join(&key[..2]).join(format!("{key}.json")))
+        self.cfg.cache_dir.as_ref().map(|d| d.join(&key[..2]).join(format!("{key}.json")))
     }
 
     fn cache_get(&self, key: &str) -> Option<String> {
@@ -164,10 +152,7 @@ impl JudgeClient {
             return Ok(());
         };
         let dir = path.parent().map(PathBuf::from).unwrap_or_default();
-        let io = |source: std::io::Error| BenchError::Io {
-            path: path.clone(),
-            source,
-        };
+        let io = |source: std::io::Error| BenchError::Io { path: path.clone(), source };
         std::fs::create_dir_all(&dir).map_err(io)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
         let body = json!({ "key": key, "model": self.cfg.model, "content": content });
@@ -187,66 +172,37 @@ impl JudgeClient {
     fn attempt(&self, body: &str, key: &str) -> Attempt {
         let url = format!("{}/chat/completions", self.cfg.url.trim_end_matches('/'));
         let _slot = self.sem.acquire();
-        let resp = self
-            .agent
-            .post(&url)
-            .set("Authorization", &format!("Bearer {key}"))
-            .set("Content-Type", "application/json")
-            .send_string(body);
+        let resp = self.agent.post(&url).set("Authorization", &format!("Bearer {key}")).set("Content-Type", "application/json").send_string(body);
         match resp {
             Ok(r) => {
                 let text = match r.into_string() {
                     Ok(t) => t,
                     Err(e) => {
-                        return Attempt::Retry {
-                            after: None,
-                            why: format!("reading body: {e}"),
-                        };
+                        return Attempt::Retry { after: None, why: format!("reading body: {e}") };
                     }
                 };
                 let v: Value = match serde_json::from_str(&text) {
                     Ok(v) => v,
                     Err(e) => {
-                        return Attempt::Retry {
-                            after: None,
-                            why: format!("malformed JSON reply: {e}"),
-                        };
+                        return Attempt::Retry { after: None, why: format!("malformed JSON reply: {e}") };
                     }
                 };
-                match v
-                    .pointer("/choices/0/message/content")
-                    .and_then(Value::as_str)
-                {
+                match v.pointer("/choices/0/message/content").and_then(Value::as_str) {
                     Some(c) => Attempt::Done(c.to_string()),
-                    None => Attempt::Retry {
-                        after: None,
-                        why: "reply has no choices[0].message.content".into(),
-                    },
+                    None => Attempt::Retry { after: None, why: "reply has no choices[0].message.content".into() },
                 }
             }
             Err(ureq::Error::Status(code, r)) => {
-                let after = r
-                    .header("Retry-After")
-                    .and_then(|h| h.trim().parse::<f64>().ok())
-                    .filter(|s| s.is_finite() && *s >= 0.0)
-                    .map(Duration::from_secs_f64);
+                let after =
+                    r.header("Retry-After").and_then(|h| h.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64);
                 let text = r.into_string().unwrap_or_default();
-                let why = format!(
-                    "HTTP {code}: {}",
-                    text.chars().take(300).collect::<String>()
-                );
+                let why = format!("HTTP {code}: {}", text.chars().take(300).collect::<String>());
                 match code {
-                    408 | 409 | 429 | 500..=599 => Attempt::Retry {
-                        after: if code == 429 { after } else { None },
-                        why,
-                    },
+                    408 | 409 | 429 | 500..=599 => Attempt::Retry { after: if code == 429 { after } else { None }, why },
                     _ => Attempt::Fail(why),
                 }
             }
-            Err(e) => Attempt::Retry {
-                after: None,
-                why: e.to_string(),
-            },
+            Err(e) => Attempt::Retry { after: None, why: e.to_string() },
         }
     }
 
@@ -254,12 +210,7 @@ impl JudgeClient {
     pub fn check_ready(&self) -> Result<(), BenchError> {
         std::env::var(&self.cfg.api_key_env)
             .map(|_| ())
-            .map_err(|_| {
-                BenchError::Judge(format!(
-                    "environment variable {} (the judge's API key) is not set",
-                    self.cfg.api_key_env
-                ))
-            })
+            .map_err(|_| BenchError::Judge(format!("environment variable {} (the judge's API key) is not set", self.cfg.api_key_env)))
     }
 
     /// One chat completion, from the cache when possible.
@@ -270,11 +221,7 @@ impl JudgeClient {
     /// Like `complete`, for the `attempt`-th independent try at the same
     /// prompt (HealthBench re-asks when a reply is unusable): the attempt
     /// number is part of the cache key, never of the request.
-    pub fn complete_attempt(
-        &self,
-        messages: &[Message],
-        attempt: u32,
-    ) -> Result<JudgeReply, BenchError> {
+    pub fn complete_attempt(&self, messages: &[Message], attempt: u32) -> Result<JudgeReply, BenchError> {
         let mut key_params = self.cfg.params.clone();
         if attempt > 0 {
             key_params.insert("ptb_attempt".into(), json!(attempt));
@@ -282,18 +229,10 @@ impl JudgeClient {
         let ck = cache_key(&self.cfg.model, &key_params, messages);
         if let Some(content) = self.cache_get(&ck) {
             self.served_from_cache.fetch_add(1, Ordering::Relaxed);
-            return Ok(JudgeReply {
-                content,
-                cached: true,
-                attempts: 0,
-            });
+            return Ok(JudgeReply { content, cached: true, attempts: 0 });
         }
-        let api_key = std::env::var(&self.cfg.api_key_env).map_err(|_| {
-            BenchError::Judge(format!(
-                "environment variable {} (the judge's API key) is not set",
-                self.cfg.api_key_env
-            ))
-        })?;
+        let api_key = std::env::var(&self.cfg.api_key_env)
+            .map_err(|_| BenchError::Judge(format!("environment variable {} (the judge's API key) is not set", self.cfg.api_key_env)))?;
         let body = self.request_body(messages);
         self.asked.fetch_add(1, Ordering::Relaxed);
         let mut attempts = 0;
@@ -302,23 +241,14 @@ impl JudgeClient {
             match self.attempt(&body, &api_key) {
                 Attempt::Done(content) => {
                     self.cache_put(&ck, &content)?;
-                    return Ok(JudgeReply {
-                        content,
-                        cached: false,
-                        attempts,
-                    });
+                    return Ok(JudgeReply { content, cached: false, attempts });
                 }
                 Attempt::Fail(why) => return Err(BenchError::Judge(why)),
                 Attempt::Retry { after, why } => {
                     if attempts > self.cfg.max_retries {
-                        return Err(BenchError::Judge(format!(
-                            "giving up after {attempts} attempts: {why}"
-                        )));
+                        return Err(BenchError::Judge(format!("giving up after {attempts} attempts: {why}")));
                     }
-                    let backoff = self
-                        .cfg
-                        .initial_backoff
-                        .saturating_mul(1 << (attempts - 1).min(16));
+                    let backoff = self.cfg.initial_backoff.saturating_mul(1 << (attempts - 1).min(16));
                     std::thread::sleep(after.unwrap_or(backoff).min(self.cfg.max_backoff));
                 }
             }
@@ -330,11 +260,7 @@ impl JudgeClient {
         self.complete_many_attempt(requests, 0)
     }
 
-    pub fn complete_many_attempt(
-        &self,
-        requests: &[Vec<Message>],
-        attempt: u32,
-    ) -> Vec<Result<JudgeReply, BenchError>> {
+    pub fn complete_many_attempt(&self, requests: &[Vec<Message>], attempt: u32) -> Vec<Result<JudgeReply, BenchError>> {
         ptb_core::pool::map_ordered(requests, self.cfg.concurrency, |r| self.complete_attempt(r, attempt))
     }
 }

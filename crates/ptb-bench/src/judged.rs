@@ -25,12 +25,7 @@ pub fn load_arena_baseline(dir: &Path, model: &str) -> Result<HashMap<String, St
         .iter()
         .filter_map(|r| {
             let uid = r.get("uid")?.as_str()?;
-            let answer = r
-                .get("messages")?
-                .as_array()?
-                .last()?
-                .pointer("/content/answer")?
-                .as_str()?;
+            let answer = r.get("messages")?.as_array()?.last()?.pointer("/content/answer")?.as_str()?;
             Some((uid.to_string(), answer.to_string()))
         })
         .collect())
@@ -46,11 +41,7 @@ pub fn judge_arena(
     candidate: &[String],
 ) -> Result<(Vec<ItemResult>, ArenaScore, Vec<Battle>), BenchError> {
     if questions.len() != candidate.len() {
-        return Err(BenchError::Invalid(format!(
-            "{} questions but {} answers",
-            questions.len(),
-            candidate.len()
-        )));
+        return Err(BenchError::Invalid(format!("{} questions but {} answers", questions.len(), candidate.len())));
     }
     client.check_ready()?;
     let mut requests = Vec::with_capacity(questions.len() * 2);
@@ -66,21 +57,9 @@ pub fn judge_arena(
         judged.push(q);
     }
     let replies = client.complete_many(&requests);
-    let verdict = |i: usize| {
-        replies[i]
-            .as_ref()
-            .ok()
-            .and_then(|r| arena::parse_verdict(&r.content))
-    };
-    let battles: Vec<Battle> = judged
-        .iter()
-        .enumerate()
-        .map(|(k, q)| Battle {
-            uid: q.uid.clone(),
-            game1: verdict(2 * k),
-            game2: verdict(2 * k + 1),
-        })
-        .collect();
+    let verdict = |i: usize| replies[i].as_ref().ok().and_then(|r| arena::parse_verdict(&r.content));
+    let battles: Vec<Battle> =
+        judged.iter().enumerate().map(|(k, q)| Battle { uid: q.uid.clone(), game1: verdict(2 * k), game2: verdict(2 * k + 1) }).collect();
     let results = battles
         .iter()
         .filter_map(|b| {
@@ -88,11 +67,7 @@ pub fn judge_arena(
             Some(ItemResult {
                 id: b.uid.clone(),
                 score: s.iter().sum::<f64>() / s.len() as f64,
-                answer: format!(
-                    "{} / {}",
-                    b.game1.as_deref().unwrap_or("-"),
-                    b.game2.as_deref().unwrap_or("-")
-                ),
+                answer: format!("{} / {}", b.game1.as_deref().unwrap_or("-"), b.game2.as_deref().unwrap_or("-")),
             })
         })
         .collect();
@@ -102,17 +77,9 @@ pub fn judge_arena(
 /// Grade `candidate[i]` on `examples[i]`, one grader call per rubric item;
 /// an item whose replies stay unusable after `GRADER_ATTEMPTS` counts as not
 /// met, as in the reference.
-pub fn grade_healthbench(
-    client: &JudgeClient,
-    examples: &[HealthExample],
-    candidate: &[String],
-) -> Result<(Vec<ItemResult>, HealthScore), BenchError> {
+pub fn grade_healthbench(client: &JudgeClient, examples: &[HealthExample], candidate: &[String]) -> Result<(Vec<ItemResult>, HealthScore), BenchError> {
     if examples.len() != candidate.len() {
-        return Err(BenchError::Invalid(format!(
-            "{} examples but {} answers",
-            examples.len(),
-            candidate.len()
-        )));
+        return Err(BenchError::Invalid(format!("{} examples but {} answers", examples.len(), candidate.len())));
     }
     client.check_ready()?;
     let mut slots = Vec::new();
@@ -121,9 +88,7 @@ pub fn grade_healthbench(
         let answer = healthbench::prepare_answer(raw);
         for (r, item) in ex.rubrics.iter().enumerate() {
             slots.push((e, r));
-            requests.push(vec![Message::user(healthbench::grader_prompt(
-                &ex.prompt, &answer, item,
-            ))]);
+            requests.push(vec![Message::user(healthbench::grader_prompt(&ex.prompt, &answer, item))]);
         }
     }
     let mut met: Vec<Option<bool>> = vec![None; requests.len()];
@@ -133,19 +98,11 @@ pub fn grade_healthbench(
             break;
         }
         let batch: Vec<Vec<Message>> = pending.iter().map(|&i| requests[i].clone()).collect();
-        for (i, reply) in pending
-            .into_iter()
-            .zip(client.complete_many_attempt(&batch, attempt))
-        {
-            met[i] = reply
-                .ok()
-                .and_then(|r| healthbench::parse_grader_reply(&r.content));
+        for (i, reply) in pending.into_iter().zip(client.complete_many_attempt(&batch, attempt)) {
+            met[i] = reply.ok().and_then(|r| healthbench::parse_grader_reply(&r.content));
         }
     }
-    let mut per_example: Vec<Vec<bool>> = examples
-        .iter()
-        .map(|ex| vec![false; ex.rubrics.len()])
-        .collect();
+    let mut per_example: Vec<Vec<bool>> = examples.iter().map(|ex| vec![false; ex.rubrics.len()]).collect();
     for ((e, r), m) in slots.into_iter().zip(met) {
         per_example[e][r] = m.unwrap_or(false);
     }

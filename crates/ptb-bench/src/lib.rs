@@ -28,5 +28,3 @@ pub mod toolparse;
 
 pub use error::BenchError;
 pub use ptb_core::benchmark::{BenchId, UnknownBenchmark};
-
-

@@ -42,20 +42,11 @@ pub fn gsm8k_prompt(question: &str) -> String {
 
 /// inspect_evals' `sample_to_fewshot`.
 pub fn fewshot_block(item: &MathItem) -> String {
-    format!(
-        "{}\n\nReasoning:\n{}\n\nANSWER: {}",
-        item.question,
-        item.reasoning.as_deref().unwrap_or(""),
-        item.target
-    )
+    format!("{}\n\nReasoning:\n{}\n\nANSWER: {}", item.question, item.reasoning.as_deref().unwrap_or(""), item.target)
 }
 
 pub fn aime_request(item: &MathItem) -> ChatRequest {
-    ChatRequest {
-        messages: vec![Message::user(aime_prompt(&item.question))],
-        tools: vec![],
-        max_tokens: AIME_MAX_TOKENS,
-    }
+    ChatRequest { messages: vec![Message::user(aime_prompt(&item.question))], tools: vec![], max_tokens: AIME_MAX_TOKENS }
 }
 
 /// GSM8K with the few-shot examples joined into one system message, as the
@@ -63,19 +54,11 @@ pub fn aime_request(item: &MathItem) -> ChatRequest {
 pub fn gsm8k_request(item: &MathItem, fewshot: &[MathItem]) -> ChatRequest {
     let mut messages = Vec::with_capacity(2);
     if !fewshot.is_empty() {
-        let block = fewshot
-            .iter()
-            .map(fewshot_block)
-            .collect::<Vec<_>>()
-            .join("\n\n");
+        let block = fewshot.iter().map(fewshot_block).collect::<Vec<_>>().join("\n\n");
         messages.push(Message::system(block));
     }
     messages.push(Message::user(gsm8k_prompt(&item.question)));
-    ChatRequest {
-        messages,
-        tools: vec![],
-        max_tokens: GSM8K_MAX_TOKENS,
-    }
+    ChatRequest { messages, tools: vec![], max_tokens: GSM8K_MAX_TOKENS }
 }
 
 /// AIME: unwrap `\boxed{…}`, then numeric match on the last number.
@@ -99,32 +82,19 @@ fn gsm_item(i: usize, r: GsmRecord) -> MathItem {
     let mut parts: Vec<&str> = r.answer.split("####").collect();
     let target = parts.pop().unwrap_or("").trim().to_string();
     let reasoning = parts.join("####").trim().to_string();
-    MathItem {
-        id: i.to_string(),
-        question: r.question,
-        target,
-        reasoning: Some(reasoning),
-    }
+    MathItem { id: i.to_string(), question: r.question, target, reasoning: Some(reasoning) }
 }
 
 /// GSM8K test split (1,319 items) from `dir/gsm8k_test.jsonl`.
 pub fn load_gsm8k(dir: &Path) -> Result<Vec<MathItem>, BenchError> {
     let p = data::open_pinned(dir, super::BenchId::Gsm8k, "gsm8k_test.jsonl")?;
-    Ok(data::read_jsonl::<GsmRecord>(&p)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| gsm_item(i, r))
-        .collect())
+    Ok(data::read_jsonl::<GsmRecord>(&p)?.into_iter().enumerate().map(|(i, r)| gsm_item(i, r)).collect())
 }
 
 /// The 10 training examples inspect picks with `fewshot_seed=42`.
 pub fn load_gsm8k_fewshot(dir: &Path) -> Result<Vec<MathItem>, BenchError> {
     let p = data::open_pinned(dir, super::BenchId::Gsm8k, "gsm8k_fewshot.jsonl")?;
-    Ok(data::read_jsonl::<GsmRecord>(&p)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| gsm_item(i, r))
-        .collect())
+    Ok(data::read_jsonl::<GsmRecord>(&p)?.into_iter().enumerate().map(|(i, r)| gsm_item(i, r)).collect())
 }
 
 #[derive(Deserialize)]
@@ -137,15 +107,7 @@ struct AimeRecord {
 /// AIME 2025 (30 items) from `dir/aime2025.jsonl`.
 pub fn load_aime(dir: &Path) -> Result<Vec<MathItem>, BenchError> {
     let p = data::open_pinned(dir, super::BenchId::Aime2025, "aime2025.jsonl")?;
-    Ok(data::read_jsonl::<AimeRecord>(&p)?
-        .into_iter()
-        .map(|r| MathItem {
-            id: r.id,
-            question: r.problem,
-            target: r.answer,
-            reasoning: None,
-        })
-        .collect())
+    Ok(data::read_jsonl::<AimeRecord>(&p)?.into_iter().map(|r| MathItem { id: r.id, question: r.problem, target: r.answer, reasoning: None }).collect())
 }
 
 #[cfg(test)]
@@ -168,13 +130,7 @@ mod tests {
 
     #[test]
     fn gsm_target_split() {
-        let it = gsm_item(
-            0,
-            GsmRecord {
-                question: "q".into(),
-                answer: "a <<1+1=2>>2\n#### 1,000".into(),
-            },
-        );
+        let it = gsm_item(0, GsmRecord { question: "q".into(), answer: "a <<1+1=2>>2\n#### 1,000".into() });
         assert_eq!(it.target, "1,000");
         assert_eq!(it.reasoning.as_deref(), Some("a <<1+1=2>>2"));
     }

@@ -42,10 +42,7 @@ fn py_is_digit(c: char) -> bool {
 /// `strip_numeric_punctuation`: drop `$ , £ € * _`, then any `.` not followed
 /// by a digit (a sentence full stop, not a decimal point).
 pub fn strip_numeric_punctuation(s: &str) -> String {
-    let kept: Vec<char> = s
-        .chars()
-        .filter(|c| !matches!(c, '$' | ',' | '£' | '€' | '*' | '_'))
-        .collect();
+    let kept: Vec<char> = s.chars().filter(|c| !matches!(c, '$' | ',' | '£' | '€' | '*' | '_')).collect();
     let mut out = String::with_capacity(kept.len());
     for (i, &c) in kept.iter().enumerate() {
         if c == '.' && !kept.get(i + 1).is_some_and(|&n| py_is_digit(n)) {
@@ -58,9 +55,7 @@ pub fn strip_numeric_punctuation(s: &str) -> String {
 
 /// `strip_punctuation`: strip ASCII whitespace and punctuation from both ends.
 fn strip_punctuation(s: &str) -> &str {
-    s.trim_matches(|c: char| {
-        c.is_ascii_punctuation() || c.is_ascii_whitespace() || c == '\x0b' || c == '\x0c'
-    })
+    s.trim_matches(|c: char| c.is_ascii_punctuation() || c.is_ascii_whitespace() || c == '\x0b' || c == '\x0c')
 }
 
 /// Python's `format(x, ".5g")`.
@@ -76,11 +71,7 @@ fn format_g(x: f64, precision: usize) -> String {
         return if x > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if x == 0.0 {
-        return if x.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if x.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     let p = precision.max(1);
     // Round to p significant digits first: the exponent after rounding decides
@@ -99,11 +90,7 @@ fn format_g(x: f64, precision: usize) -> String {
 }
 
 fn trim_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
-    }
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s }
 }
 
 /// `normalize_number`: numbers become their `.5g` form, anything else is kept.
@@ -129,13 +116,7 @@ pub fn match_numeric_end(completion: &str, target: &str) -> MatchOutcome {
         static WS: OnceLock<Regex> = OnceLock::new();
         let words: Vec<&str> = re(&WS, r"\s+").split(&v).collect();
         // The last word that looks like a number, else the last word.
-        let word = words
-            .iter()
-            .rev()
-            .find(|w| py_isnumeric(&w.replace('.', "")))
-            .or(words.last())
-            .copied()
-            .unwrap_or("");
+        let word = words.iter().rev().find(|w| py_isnumeric(&w.replace('.', ""))).or(words.last()).copied().unwrap_or("");
         let answer = normalize_number(word);
         let correct = answer.ends_with(&t);
         MatchOutcome { answer, correct }

@@ -55,10 +55,7 @@ pub fn parse_literal(src: &str) -> Result<Value, PyParseError> {
 
 impl<'a> P<'a> {
     fn err(&self, m: &str) -> PyParseError {
-        PyParseError {
-            pos: self.pos,
-            message: m.to_string(),
-        }
+        PyParseError { pos: self.pos, message: m.to_string() }
     }
     fn rest(&self) -> &'a str {
         &self.s[self.pos..]
@@ -80,22 +77,14 @@ impl<'a> P<'a> {
         }
     }
     fn expect(&mut self, c: char) -> Result<(), PyParseError> {
-        if self.eat(c) {
-            Ok(())
-        } else {
-            Err(self.err(&format!("expected `{c}`")))
-        }
+        if self.eat(c) { Ok(()) } else { Err(self.err(&format!("expected `{c}`"))) }
     }
     fn ident(&mut self) -> Option<&'a str> {
         self.ws();
         let r = self.rest();
         let mut end = 0;
         for (i, c) in r.char_indices() {
-            let ok = if i == 0 {
-                c.is_alphabetic() || c == '_'
-            } else {
-                c.is_alphanumeric() || c == '_'
-            };
+            let ok = if i == 0 { c.is_alphabetic() || c == '_' } else { c.is_alphanumeric() || c == '_' };
             if !ok {
                 break;
             }
@@ -109,14 +98,9 @@ impl<'a> P<'a> {
     }
 
     fn call(&mut self) -> Result<PyCall, PyParseError> {
-        let mut name = self
-            .ident()
-            .ok_or_else(|| self.err("expected a function name"))?
-            .to_string();
+        let mut name = self.ident().ok_or_else(|| self.err("expected a function name"))?.to_string();
         while self.eat('.') {
-            let part = self
-                .ident()
-                .ok_or_else(|| self.err("expected a name after `.`"))?;
+            let part = self.ident().ok_or_else(|| self.err("expected a name after `.`"))?;
             name.push('.');
             name.push_str(part);
         }
@@ -155,11 +139,7 @@ impl<'a> P<'a> {
                 break;
             }
         }
-        Ok(PyCall {
-            function: name,
-            positional,
-            keywords,
-        })
+        Ok(PyCall { function: name, positional, keywords })
     }
 
     fn value(&mut self) -> Result<Value, PyParseError> {
@@ -181,9 +161,7 @@ impl<'a> P<'a> {
                 let neg = self.peek() == Some('-');
                 self.pos += 1;
                 match self.value()? {
-                    Value::Number(n) if neg => {
-                        negate(&n).ok_or_else(|| self.err("number out of range"))
-                    }
+                    Value::Number(n) if neg => negate(&n).ok_or_else(|| self.err("number out of range")),
                     Value::Number(n) => Ok(Value::Number(n)),
                     _ => Err(self.err("unary sign on a non-number")),
                 }
@@ -198,9 +176,7 @@ impl<'a> P<'a> {
                     "False" => Ok(Value::Bool(false)),
                     "None" => Ok(Value::Null),
                     "r" | "R" if matches!(self.peek(), Some('"') | Some('\'')) => self.string(true),
-                    "u" | "U" if matches!(self.peek(), Some('"') | Some('\'')) => {
-                        self.string(false)
-                    }
+                    "u" | "U" if matches!(self.peek(), Some('"') | Some('\'')) => self.string(false),
                     _ => {
                         self.pos = save;
                         Err(self.err(&format!("not a literal: `{id}`")))
@@ -261,12 +237,7 @@ impl<'a> P<'a> {
         let end = r
             .char_indices()
             .find(|&(i, c)| {
-                !(c.is_ascii_alphanumeric()
-                    || c == '.'
-                    || c == '_'
-                    || ((c == '-' || c == '+')
-                        && i > 0
-                        && matches!(r.as_bytes()[i - 1], b'e' | b'E')))
+                !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || ((c == '-' || c == '+') && i > 0 && matches!(r.as_bytes()[i - 1], b'e' | b'E')))
             })
             .map(|(i, _)| i)
             .unwrap_or(r.len());
@@ -274,35 +245,18 @@ impl<'a> P<'a> {
         self.pos += end;
         let is_float = tok.contains(['.', 'e', 'E']) && !tok.starts_with("0x");
         if !is_float {
-            let parsed = if let Some(h) = tok.strip_prefix("0x").or_else(|| tok.strip_prefix("0X"))
-            {
-                i64::from_str_radix(h, 16).ok()
-            } else {
-                tok.parse::<i64>().ok()
-            };
-            return parsed
-                .map(|i| Value::Number(i.into()))
-                .ok_or_else(|| self.err(&format!("bad integer `{tok}`")));
+            let parsed =
+                if let Some(h) = tok.strip_prefix("0x").or_else(|| tok.strip_prefix("0X")) { i64::from_str_radix(h, 16).ok() } else { tok.parse::<i64>().ok() };
+            return parsed.map(|i| Value::Number(i.into())).ok_or_else(|| self.err(&format!("bad integer `{tok}`")));
         }
-        tok.parse::<f64>()
-            .ok()
-            .and_then(Number::from_f64)
-            .map(Value::Number)
-            .ok_or_else(|| self.err(&format!("bad float `{tok}`")))
+        tok.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number).ok_or_else(|| self.err(&format!("bad float `{tok}`")))
     }
 
     fn string(&mut self, raw: bool) -> Result<Value, PyParseError> {
         let r = self.rest();
-        let q = r
-            .chars()
-            .next()
-            .ok_or_else(|| self.err("expected a quote"))?;
+        let q = r.chars().next().ok_or_else(|| self.err("expected a quote"))?;
         let triple: String = std::iter::repeat_n(q, 3).collect();
-        let (delim, body_start) = if r.starts_with(&triple) {
-            (triple.as_str(), 3)
-        } else {
-            (&r[..1], 1)
-        };
+        let (delim, body_start) = if r.starts_with(&triple) { (triple.as_str(), 3) } else { (&r[..1], 1) };
         let body = &r[body_start..];
         let mut out = String::new();
         let mut it = body.char_indices().peekable();
@@ -327,8 +281,7 @@ impl<'a> P<'a> {
                     '\n' => {}
                     'x' | 'u' => {
                         let n = if e == 'x' { 2 } else { 4 };
-                        let hex: String =
-                            (0..n).filter_map(|_| it.next().map(|(_, h)| h)).collect();
+                        let hex: String = (0..n).filter_map(|_| it.next().map(|(_, h)| h)).collect();
                         let ch = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
                         out.push(ch.ok_or_else(|| self.err("bad escape"))?);
                     }
@@ -362,13 +315,9 @@ mod tests {
 
     #[test]
     fn parses_keyword_call_keeping_int_float() {
-        let c = parse_call("calc(n=20, p=0.6, v=[1, -2.5e-3], t=(1,), d={'a': None, 'b': True})")
-            .unwrap();
+        let c = parse_call("calc(n=20, p=0.6, v=[1, -2.5e-3], t=(1,), d={'a': None, 'b': True})").unwrap();
         assert_eq!(c.function, "calc");
-        assert_eq!(
-            serde_json::Value::Object(c.keywords),
-            json!({"n": 20, "p": 0.6, "v": [1, -0.0025], "t": [1], "d": {"a": null, "b": true}})
-        );
+        assert_eq!(serde_json::Value::Object(c.keywords), json!({"n": 20, "p": 0.6, "v": [1, -0.0025], "t": [1], "d": {"a": null, "b": true}}));
         assert!(parse_literal("5").unwrap().is_i64());
         assert!(parse_literal("5.0").unwrap().is_f64());
     }

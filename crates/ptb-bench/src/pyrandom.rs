@@ -31,9 +31,7 @@ impl PyRandom {
         self.mt[0] = s;
         for i in 1..N {
             let prev = self.mt[i - 1];
-            self.mt[i] = 1_812_433_253u32
-                .wrapping_mul(prev ^ (prev >> 30))
-                .wrapping_add(i as u32);
+            self.mt[i] = 1_812_433_253u32.wrapping_mul(prev ^ (prev >> 30)).wrapping_add(i as u32);
         }
         self.idx = N;
     }
@@ -43,9 +41,7 @@ impl PyRandom {
         let (mut i, mut j) = (1usize, 0usize);
         for _ in 0..N.max(key.len()) {
             let prev = self.mt[i - 1];
-            self.mt[i] = (self.mt[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_664_525))
-                .wrapping_add(key[j])
-                .wrapping_add(j as u32);
+            self.mt[i] = (self.mt[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_664_525)).wrapping_add(key[j]).wrapping_add(j as u32);
             i += 1;
             j += 1;
             if i >= N {
@@ -58,8 +54,7 @@ impl PyRandom {
         }
         for _ in 0..N - 1 {
             let prev = self.mt[i - 1];
-            self.mt[i] = (self.mt[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_566_083_941))
-                .wrapping_sub(i as u32);
+            self.mt[i] = (self.mt[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_566_083_941)).wrapping_sub(i as u32);
             i += 1;
             if i >= N {
                 self.mt[0] = self.mt[N - 1];
@@ -121,44 +116,11 @@ mod tests {
     #[test]
     fn matches_cpython() {
         let mut r = PyRandom::new(42);
-        assert_eq!(
-            [r.getrandbits(32), r.getrandbits(32), r.getrandbits(32)],
-            [2746317213, 478163327, 107420369]
-        );
+        assert_eq!([r.getrandbits(32), r.getrandbits(32), r.getrandbits(32)], [2746317213, 478163327, 107420369]);
         for (seed, want) in [
-            (
-                0u64,
-                [
-                    [2, 0, 1, 3],
-                    [0, 1, 3, 2],
-                    [0, 2, 1, 3],
-                    [1, 0, 3, 2],
-                    [2, 0, 3, 1],
-                    [3, 1, 2, 0],
-                ],
-            ),
-            (
-                42,
-                [
-                    [2, 1, 3, 0],
-                    [3, 2, 0, 1],
-                    [1, 3, 2, 0],
-                    [1, 2, 0, 3],
-                    [1, 2, 3, 0],
-                    [1, 3, 2, 0],
-                ],
-            ),
-            (
-                1234567890123,
-                [
-                    [0, 3, 2, 1],
-                    [2, 3, 0, 1],
-                    [0, 3, 1, 2],
-                    [3, 0, 2, 1],
-                    [3, 0, 2, 1],
-                    [0, 2, 1, 3],
-                ],
-            ),
+            (0u64, [[2, 0, 1, 3], [0, 1, 3, 2], [0, 2, 1, 3], [1, 0, 3, 2], [2, 0, 3, 1], [3, 1, 2, 0]]),
+            (42, [[2, 1, 3, 0], [3, 2, 0, 1], [1, 3, 2, 0], [1, 2, 0, 3], [1, 2, 3, 0], [1, 3, 2, 0]]),
+            (1234567890123, [[0, 3, 2, 1], [2, 3, 0, 1], [0, 3, 1, 2], [3, 0, 2, 1], [3, 0, 2, 1], [0, 2, 1, 3]]),
         ] {
             let mut r = PyRandom::new(seed);
             for w in want {

@@ -75,9 +75,7 @@ fn limit_block_patterns(txt: &str, max_reps: usize) -> (String, bool) {
                             return false;
                         }
                         let b = block[k];
-                        *rem == b
-                            || (!stripped(rem).is_empty() && b.starts_with(stripped(rem)))
-                            || (!stripped(b).is_empty() && rem.starts_with(stripped(b)))
+                        *rem == b || (!stripped(rem).is_empty() && b.starts_with(stripped(rem))) || (!stripped(b).is_empty() && rem.starts_with(stripped(b)))
                     });
                 let last_end = if partial { n } else { j };
                 out.extend_from_slice(&lines[last_end..]);

@@ -28,12 +28,7 @@ pub struct SandboxOptions {
 
 impl Default for SandboxOptions {
     fn default() -> Self {
-        SandboxOptions {
-            python: default_python(),
-            timeout: Duration::from_secs(30),
-            memory_bytes: 4 << 30,
-            require_no_network: false,
-        }
+        SandboxOptions { python: default_python(), timeout: Duration::from_secs(30), memory_bytes: 4 << 30, require_no_network: false }
     }
 }
 
@@ -88,10 +83,7 @@ pub fn network_isolation_available() -> bool {
 }
 
 fn set_rlimit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
-    let lim = libc::rlimit {
-        rlim_cur: value as libc::rlim_t,
-        rlim_max: value as libc::rlim_t,
-    };
+    let lim = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
     // SAFETY: setrlimit only reads the struct we pass.
     if unsafe { libc::setrlimit(resource, &lim) } != 0 {
         return Err(std::io::Error::last_os_error());
@@ -105,17 +97,11 @@ const STDERR_TAIL: usize = 2000;
 pub fn run_python(code: &str, opts: &SandboxOptions) -> Result<RunOutcome, BenchError> {
     let isolated = network_isolation_available();
     if opts.require_no_network && !isolated {
-        return Err(BenchError::Sandbox(
-            "network isolation (`unshare -rn`) is not available on this machine".into(),
-        ));
+        return Err(BenchError::Sandbox("network isolation (`unshare -rn`) is not available on this machine".into()));
     }
-    let dir = tempfile::Builder::new()
-        .prefix("ptb-sbx-")
-        .tempdir()
-        .map_err(|e| BenchError::Sandbox(e.to_string()))?;
+    let dir = tempfile::Builder::new().prefix("ptb-sbx-").tempdir().map_err(|e| BenchError::Sandbox(e.to_string()))?;
     let stderr_path = dir.path().join(".stderr");
-    let stderr_file =
-        std::fs::File::create(&stderr_path).map_err(|e| BenchError::Sandbox(e.to_string()))?;
+    let stderr_file = std::fs::File::create(&stderr_path).map_err(|e| BenchError::Sandbox(e.to_string()))?;
 
     let mut cmd = if isolated {
         let mut c = Command::new("unshare");
@@ -150,9 +136,7 @@ pub fn run_python(code: &str, opts: &SandboxOptions) -> Result<RunOutcome, Bench
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| BenchError::Sandbox(format!("cannot start {}: {e}", opts.python.display())))?;
+    let mut child = cmd.spawn().map_err(|e| BenchError::Sandbox(format!("cannot start {}: {e}", opts.python.display())))?;
     let pgid = child.id() as i32;
     let start = Instant::now();
     let mut sleep = Duration::from_millis(1);
@@ -181,28 +165,16 @@ pub fn run_python(code: &str, opts: &SandboxOptions) -> Result<RunOutcome, Bench
     }
     let tail = String::from_utf8_lossy(&buf[buf.len().saturating_sub(STDERR_TAIL)..]).into_owned();
     let exit_code = status.and_then(|s| s.code());
-    Ok(RunOutcome {
-        passed: !timed_out && exit_code == Some(0),
-        timed_out,
-        exit_code,
-        stderr_tail: tail,
-        network_isolated: isolated,
-    })
+    Ok(RunOutcome { passed: !timed_out && exit_code == Some(0), timed_out, exit_code, stderr_tail: tail, network_isolated: isolated })
 }
 
 /// Run many programs on `jobs` threads (each program is its own process, so
 /// threads only wait). Results keep the input order.
-pub fn run_many(
-    codes: &[String],
-    opts: &SandboxOptions,
-    jobs: usize,
-) -> Vec<Result<RunOutcome, BenchError>> {
+pub fn run_many(codes: &[String], opts: &SandboxOptions, jobs: usize) -> Vec<Result<RunOutcome, BenchError>> {
     ptb_core::pool::map_ordered(codes, jobs, |code| run_python(code, opts))
 }
 
 /// Default parallelism: one sandbox per core.
 pub fn default_jobs() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }

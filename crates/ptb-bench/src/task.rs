@@ -27,12 +27,7 @@ pub struct TaskOptions {
 
 impl Default for TaskOptions {
     fn default() -> Self {
-        TaskOptions {
-            gpqa_csv: None,
-            gpqa_order: ChoiceOrder::Seeded(0),
-            bfcl_categories: vec![Category::ExecSimple],
-            gsm8k_fewshot: 10,
-        }
+        TaskOptions { gpqa_csv: None, gpqa_order: ChoiceOrder::Seeded(0), bfcl_categories: vec![Category::ExecSimple], gsm8k_fewshot: 10 }
     }
 }
 
@@ -65,38 +60,17 @@ pub struct Metric {
 pub fn metric(results: &[ItemResult]) -> Metric {
     let n = results.len();
     if n == 0 {
-        return Metric {
-            accuracy: 0.0,
-            stderr: 0.0,
-            n,
-        };
+        return Metric { accuracy: 0.0, stderr: 0.0, n };
     }
     let mean = results.iter().map(|r| r.score).sum::<f64>() / n as f64;
-    let stderr = if n < 2 {
-        0.0
-    } else {
-        (results
-            .iter()
-            .map(|r| (r.score - mean).powi(2))
-            .sum::<f64>()
-            / (n - 1) as f64)
-            .sqrt()
-            / (n as f64).sqrt()
-    };
-    Metric {
-        accuracy: mean,
-        stderr,
-        n,
-    }
+    let stderr = if n < 2 { 0.0 } else { (results.iter().map(|r| (r.score - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() / (n as f64).sqrt() };
+    Metric { accuracy: mean, stderr, n }
 }
 
 /// A loaded, automatically scored benchmark.
 pub enum Task {
     Aime(Vec<MathItem>),
-    Gsm8k {
-        items: Vec<MathItem>,
-        fewshot: Vec<MathItem>,
-    },
+    Gsm8k { items: Vec<MathItem>, fewshot: Vec<MathItem> },
     Gpqa(Vec<(GpqaItem, Presented)>),
     HumanEval(Vec<HumanEvalItem>),
     Bfcl(Vec<BfclItem>),
@@ -109,16 +83,10 @@ impl Task {
             BenchId::Gsm8k => {
                 let mut fewshot = math::load_gsm8k_fewshot(data)?;
                 fewshot.truncate(opts.gsm8k_fewshot);
-                Task::Gsm8k {
-                    items: math::load_gsm8k(data)?,
-                    fewshot,
-                }
+                Task::Gsm8k { items: math::load_gsm8k(data)?, fewshot }
             }
             BenchId::GpqaMain => {
-                let csv = opts
-                    .gpqa_csv
-                    .clone()
-                    .unwrap_or_else(|| super::data::bench_dir(data, bench).join("gpqa_main.csv"));
+                let csv = opts.gpqa_csv.clone().unwrap_or_else(|| super::data::bench_dir(data, bench).join("gpqa_main.csv"));
                 let items = gpqa::load_csv(&csv)?;
                 let presented = gpqa::present_all(&items, opts.gpqa_order);
                 Task::Gpqa(items.into_iter().zip(presented).collect())
@@ -132,45 +100,24 @@ impl Task {
                 Task::Bfcl(items)
             }
             BenchId::ArenaHardWriting | BenchId::HealthBench => {
-                return Err(BenchError::Invalid(format!(
-                    "{bench} is scored by an LLM judge: use bench::judged"
-                )));
+                return Err(BenchError::Invalid(format!("{bench} is scored by an LLM judge: use bench::judged")));
             }
         })
     }
 
     pub fn items(&self) -> Vec<EvalItem> {
-        let item = |id: &str, request| EvalItem {
-            id: id.to_string(),
-            request,
-        };
+        let item = |id: &str, request| EvalItem { id: id.to_string(), request };
         match self {
-            Task::Aime(v) => v
-                .iter()
-                .map(|i| item(&i.id, math::aime_request(i)))
-                .collect(),
-            Task::Gsm8k { items, fewshot } => items
-                .iter()
-                .map(|i| item(&i.id, math::gsm8k_request(i, fewshot)))
-                .collect(),
-            Task::Gpqa(v) => v
-                .iter()
-                .map(|(i, p)| item(&i.id, gpqa::request(i, p)))
-                .collect(),
-            Task::HumanEval(v) => v
-                .iter()
-                .map(|i| item(&i.task_id, humaneval::request(i)))
-                .collect(),
+            Task::Aime(v) => v.iter().map(|i| item(&i.id, math::aime_request(i))).collect(),
+            Task::Gsm8k { items, fewshot } => items.iter().map(|i| item(&i.id, math::gsm8k_request(i, fewshot))).collect(),
+            Task::Gpqa(v) => v.iter().map(|(i, p)| item(&i.id, gpqa::request(i, p))).collect(),
+            Task::HumanEval(v) => v.iter().map(|i| item(&i.task_id, humaneval::request(i))).collect(),
             Task::Bfcl(v) => v.iter().map(|i| item(&i.id, bfcl::request(i))).collect(),
         }
     }
 
     /// Score `outputs[i]` against item i. Reasoning blocks are stripped first.
-    pub fn score(
-        &self,
-        outputs: &[ModelOutput],
-        sandbox_opts: &SandboxOptions,
-    ) -> Result<Vec<ItemResult>, BenchError> {
+    pub fn score(&self, outputs: &[ModelOutput], sandbox_opts: &SandboxOptions) -> Result<Vec<ItemResult>, BenchError> {
         let n = match self {
             Task::Aime(v) => v.len(),
             Task::Gsm8k { items, .. } => items.len(),
@@ -179,20 +126,10 @@ impl Task {
             Task::Bfcl(v) => v.len(),
         };
         if outputs.len() != n {
-            return Err(BenchError::Invalid(format!(
-                "{n} items but {} outputs",
-                outputs.len()
-            )));
+            return Err(BenchError::Invalid(format!("{n} items but {} outputs", outputs.len())));
         }
-        let texts: Vec<String> = outputs
-            .iter()
-            .map(|o| strip_reasoning(&o.completion))
-            .collect();
-        let res = |id: &str, ok: bool, answer: String| ItemResult {
-            id: id.to_string(),
-            score: if ok { 1.0 } else { 0.0 },
-            answer,
-        };
+        let texts: Vec<String> = outputs.iter().map(|o| strip_reasoning(&o.completion)).collect();
+        let res = |id: &str, ok: bool, answer: String| ItemResult { id: id.to_string(), score: if ok { 1.0 } else { 0.0 }, answer };
         Ok(match self {
             Task::Aime(v) => v
                 .iter()
@@ -215,11 +152,7 @@ impl Task {
                 .zip(&texts)
                 .map(|((i, p), t)| {
                     let letter = gpqa::parse_letter(t);
-                    res(
-                        &i.id,
-                        letter == Some(p.target),
-                        letter.map(String::from).unwrap_or_default(),
-                    )
+                    res(&i.id, letter == Some(p.target), letter.map(String::from).unwrap_or_default())
                 })
                 .collect(),
             Task::HumanEval(v) => {
@@ -230,11 +163,7 @@ impl Task {
                     .map(|((i, r), t)| {
                         let mut answer = humaneval::find_code(t);
                         if !r.passed {
-                            let why = if r.timed_out {
-                                "timed out".to_string()
-                            } else {
-                                r.stderr_tail.lines().last().unwrap_or("").to_string()
-                            };
+                            let why = if r.timed_out { "timed out".to_string() } else { r.stderr_tail.lines().last().unwrap_or("").to_string() };
                             answer = format!("{answer}\n# failed: {why}");
                         }
                         res(&i.task_id, r.passed, answer)
@@ -247,15 +176,7 @@ impl Task {
                 .map(|(i, o)| {
                     let verdict = bfcl::score(i, o, &AstOptions::default());
                     let calls = serde_json::to_string(&o.tool_calls).unwrap_or_default();
-                    res(
-                        &i.id,
-                        verdict.correct,
-                        if verdict.correct {
-                            calls
-                        } else {
-                            format!("{calls} ({})", verdict.reason)
-                        },
-                    )
+                    res(&i.id, verdict.correct, if verdict.correct { calls } else { format!("{calls} ({})", verdict.reason) })
                 })
                 .collect(),
         })

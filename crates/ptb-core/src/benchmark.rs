@@ -25,15 +25,8 @@ pub enum BenchId {
 }
 
 impl BenchId {
-    pub const ALL: [BenchId; 7] = [
-        BenchId::Aime2025,
-        BenchId::ArenaHardWriting,
-        BenchId::Bfcl,
-        BenchId::GpqaMain,
-        BenchId::Gsm8k,
-        BenchId::HealthBench,
-        BenchId::HumanEval,
-    ];
+    pub const ALL: [BenchId; 7] =
+        [BenchId::Aime2025, BenchId::ArenaHardWriting, BenchId::Bfcl, BenchId::GpqaMain, BenchId::Gsm8k, BenchId::HealthBench, BenchId::HumanEval];
 
     /// Scored by an LLM judge (the spec's `llm-judge`) rather than a rule.
     pub fn is_judged(self) -> bool {
@@ -75,14 +68,7 @@ impl FromStr for BenchId {
             "healthbench" | "healthbencheasy" => BenchId::HealthBench,
             "humaneval" => BenchId::HumanEval,
             _ => {
-                return Err(UnknownBenchmark {
-                    name: s.to_string(),
-                    known: BenchId::ALL
-                        .iter()
-                        .map(|b| b.name())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
+                return Err(UnknownBenchmark { name: s.to_string(), known: BenchId::ALL.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ") });
             }
         };
         Ok(id)

@@ -1,12 +1,12 @@
 //! Loading everything a command works on: spec, store, pins, lockfile and
 //! store index. The I/O half of planning.
 
-use crate::resolve::ImageResolver;
 use crate::hash::{ContentHasher, StatCache};
 use crate::lock::{AgentInfo, BenchmarkInfo, LockError, Lockfile};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::progress::Reporter;
-use crate::resolve::{resolve, Pins, ResolveError};
+use crate::resolve::ImageResolver;
+use crate::resolve::{Pins, ResolveError, resolve};
 use crate::spec::{AgentKind, CheckpointSource, Experiment, SpecError};
 use crate::store::{Store, StoreError, StoreIndex};
 use std::path::{Path, PathBuf};

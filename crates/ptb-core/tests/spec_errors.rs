@@ -1,7 +1,7 @@
 //! Every spec mistake is a diagnostic naming file, line and column, with a
 //! fix where one is known; no input panics the front end.
 
-use ptb_core::spec::{parse_str, SpecError};
+use ptb_core::spec::{SpecError, parse_str};
 use std::path::Path;
 
 const GOOD: &str = r#"experiment t
@@ -44,8 +44,14 @@ fn mistakes_are_reported_with_location_and_fix() {
         ("unpinned repo", GOOD.replace("path=\"models/m1\"", "repo=\"Qwen/Qwen3-1.7B-Base\"")),
         ("exclude unknown", GOOD.replace("matrix { seeds 1; }", "matrix { seeds 1; exclude model=m2; }")),
         ("instruct missing", GOOD.replace("agent a {", "agent inst checkpoint=instruct\nagent a {")),
-        ("judge without model", GOOD.replace("stage eval { command \"eval.sh\"; }", "stage eval { command \"eval.sh\"; llm-judge url=\"https://api.openai.com/v1\"; }")),
-        ("judge url", GOOD.replace("stage eval { command \"eval.sh\"; }", "stage eval { command \"eval.sh\"; llm-judge url=\"api.openai.com\" model=\"gpt-5-mini\"; }")),
+        (
+            "judge without model",
+            GOOD.replace("stage eval { command \"eval.sh\"; }", "stage eval { command \"eval.sh\"; llm-judge url=\"https://api.openai.com/v1\"; }"),
+        ),
+        (
+            "judge url",
+            GOOD.replace("stage eval { command \"eval.sh\"; }", "stage eval { command \"eval.sh\"; llm-judge url=\"api.openai.com\" model=\"gpt-5-mini\"; }"),
+        ),
         ("judge outside eval", GOOD.replace("stage agent budget=\"1h\"", "stage agent budget=\"1h\" { llm-judge url=\"http://x\" model=\"m\"; }")),
     ];
     let mut out = String::new();

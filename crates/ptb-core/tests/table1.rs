@@ -6,7 +6,15 @@ use ptb_core::lock::{AgentInfo, BenchmarkInfo, CellRecord, Lockfile, StageRecord
 use ptb_core::store::MetricValue;
 use std::collections::BTreeMap;
 
-const BENCHES: [(&str, f64); 7] = [("aime2025", 0.2265), ("arenahardwriting", 0.0904), ("bfcl", 0.0746), ("gpqamain", 0.2246), ("gsm8k", 0.0936), ("healthbench", 0.1841), ("humaneval", 0.1061)];
+const BENCHES: [(&str, f64); 7] = [
+    ("aime2025", 0.2265),
+    ("arenahardwriting", 0.0904),
+    ("bfcl", 0.0746),
+    ("gpqamain", 0.2246),
+    ("gsm8k", 0.0936),
+    ("healthbench", 0.1841),
+    ("humaneval", 0.1061),
+];
 const MODELS: [&str; 4] = ["qwen3-1.7b", "qwen3-4b", "smollm3-3b", "gemma-3-4b"];
 // Table 1 of the paper (../shared/SEEDS.md), percent.
 const INSTRUCT: [f64; 7] = [29.2, 70.2, 85.0, 36.2, 87.0, 43.3, 71.5];
@@ -14,7 +22,17 @@ const OPUS: [f64; 7] = [5.0, 7.8, 75.9, 25.5, 41.0, 18.8, 24.7];
 const BASE: [f64; 7] = [1.7, 1.3, 1.5, 8.5, 20.4, 9.5, 12.8];
 
 fn stage(key: String, metrics: BTreeMap<String, MetricValue>) -> StageRecord {
-    StageRecord { key, status: "success".into(), path: "v1/x".into(), started: String::new(), finished: String::new(), duration_s: 0.0, exit_code: Some(0), metrics, inputs: BTreeMap::new() }
+    StageRecord {
+        key,
+        status: "success".into(),
+        path: "v1/x".into(),
+        started: String::new(),
+        finished: String::new(),
+        duration_s: 0.0,
+        exit_code: Some(0),
+        metrics,
+        inputs: BTreeMap::new(),
+    }
 }
 
 /// Every model scores the row's value; seeds spread it by ±`spread` so the
@@ -40,13 +58,19 @@ fn lockfile(flag: Option<(&str, &str, u64)>) -> Lockfile {
                     n += 1;
                     let spread = if seeds.len() > 1 { (seed as f64 - 2.0) * 1.5 } else { 0.0 };
                     let mut stages = BTreeMap::new();
-                    stages.insert("eval".to_string(), stage(format!("{n:064}"), [("score".to_string(), MetricValue::Number((scores[bi] + spread) / 100.0))].into()));
+                    stages.insert(
+                        "eval".to_string(),
+                        stage(format!("{n:064}"), [("score".to_string(), MetricValue::Number((scores[bi] + spread) / 100.0))].into()),
+                    );
                     if agent == "claude-opus-4.6" {
                         let flagged = flag == Some((m, b, seed));
                         let verdict = if flagged { "flagged" } else { "pass" };
                         stages.insert("judge".to_string(), stage(format!("j{n:063}"), [("verdict".to_string(), MetricValue::Text(verdict.into()))].into()));
                     }
-                    l.cells.insert(format!("{m}/{b}/{agent}/seed={seed}"), CellRecord { model: m.into(), benchmark: b.to_string(), agent: agent.into(), seed, stages });
+                    l.cells.insert(
+                        format!("{m}/{b}/{agent}/seed={seed}"),
+                        CellRecord { model: m.into(), benchmark: b.to_string(), agent: agent.into(), seed, stages },
+                    );
                 }
             }
         }

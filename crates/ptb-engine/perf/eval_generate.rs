@@ -46,9 +46,7 @@ fn main() {
         }
     }
     let path = path.unwrap_or_else(|| {
-        std::env::var_os("PTB_SMOLLM2_GGUF")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("target/eval-models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+        std::env::var_os("PTB_SMOLLM2_GGUF").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/eval-models/SmolLM2-135M-Instruct.Q4_1.gguf"))
     });
     if !path.exists() {
         eprintln!("{} is missing: run scripts/eval/ci-setup.sh", path.display());

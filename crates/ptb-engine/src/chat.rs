@@ -90,16 +90,11 @@ impl ChatTemplate {
         env.set_lstrip_blocks(true);
         env.set_keep_trailing_newline(false);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<Value, Error> {
-            Err(Error::new(ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function("raise_exception", |msg: String| -> std::result::Result<Value, Error> { Err(Error::new(ErrorKind::InvalidOperation, msg)) });
         env.add_function("strftime_now", move |fmt: String| -> std::result::Result<Value, Error> {
             let secs = match clock {
                 Clock::Fixed { unix_seconds } => unix_seconds,
-                Clock::System => std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or(0),
+                Clock::System => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0),
             };
             Ok(Value::from(super::strftime::format(&fmt, secs)))
         });
@@ -121,8 +116,7 @@ impl ChatTemplate {
             }
         });
         let src = strip_generation_tags(source);
-        env.add_template_owned("chat", src)
-            .map_err(|e| EvalError::Template(format!("does not compile: {e:#}")))?;
+        env.add_template_owned("chat", src).map_err(|e| EvalError::Template(format!("does not compile: {e:#}")))?;
         Ok(ChatTemplate { env, bos_token: bos_token.into(), eos_token: eos_token.into() })
     }
 
@@ -147,10 +141,7 @@ impl ChatTemplate {
 }
 
 fn message_value(m: &Message) -> Value {
-    let mut pairs: Vec<(Value, Value)> = vec![
-        (Value::from("role"), Value::from(m.role.clone())),
-        (Value::from("content"), Value::from(m.content.clone())),
-    ];
+    let mut pairs: Vec<(Value, Value)> = vec![(Value::from("role"), Value::from(m.role.clone())), (Value::from("content"), Value::from(m.content.clone()))];
     pairs.extend(m.extra.pairs().map(|(k, v)| (Value::from(k.to_string()), v.to_value())));
     pairs.into_iter().collect()
 }

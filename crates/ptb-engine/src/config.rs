@@ -49,16 +49,8 @@ pub struct BaseModelSpec {
 }
 
 /// Fields fine-tuning leaves alone; a change means a different model.
-const SHAPE_FIELDS: [&str; 8] = [
-    "hidden_size",
-    "intermediate_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "head_dim",
-    "vocab_size",
-    "model_type",
-];
+const SHAPE_FIELDS: [&str; 8] =
+    ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size", "model_type"];
 
 impl BaseModelSpec {
     /// A spec that trusts the checkpoint: its architecture and template. For ad-hoc use.
@@ -70,10 +62,7 @@ impl BaseModelSpec {
             field: "architectures".into(),
             problem: "is missing; pass the base model's architecture explicitly".into(),
         })?;
-        Ok(BaseModelSpec {
-            architecture: arch,
-            ..Default::default()
-        })
+        Ok(BaseModelSpec { architecture: arch, ..Default::default() })
     }
 }
 
@@ -110,12 +99,7 @@ pub struct RopeSpec {
 pub enum RopeScaling {
     None,
     Linear(f64),
-    Llama3 {
-        factor: f64,
-        low_freq_factor: f64,
-        high_freq_factor: f64,
-        original_max_position_embeddings: f64,
-    },
+    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: f64 },
 }
 
 /// Per-layer attention plan: which RoPE table (none for SmolLM3's NoPE layers) and window.
@@ -157,26 +141,16 @@ pub struct ModelConfig {
 pub(crate) fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            EvalError::Missing {
-                path: path.to_path_buf(),
-                what: "config.json (Hugging Face layout)",
-            }
+            EvalError::Missing { path: path.to_path_buf(), what: "config.json (Hugging Face layout)" }
         } else {
             EvalError::io(path, e)
         }
     })?;
-    serde_json::from_str(&text).map_err(|source| EvalError::Json {
-        path: path.to_path_buf(),
-        source,
-    })
+    serde_json::from_str(&text).map_err(|source| EvalError::Json { path: path.to_path_buf(), source })
 }
 
 fn architectures0(raw: &Value) -> Option<String> {
-    raw.get("architectures")?
-        .as_array()?
-        .first()?
-        .as_str()
-        .map(str::to_string)
+    raw.get("architectures")?.as_array()?.first()?.as_str().map(str::to_string)
 }
 
 /// Token ids from a field that may be an integer or a list of integers.
@@ -195,11 +169,7 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn err(&self, field: &str, problem: &str) -> EvalError {
-        EvalError::Config {
-            path: self.path.to_path_buf(),
-            field: field.into(),
-            problem: problem.into(),
-        }
+        EvalError::Config { path: self.path.to_path_buf(), field: field.into(), problem: problem.into() }
     }
     fn get(&self, field: &str) -> Option<&Value> {
         self.v.get(field).filter(|x| !x.is_null())
@@ -209,10 +179,7 @@ impl Fields<'_> {
     }
     fn usize_or(&self, field: &str, default: Option<usize>) -> Result<usize> {
         match self.get(field) {
-            Some(x) => x
-                .as_u64()
-                .map(|n| n as usize)
-                .ok_or_else(|| self.err(field, "must be a non-negative integer")),
+            Some(x) => x.as_u64().map(|n| n as usize).ok_or_else(|| self.err(field, "must be a non-negative integer")),
             None => default.ok_or_else(|| self.err(field, "is missing")),
         }
     }
@@ -223,9 +190,7 @@ impl Fields<'_> {
         }
     }
     fn opt_f64(&self, field: &str) -> Result<Option<f64>> {
-        self.get(field)
-            .map(|x| x.as_f64().ok_or_else(|| self.err(field, "must be a number")))
-            .transpose()
+        self.get(field).map(|x| x.as_f64().ok_or_else(|| self.err(field, "must be a number"))).transpose()
     }
     fn bool_or(&self, field: &str, default: bool) -> Result<bool> {
         match self.get(field) {
@@ -237,16 +202,8 @@ impl Fields<'_> {
         let Some(s) = self.get("rope_scaling") else {
             return Ok(RopeScaling::None);
         };
-        let kind = s
-            .get("rope_type")
-            .or_else(|| s.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("default");
-        let num = |k: &str| -> Result<f64> {
-            s.get(k)
-                .and_then(Value::as_f64)
-                .ok_or_else(|| self.err(&format!("rope_scaling.{k}"), "is missing"))
-        };
+        let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str).unwrap_or("default");
+        let num = |k: &str| -> Result<f64> { s.get(k).and_then(Value::as_f64).ok_or_else(|| self.err(&format!("rope_scaling.{k}"), "is missing")) };
         match kind {
             "default" => Ok(RopeScaling::None),
             "linear" => Ok(RopeScaling::Linear(num("factor")?)),
@@ -256,10 +213,7 @@ impl Fields<'_> {
                 high_freq_factor: num("high_freq_factor")?,
                 original_max_position_embeddings: num("original_max_position_embeddings")?,
             }),
-            other => Err(self.err(
-                "rope_scaling.rope_type",
-                &format!("`{other}` is not supported (default, linear, llama3 are)"),
-            )),
+            other => Err(self.err("rope_scaling.rope_type", &format!("`{other}` is not supported (default, linear, llama3 are)"))),
         }
     }
 }
@@ -273,11 +227,7 @@ pub fn load_config(dir: &Path, base: &BaseModelSpec) -> Result<(ModelConfig, Vec
     let mut mismatches = vec![];
     let claimed = architectures0(&raw).unwrap_or_default();
     if claimed != base.architecture {
-        mismatches.push(Mismatch {
-            field: "architectures[0]".into(),
-            declared: base.architecture.clone(),
-            checkpoint: claimed,
-        });
+        mismatches.push(Mismatch { field: "architectures[0]".into(), declared: base.architecture.clone(), checkpoint: claimed });
     }
     // Multimodal Gemma 3 keeps the language model's fields under `text_config`.
     let text_of = |v: &'_ Value| -> Value {
@@ -308,14 +258,9 @@ pub fn load_config(dir: &Path, base: &BaseModelSpec) -> Result<(ModelConfig, Vec
     };
     let mut cfg = cfg;
     cfg.eos_token_ids = id_list(f.get("eos_token_id").or_else(|| top.get("eos_token_id")));
-    cfg.bos_token_id = id_list(f.get("bos_token_id").or_else(|| top.get("bos_token_id")))
-        .first()
-        .copied();
+    cfg.bos_token_id = id_list(f.get("bos_token_id").or_else(|| top.get("bos_token_id"))).first().copied();
     if cfg.num_heads == 0 || cfg.num_kv_heads == 0 || cfg.num_heads % cfg.num_kv_heads != 0 {
-        return Err(f.err(
-            "num_key_value_heads",
-            "must divide num_attention_heads (grouped-query attention)",
-        ));
+        return Err(f.err("num_key_value_heads", "must divide num_attention_heads (grouped-query attention)"));
     }
     if cfg.head_dim % 2 != 0 {
         return Err(f.err("head_dim", "must be even for rotary embeddings"));
@@ -336,10 +281,7 @@ fn llama_like(f: &Fields, arch: Architecture) -> Result<ModelConfig> {
         Architecture::SmolLM3 => 2_000_000.0,
         _ => 10_000.0,
     };
-    let rope = RopeSpec {
-        theta: f.f64_or("rope_theta", theta_default)?,
-        scaling: f.rope_scaling()?,
-    };
+    let rope = RopeSpec { theta: f.f64_or("rope_theta", theta_default)?, scaling: f.rope_scaling()? };
     // SmolLM3: `no_rope_layers[i] == 1` means layer i *uses* RoPE (the name is HF's).
     let uses_rope: Vec<bool> = match (arch, f.get("no_rope_layers")) {
         (Architecture::SmolLM3, Some(Value::Array(a))) => {
@@ -354,15 +296,10 @@ fn llama_like(f: &Fields, arch: Architecture) -> Result<ModelConfig> {
         }
         _ => vec![true; layers],
     };
-    if matches!(arch, Architecture::Qwen3 | Architecture::SmolLM3 | Architecture::Llama)
-        && f.bool_or("use_sliding_window", false)?
-    {
+    if matches!(arch, Architecture::Qwen3 | Architecture::SmolLM3 | Architecture::Llama) && f.bool_or("use_sliding_window", false)? {
         return Err(f.err("use_sliding_window", "true is not supported for this architecture"));
     }
-    let act = f
-        .get("hidden_act")
-        .and_then(Value::as_str)
-        .unwrap_or("silu");
+    let act = f.get("hidden_act").and_then(Value::as_str).unwrap_or("silu");
     if act != "silu" {
         return Err(f.err("hidden_act", &format!("`{act}` is not supported (silu is)")));
     }
@@ -385,13 +322,7 @@ fn llama_like(f: &Fields, arch: Architecture) -> Result<ModelConfig> {
         attn_scale: (head_dim as f32).powf(-0.5),
         tie_word_embeddings: f.bool_or("tie_word_embeddings", arch == Architecture::SmolLM3)?,
         ropes: vec![rope],
-        layers: uses_rope
-            .into_iter()
-            .map(|r| LayerPlan {
-                rope: r.then_some(0),
-                sliding_window: None,
-            })
-            .collect(),
+        layers: uses_rope.into_iter().map(|r| LayerPlan { rope: r.then_some(0), sliding_window: None }).collect(),
         final_logit_softcapping: None,
         attn_logit_softcapping: None,
         eos_token_ids: vec![],
@@ -423,21 +354,12 @@ fn gemma3(f: &Fields) -> Result<ModelConfig> {
             (0..layers).map(|i| (i + 1) % pattern != 0).collect()
         }
     };
-    let act = f
-        .get("hidden_activation")
-        .and_then(Value::as_str)
-        .unwrap_or("gelu_pytorch_tanh");
+    let act = f.get("hidden_activation").and_then(Value::as_str).unwrap_or("gelu_pytorch_tanh");
     if act != "gelu_pytorch_tanh" {
         return Err(f.err("hidden_activation", &format!("`{act}` is not supported")));
     }
-    let global = RopeSpec {
-        theta: f.f64_or("rope_theta", 1_000_000.0)?,
-        scaling: f.rope_scaling()?,
-    };
-    let local = RopeSpec {
-        theta: f.f64_or("rope_local_base_freq", 10_000.0)?,
-        scaling: RopeScaling::None,
-    };
+    let global = RopeSpec { theta: f.f64_or("rope_theta", 1_000_000.0)?, scaling: f.rope_scaling()? };
+    let local = RopeSpec { theta: f.f64_or("rope_local_base_freq", 10_000.0)?, scaling: RopeScaling::None };
     let head_dim = f.usize_or("head_dim", Some(256))?;
     let qpas = f.f64_or("query_pre_attn_scalar", 256.0)?;
     Ok(ModelConfig {
@@ -459,13 +381,7 @@ fn gemma3(f: &Fields) -> Result<ModelConfig> {
         attn_scale: qpas.powf(-0.5) as f32,
         tie_word_embeddings: f.bool_or("tie_word_embeddings", true)?,
         ropes: vec![global, local],
-        layers: sliding
-            .into_iter()
-            .map(|s| LayerPlan {
-                rope: Some(if s { 1 } else { 0 }),
-                sliding_window: s.then_some(window),
-            })
-            .collect(),
+        layers: sliding.into_iter().map(|s| LayerPlan { rope: Some(if s { 1 } else { 0 }), sliding_window: s.then_some(window) }).collect(),
         final_logit_softcapping: f.opt_f64("final_logit_softcapping")?.map(|x| x as f32),
         attn_logit_softcapping: f.opt_f64("attn_logit_softcapping")?.map(|x| x as f32),
         eos_token_ids: vec![],

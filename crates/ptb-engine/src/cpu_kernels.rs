@@ -68,11 +68,7 @@ pub fn matmul_wt(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, y: &mut Vec
     // shape bug must stop here as a panic, not read past a buffer. One comparison a product.
     assert_eq!((x.len(), w.len()), (m * k, n * k), "matmul_wt: x [{m}, {k}] and w [{n}, {k}] do not match their buffers");
     reuse(y, m * n);
-    if m <= MAX_ROWS {
-        streamed(x, m, k, w, n, y)
-    } else {
-        gemm(x, m, k, w, n, m <= SKINNY_ROWS, y)
-    }
+    if m <= MAX_ROWS { streamed(x, m, k, w, n, y) } else { gemm(x, m, k, w, n, m <= SKINNY_ROWS, y) }
 }
 
 /// `buf` with `len` elements for a kernel that overwrites all of them: it keeps its
@@ -143,10 +139,7 @@ fn gemm(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, skinny: bool, y: &mu
     // SAFETY: every pointer, stride and extent addresses inside `x` (m×k), `w` (n×k) and
     // `y` (m×n), which outlive the call; `y` is not aliased.
     unsafe {
-        gemm_f32::gemm::f32::get_gemm_fn()(
-            n, m, k, y.as_mut_ptr(), n_, 1, false, w.as_ptr(), 1, k_, x.as_ptr(), k_, 1, 0.0, 1.0,
-            false, false, false, threads,
-        );
+        gemm_f32::gemm::f32::get_gemm_fn()(n, m, k, y.as_mut_ptr(), n_, 1, false, w.as_ptr(), 1, k_, x.as_ptr(), k_, 1, 0.0, 1.0, false, false, false, threads);
     }
 }
 
@@ -163,7 +156,24 @@ pub unsafe fn gemm_one_core(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs:
     // SAFETY: as the caller promises.
     unsafe {
         gemm_f32::gemm::f32::get_gemm_fn()(
-            m, n, k, dst, 1, i(dst_rs), false, a, 1, i(a_rs), b, i(b_cs), i(b_rs), 0.0, 1.0, false, false, false,
+            m,
+            n,
+            k,
+            dst,
+            1,
+            i(dst_rs),
+            false,
+            a,
+            1,
+            i(a_rs),
+            b,
+            i(b_cs),
+            i(b_rs),
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
             gemm_common::Parallelism::None,
         );
     }

@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use super::chat::{ChatTemplate, Clock, Message, RenderOptions};
-use super::device_failure;
 use super::config::{BaseModelSpec, Mismatch, ModelConfig, id_list, load_config, read_json};
+use super::device_failure;
 use super::error::{EvalError, Result};
 use super::gguf::GgufFile;
+use super::model::{Batch, KvCache, Model};
 use super::precision::Precision;
 use super::pyjson::Ordered;
-use super::model::{Batch, KvCache, Model};
 use super::sampling::Sampling;
 use super::weights::WeightSource;
 
@@ -143,17 +143,14 @@ impl<B: Backend> Engine<B> {
         if !tok_path.exists() {
             return Err(EvalError::Missing { path: tok_path, what: "tokenizer.json (save the tokenizer with save_pretrained)" });
         }
-        let tokenizer = Tokenizer::from_file(&tok_path)
-            .map_err(|e| EvalError::Tokenizer { path: tok_path.clone(), message: e.to_string() })?;
+        let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| EvalError::Tokenizer { path: tok_path.clone(), message: e.to_string() })?;
         let tc_path = dir.join("tokenizer_config.json");
         let tc = if tc_path.exists() { read_json(&tc_path)? } else { serde_json::json!({}) };
-        let own_template = std::fs::read_to_string(dir.join("chat_template.jinja"))
-            .ok()
-            .or_else(|| tc.get("chat_template").and_then(|t| t.as_str()).map(str::to_string));
+        let own_template =
+            std::fs::read_to_string(dir.join("chat_template.jinja")).ok().or_else(|| tc.get("chat_template").and_then(|t| t.as_str()).map(str::to_string));
         let source = base.chat_template.clone().or(own_template);
-        let template = source
-            .map(|s| ChatTemplate::new(&s, &special_token(tc.get("bos_token")), &special_token(tc.get("eos_token")), options.clock))
-            .transpose()?;
+        let template =
+            source.map(|s| ChatTemplate::new(&s, &special_token(tc.get("bos_token")), &special_token(tc.get("eos_token")), options.clock)).transpose()?;
         let mut eos = model.cfg.eos_token_ids.clone();
         let gc_path = dir.join("generation_config.json");
         let mut generation_defaults = vllm_defaults(None);
@@ -177,21 +174,10 @@ impl<B: Backend> Engine<B> {
         let cfg_path = tmp.path().join("config.json");
         std::fs::write(&cfg_path, raw_cfg.to_string()).map_err(|e| EvalError::io(&cfg_path, e))?;
         let (cfg, mismatches): (ModelConfig, _) = load_config(tmp.path(), base)?;
-        let tok_str = |key: &str| {
-            g.meta
-                .get(key)
-                .and_then(|m| m.as_i64())
-                .and_then(|id| tokenizer.id_to_token(id as u32))
-                .unwrap_or_default()
-        };
+        let tok_str = |key: &str| g.meta.get(key).and_then(|m| m.as_i64()).and_then(|id| tokenizer.id_to_token(id as u32)).unwrap_or_default();
         let (bos, eos_s) = (tok_str("tokenizer.ggml.bos_token_id"), tok_str("tokenizer.ggml.eos_token_id"));
         let own = g.meta.get("tokenizer.chat_template").and_then(|m| m.as_str()).map(str::to_string);
-        let template = base
-            .chat_template
-            .clone()
-            .or(own)
-            .map(|s| ChatTemplate::new(&s, &bos, &eos_s, options.clock))
-            .transpose()?;
+        let template = base.chat_template.clone().or(own).map(|s| ChatTemplate::new(&s, &bos, &eos_s, options.clock)).transpose()?;
         let eos = cfg.eos_token_ids.clone();
         let src = WeightSource::Gguf(Box::new(g));
         let model = loaded(Model::load(cfg, &src, device, options.precision)?, &options)?;
@@ -235,9 +221,7 @@ impl<B: Backend> Engine<B> {
     }
 
     fn render_chat(&self, messages: &[Message], opts: RenderOptions) -> Result<String> {
-        let t = self.template.as_ref().ok_or_else(|| {
-            EvalError::Template("the base model declares no chat template and the checkpoint has none".into())
-        })?;
+        let t = self.template.as_ref().ok_or_else(|| EvalError::Template("the base model declares no chat template and the checkpoint has none".into()))?;
         t.render(messages, &opts)
     }
 

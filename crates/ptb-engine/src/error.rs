@@ -20,11 +20,7 @@ pub enum EvalError {
     #[error("{path}: missing; a checkpoint directory needs {what}")]
     Missing { path: PathBuf, what: &'static str },
     #[error("{path}: field `{field}` {problem}")]
-    Config {
-        path: PathBuf,
-        field: String,
-        problem: String,
-    },
+    Config { path: PathBuf, field: String, problem: String },
     #[error(
         "unsupported architecture `{0}`; ptb evaluates LlamaForCausalLM, Qwen3ForCausalLM, \
          SmolLM3ForCausalLM, Gemma3ForCausalLM and Gemma3ForConditionalGeneration"
@@ -35,11 +31,7 @@ pub enum EvalError {
     #[error("tensor `{name}` not found in {dir}; is this checkpoint of the declared architecture?")]
     MissingTensor { name: String, dir: PathBuf },
     #[error("tensor `{name}` has shape {found:?}, expected {expected:?} from config.json")]
-    Shape {
-        name: String,
-        found: Vec<usize>,
-        expected: Vec<usize>,
-    },
+    Shape { name: String, found: Vec<usize>, expected: Vec<usize> },
     #[error("{path}: cannot load tokenizer: {message}")]
     Tokenizer { path: PathBuf, message: String },
     #[error("tokenizer: {0}")]
@@ -56,15 +48,9 @@ pub type Result<T, E = EvalError> = std::result::Result<T, E>;
 
 impl EvalError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        EvalError::Io {
-            path: path.into(),
-            source,
-        }
+        EvalError::Io { path: path.into(), source }
     }
     pub(crate) fn weights(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
-        EvalError::Weights {
-            path: path.into(),
-            problem: problem.into(),
-        }
+        EvalError::Weights { path: path.into(), problem: problem.into() }
     }
 }

@@ -75,9 +75,8 @@ struct Cursor<'a> {
 
 impl Cursor<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-            EvalError::weights(self.path, "truncated GGUF file; download it again")
-        })?;
+        let end =
+            self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| EvalError::weights(self.path, "truncated GGUF file; download it again"))?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -176,11 +175,7 @@ impl GgufFile {
         if self.arch() != "llama" {
             return Err(EvalError::UnknownArchitecture(format!("GGUF `{}`", self.arch())));
         }
-        let need = |k: &str| {
-            self.m(k).and_then(Meta::as_i64).ok_or_else(|| {
-                EvalError::weights(&self.path, format!("GGUF metadata `llama.{k}` missing"))
-            })
-        };
+        let need = |k: &str| self.m(k).and_then(Meta::as_i64).ok_or_else(|| EvalError::weights(&self.path, format!("GGUF metadata `llama.{k}` missing")));
         let heads = need("attention.head_count")?;
         let vocab = self
             .meta
@@ -267,10 +262,7 @@ impl GgufFile {
 
     /// Tensor `name` (GGUF naming) dequantised to f32.
     pub fn get(&self, name: &str) -> Result<HostTensor> {
-        let info = self.tensors.get(name).ok_or_else(|| EvalError::MissingTensor {
-            name: name.into(),
-            dir: self.path.clone(),
-        })?;
+        let info = self.tensors.get(name).ok_or_else(|| EvalError::MissingTensor { name: name.into(), dir: self.path.clone() })?;
         let n: usize = info.shape.iter().product();
         let start = self.data_start + info.offset;
         let bytes_needed = match info.ggml_type {
@@ -279,10 +271,7 @@ impl GgufFile {
             8 => n / 32 * 34,
             3 => n / 32 * 20,
             t => {
-                return Err(EvalError::weights(
-                    &self.path,
-                    format!("tensor `{name}` has GGML type {t}; ptb reads F32, F16, BF16, Q8_0 and Q4_1"),
-                ));
+                return Err(EvalError::weights(&self.path, format!("tensor `{name}` has GGML type {t}; ptb reads F32, F16, BF16, Q8_0 and Q4_1")));
             }
         };
         let bytes = self

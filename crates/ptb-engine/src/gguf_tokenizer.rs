@@ -24,14 +24,9 @@ pub fn from_gguf(g: &GgufFile) -> Result<Tokenizer> {
     };
     let tokens = strs("tokenizer.ggml.tokens")?;
     let merges = strs("tokenizer.ggml.merges")?;
-    let types: Vec<i64> = g
-        .meta
-        .get("tokenizer.ggml.token_type")
-        .and_then(Meta::as_array)
-        .map(|a| a.iter().map(|m| m.as_i64().unwrap_or(1)).collect())
-        .unwrap_or_default();
-    let vocab: serde_json::Map<String, Value> =
-        tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
+    let types: Vec<i64> =
+        g.meta.get("tokenizer.ggml.token_type").and_then(Meta::as_array).map(|a| a.iter().map(|m| m.as_i64().unwrap_or(1)).collect()).unwrap_or_default();
+    let vocab: serde_json::Map<String, Value> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
     // Token types 3 (control) and 4 (user-defined) are matched whole, before BPE.
     let added: Vec<Value> = types
         .iter()

@@ -22,9 +22,9 @@ mod device_failure;
 pub mod engine;
 pub mod error;
 pub mod gguf;
+mod gguf_tokenizer;
 #[cfg(feature = "cuda")]
 pub mod gpu;
-mod gguf_tokenizer;
 mod host_kv;
 mod host_ops;
 mod mask;

@@ -6,15 +6,15 @@
 //! positions make a padded row compute exactly what it would alone.
 
 use burn::prelude::*;
-use burn::tensor::{activation, DType};
+use burn::tensor::{DType, activation};
 
 use super::config::{Activation, ModelConfig, NormStyle};
 use super::cpu_kernels::HostBuf;
 use super::error::{EvalError, Result};
 use super::host_kv::HostKv;
 use super::mask::visible;
-use super::rope::RopeTable;
 use super::precision::Precision;
+use super::rope::RopeTable;
 use super::weights::{HostTensor, WeightSource};
 
 mod host;
@@ -177,10 +177,7 @@ impl<B: Backend> KvCache<B> {
     }
     /// Keeps only the batch rows `rows` (in that order): finished sequences stop costing.
     pub fn retain_rows(&mut self, rows: &[usize], device: &B::Device) {
-        let idx = Tensor::<B, 1, Int>::from_data(
-            TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]),
-            device,
-        );
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]), device);
         for l in self.layers.iter_mut().flatten() {
             match l {
                 LayerKv::Tensors(kv) => {
@@ -303,13 +300,9 @@ impl<B: Backend> Loader<'_, B> {
 /// Tensor-name prefix of the decoder: plain `model.`, or inside a Gemma 3 multimodal wrapper
 /// (`language_model.model.` in Google's files, `model.language_model.` since transformers 4.52).
 fn decoder_prefix(src: &WeightSource) -> Option<(&'static str, &'static str)> {
-    [
-        ("model.", ""),
-        ("language_model.model.", "language_model."),
-        ("model.language_model.", ""),
-    ]
-    .into_iter()
-    .find(|(p, _)| src.has(&format!("{p}embed_tokens.weight")))
+    [("model.", ""), ("language_model.model.", "language_model."), ("model.language_model.", "")]
+        .into_iter()
+        .find(|(p, _)| src.has(&format!("{p}embed_tokens.weight")))
 }
 
 impl<B: Backend> Model<B> {
@@ -317,10 +310,7 @@ impl<B: Backend> Model<B> {
     /// bytes), and so of the KV cache and every product's inputs; norms and the residual
     /// stream stay f32.
     pub fn load(cfg: ModelConfig, src: &WeightSource, device: &B::Device, precision: Precision) -> Result<Self> {
-        let (prefix, head_prefix) = decoder_prefix(src).ok_or_else(|| EvalError::MissingTensor {
-            name: "model.embed_tokens.weight".into(),
-            dir: src.dir(),
-        })?;
+        let (prefix, head_prefix) = decoder_prefix(src).ok_or_else(|| EvalError::MissingTensor { name: "model.embed_tokens.weight".into(), dir: src.dir() })?;
         let dtype = precision.resolve::<B>(src.stored_dtype(&format!("{prefix}layers.0.mlp.up_proj.weight")), device)?;
         let l = Loader::<B> { src, prefix: prefix.into(), device, dtype };
         let (h, hd) = (cfg.hidden_size, cfg.head_dim);
@@ -460,10 +450,7 @@ impl<B: Backend> Model<B> {
     fn rope_tables(&self, which: usize, pos: &[Vec<usize>]) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let table = RopeTable::new(&super::rope::inv_freq(&self.cfg.ropes[which], self.cfg.head_dim), pos);
         let shape = [pos.len(), 1, pos[0].len(), self.cfg.head_dim];
-        (
-            Tensor::from_data(TensorData::new(table.cos, shape), &self.device),
-            Tensor::from_data(TensorData::new(table.sin, shape), &self.device),
-        )
+        (Tensor::from_data(TensorData::new(table.cos, shape), &self.device), Tensor::from_data(TensorData::new(table.sin, shape), &self.device))
     }
 
     /// Additive mask `[batch, 1, 1, len, past+len]` of [`visible`].

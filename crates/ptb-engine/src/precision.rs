@@ -42,9 +42,7 @@ impl Precision {
         if B::supports_dtype(device, wanted) {
             Ok(wanted)
         } else {
-            Err(EvalError::Backend(format!(
-                "device {device:?} cannot compute in {self}; use `--dtype f32` or `--dtype auto`"
-            )))
+            Err(EvalError::Backend(format!("device {device:?} cannot compute in {self}; use `--dtype f32` or `--dtype auto`")))
         }
     }
 }

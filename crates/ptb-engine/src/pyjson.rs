@@ -280,7 +280,11 @@ fn dump_into(v: &Value, style: PyStyle, depth: usize, out: &mut String) -> Resul
                 }
                 newline(out, depth + 1);
                 let key = k.as_str().map(str::to_string).unwrap_or_else(|| k.to_string());
-                if repr { repr_str(&key, out) } else { json_str(&key, out) }
+                if repr {
+                    repr_str(&key, out)
+                } else {
+                    json_str(&key, out)
+                }
                 out.push_str(": ");
                 let x = v.get_item(k).map_err(|e| e.to_string())?;
                 dump_into(&x, style, depth + 1, out)?;
@@ -312,10 +316,7 @@ mod tests {
     fn json_and_repr_keep_key_order() {
         let o = Ordered::parse(r#"{"z": 1, "a": [true, null, "it's"], "m": {"x": 2.5}}"#).unwrap();
         let v = o.to_value();
-        assert_eq!(
-            dump(&v, PyStyle::Json { indent: None, sort_keys: false }, 0).unwrap(),
-            r#"{"z": 1, "a": [true, null, "it's"], "m": {"x": 2.5}}"#
-        );
+        assert_eq!(dump(&v, PyStyle::Json { indent: None, sort_keys: false }, 0).unwrap(), r#"{"z": 1, "a": [true, null, "it's"], "m": {"x": 2.5}}"#);
         assert_eq!(dump(&v, PyStyle::Repr, 0).unwrap(), r#"{'z': 1, 'a': [True, None, "it's"], 'm': {'x': 2.5}}"#);
         assert_eq!(
             dump(&v, PyStyle::Json { indent: Some(2), sort_keys: true }, 0).unwrap(),

@@ -14,12 +14,7 @@ pub fn inv_freq(spec: &RopeSpec, head_dim: usize) -> Vec<f64> {
     match &spec.scaling {
         RopeScaling::None => base,
         RopeScaling::Linear(f) => base.iter().map(|x| ((x / f) as f32) as f64).collect(),
-        RopeScaling::Llama3 {
-            factor,
-            low_freq_factor,
-            high_freq_factor,
-            original_max_position_embeddings: old,
-        } => {
+        RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings: old } => {
             // Long wavelengths are slowed by `factor`, short ones kept, the band between
             // interpolated (transformers' `_compute_llama3_parameters`).
             let low_wavelen = old / low_freq_factor;

@@ -304,10 +304,13 @@ mod tests {
         // The nucleus of 0.5 at T = 0.7: the shortest top run reaching half the mass.
         let full = softmax(0.7, &|_| true);
         let mut cum = 0.0;
-        let nucleus_len = 1 + by_logit.iter().position(|&i| {
-            cum += full[i];
-            cum >= 0.5
-        }).unwrap();
+        let nucleus_len = 1 + by_logit
+            .iter()
+            .position(|&i| {
+                cum += full[i];
+                cum >= 0.5
+            })
+            .unwrap();
         let cases = [
             (Sampling { temperature: 1.0, top_p: 1.0, top_k: 0, seed: 0 }, softmax(1.0, &|_| true)),
             (Sampling { temperature: 0.5, top_p: 1.0, top_k: 5, seed: 0 }, softmax(0.5, &|i| top(5).contains(&i))),

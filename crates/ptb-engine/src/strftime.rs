@@ -1,9 +1,6 @@
 //! The subset of C `strftime` that chat templates use (`strftime_now("%d %B %Y")`), in UTC.
 
-const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
-];
+const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
 const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (Hinnant's civil_from_days).

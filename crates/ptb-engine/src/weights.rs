@@ -42,14 +42,9 @@ impl WeightSource {
         let mut declared: HashMap<String, PathBuf> = HashMap::new();
         if index_path.exists() {
             let idx = super::config::read_json(&index_path)?;
-            let map = idx
-                .get("weight_map")
-                .and_then(|m| m.as_object())
-                .ok_or_else(|| EvalError::weights(&index_path, "has no `weight_map` object"))?;
+            let map = idx.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| EvalError::weights(&index_path, "has no `weight_map` object"))?;
             for (name, file) in map {
-                let file = file.as_str().ok_or_else(|| {
-                    EvalError::weights(&index_path, format!("weight_map[{name}] is not a file name"))
-                })?;
+                let file = file.as_str().ok_or_else(|| EvalError::weights(&index_path, format!("weight_map[{name}] is not a file name")))?;
                 let p = dir.join(file);
                 if !files.contains(&p) {
                     files.push(p.clone());
@@ -59,18 +54,14 @@ impl WeightSource {
         } else if single.exists() {
             files.push(single);
         } else {
-            return Err(EvalError::Missing {
-                path: single,
-                what: "model.safetensors or model.safetensors.index.json with its shards",
-            });
+            return Err(EvalError::Missing { path: single, what: "model.safetensors or model.safetensors.index.json with its shards" });
         }
         let mut shards = HashMap::new();
         let mut index = HashMap::new();
         for f in &files {
             let m = mmap(f)?;
-            let st = SafeTensors::deserialize(&m).map_err(|e| {
-                EvalError::weights(f, format!("not a valid safetensors file ({e}); re-save it with save_pretrained"))
-            })?;
+            let st = SafeTensors::deserialize(&m)
+                .map_err(|e| EvalError::weights(f, format!("not a valid safetensors file ({e}); re-save it with save_pretrained")))?;
             for name in st.names() {
                 index.insert(name.to_string(), f.clone());
             }
@@ -79,17 +70,10 @@ impl WeightSource {
         // An index that names a tensor its shard lacks is a truncated or mixed-up checkpoint.
         for (name, file) in &declared {
             if index.get(name) != Some(file) {
-                return Err(EvalError::weights(
-                    file,
-                    format!("index lists tensor `{name}` here but the shard does not contain it"),
-                ));
+                return Err(EvalError::weights(file, format!("index lists tensor `{name}` here but the shard does not contain it")));
             }
         }
-        Ok(WeightSource::Safetensors {
-            dir: dir.to_path_buf(),
-            shards,
-            index,
-        })
+        Ok(WeightSource::Safetensors { dir: dir.to_path_buf(), shards, index })
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -128,29 +112,12 @@ impl WeightSource {
     pub fn get(&self, name: &str) -> Result<HostTensor> {
         match self {
             WeightSource::Safetensors { dir, shards, index } => {
-                let file = index.get(name).ok_or_else(|| EvalError::MissingTensor {
-                    name: name.into(),
-                    dir: dir.clone(),
-                })?;
-                let st = SafeTensors::deserialize(&shards[file])
-                    .map_err(|e| EvalError::weights(file, e.to_string()))?;
-                let view = st
-                    .tensor(name)
-                    .map_err(|e| EvalError::weights(file, e.to_string()))?;
+                let file = index.get(name).ok_or_else(|| EvalError::MissingTensor { name: name.into(), dir: dir.clone() })?;
+                let st = SafeTensors::deserialize(&shards[file]).map_err(|e| EvalError::weights(file, e.to_string()))?;
+                let view = st.tensor(name).map_err(|e| EvalError::weights(file, e.to_string()))?;
                 let data = to_f32(view.dtype(), view.data())
-                    .ok_or_else(|| {
-                        EvalError::weights(
-                            file,
-                            format!(
-                                "tensor `{name}` has dtype {:?}; ptb reads F32, F16 and BF16",
-                                view.dtype()
-                            ),
-                        )
-                    })?;
-                Ok(HostTensor {
-                    shape: view.shape().to_vec(),
-                    data,
-                })
+                    .ok_or_else(|| EvalError::weights(file, format!("tensor `{name}` has dtype {:?}; ptb reads F32, F16 and BF16", view.dtype())))?;
+                Ok(HostTensor { shape: view.shape().to_vec(), data })
             }
             WeightSource::Gguf(g) => g.get_hf(name),
         }
@@ -160,18 +127,9 @@ impl WeightSource {
 fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
     // Little-endian on disk; chunks avoid alignment assumptions about the mapping.
     Some(match dtype {
-        Dtype::F32 => bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::F16 => bytes
-            .chunks_exact(2)
-            .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => bytes
-            .chunks_exact(2)
-            .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
+        Dtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F16 => bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::BF16 => bytes.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
         _ => return None,
     })
 }

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use ptb_engine::pyjson::Ordered;
 use ptb_engine::Message;
+use ptb_engine::pyjson::Ordered;
 
 mod chat_fixture;
 
@@ -35,7 +35,9 @@ fn engine_uses_the_declared_template_with_tools() {
     };
     let base = BaseModelSpec {
         architecture: "Qwen3ForCausalLM".into(),
-        chat_template: Some(std::fs::read_to_string(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("templates/chat/qwen3.jinja")).unwrap()),
+        chat_template: Some(
+            std::fs::read_to_string(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("templates/chat/qwen3.jinja")).unwrap(),
+        ),
         config: None,
     };
     let e = Engine::<Cpu>::load(&root.join("qwen3"), &base, &Default::default()).unwrap();

@@ -52,17 +52,10 @@ fn smollm3_date_follows_the_clock() {
 fn prompt_file_template_kwargs_keep_key_order() {
     use ptb_engine::{BaseModelSpec, Cpu, Engine, Prompt};
     let fx = fixture();
-    let case = fx
-        .get("cases")
-        .and_then(Ordered::as_list)
-        .unwrap()
-        .iter()
-        .find(|c| str_field(c, "name") == "xml_tools")
-        .unwrap();
+    let case = fx.get("cases").and_then(Ordered::as_list).unwrap().iter().find(|c| str_field(c, "name") == "xml_tools").unwrap();
     let kwargs = serde_json::to_string(case.get("kwargs").unwrap()).unwrap();
     let messages = serde_json::to_string(case.get("messages").unwrap()).unwrap();
-    let prompt: Prompt =
-        serde_json::from_str(&format!(r#"{{"chat": {{"messages": {messages}, "template_kwargs": {kwargs}}}}}"#)).unwrap();
+    let prompt: Prompt = serde_json::from_str(&format!(r#"{{"chat": {{"messages": {messages}, "template_kwargs": {kwargs}}}}}"#)).unwrap();
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures/eval");
     let base = BaseModelSpec {
         architecture: "Qwen3ForCausalLM".into(),

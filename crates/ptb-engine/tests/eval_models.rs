@@ -57,10 +57,7 @@ fn batched_generation_equals_one_by_one() {
         let mut reqs: Vec<Request> = cs.iter().map(|c| greedy(&c.ids, 10)).collect();
         // Seeded sampling must not depend on batch neighbours either.
         for (k, c) in cs.iter().enumerate() {
-            reqs.push(Request {
-                sampling: Sampling { temperature: 0.8, top_p: 0.9, top_k: 0, seed: 42 + k as u64 },
-                ..greedy(&c.ids, 10)
-            });
+            reqs.push(Request { sampling: Sampling { temperature: 0.8, top_p: 0.9, top_k: 0, seed: 42 + k as u64 }, ..greedy(&c.ids, 10) });
         }
         let batched = e.generate(&reqs, &Silent).unwrap();
         for (i, r) in reqs.iter().enumerate() {
@@ -111,11 +108,7 @@ fn refilled_slots_give_one_by_one_results() {
             .enumerate()
             .map(|(k, &n)| {
                 let ids = &cs[k % cs.len()].ids;
-                let sampling = if k % 2 == 1 {
-                    Sampling { temperature: 0.9, top_p: 0.95, top_k: 0, seed: 7 + k as u64 }
-                } else {
-                    Sampling::default()
-                };
+                let sampling = if k % 2 == 1 { Sampling { temperature: 0.9, top_p: 0.95, top_k: 0, seed: 7 + k as u64 } } else { Sampling::default() };
                 Request { sampling, ignore_eos: k % 3 != 2, ..greedy(ids, n) }
             })
             .collect();
@@ -131,10 +124,7 @@ fn refilled_slots_give_one_by_one_results() {
         assert_eq!(admitted, reqs.len(), "{arch}: {events:?}");
         // Refill: while requests wait, no step runs with an empty slot.
         let last_admit = events.iter().rposition(|e| matches!(e, Event::Admitted(_))).unwrap();
-        assert!(
-            events[..last_admit].iter().all(|e| !matches!(e, Event::Step(n) if *n < MAX_BATCH)),
-            "{arch}: {events:?}"
-        );
+        assert!(events[..last_admit].iter().all(|e| !matches!(e, Event::Step(n) if *n < MAX_BATCH)), "{arch}: {events:?}");
         assert!(events.iter().filter(|e| matches!(e, Event::Admitted(_))).count() > 2, "{arch}: {events:?}");
     }
 }
@@ -163,10 +153,7 @@ fn stop_strings_cut_the_text() {
     let full = e.generate(&[greedy(&c.ids, 12)], &Silent).unwrap().remove(0);
     assert!(full.text.chars().count() > 3, "need some text to cut: {:?}", full.text);
     let stop: String = full.text.chars().skip(2).take(2).collect();
-    let cut = e
-        .generate(&[Request { stop: vec![stop.clone()], ..greedy(&c.ids, 12) }], &Silent)
-        .unwrap()
-        .remove(0);
+    let cut = e.generate(&[Request { stop: vec![stop.clone()], ..greedy(&c.ids, 12) }], &Silent).unwrap().remove(0);
     assert_eq!(cut.finish_reason, FinishReason::Stop);
     assert!(!cut.text.contains(&stop));
     assert!(full.text.starts_with(&cut.text));
@@ -176,15 +163,9 @@ fn stop_strings_cut_the_text() {
     // where it first occurs.
     let long = e.generate(&[greedy(&c.ids, 60)], &Silent).unwrap().remove(0);
     let chars: Vec<char> = long.text.chars().collect();
-    let at = (1..chars.len())
-        .rev()
-        .find(|&i| chars[i - 1].is_ascii_alphanumeric() && chars[i].is_ascii_alphanumeric())
-        .expect("two ASCII characters in a row");
+    let at = (1..chars.len()).rev().find(|&i| chars[i - 1].is_ascii_alphanumeric() && chars[i].is_ascii_alphanumeric()).expect("two ASCII characters in a row");
     let stop: String = chars[at - 1..=at].iter().collect();
-    let cut = e
-        .generate(&[Request { stop: vec!["never in the text \u{1}".into(), stop.clone()], ..greedy(&c.ids, 60) }], &Silent)
-        .unwrap()
-        .remove(0);
+    let cut = e.generate(&[Request { stop: vec!["never in the text \u{1}".into(), stop.clone()], ..greedy(&c.ids, 60) }], &Silent).unwrap().remove(0);
     assert_eq!(cut.finish_reason, FinishReason::Stop);
     assert!(cut.completion_tokens > 10, "the stop must come after the first window: {cut:?}");
     assert_eq!(cut.text, long.text[..long.text.find(&stop).unwrap()]);
@@ -260,8 +241,7 @@ fn sharded_checkpoint_loads_like_single_file() {
     let mut map = serde_json::Map::new();
     for (k, part) in [a, b].iter().enumerate() {
         let file = format!("model-0000{}-of-00002.safetensors", k + 1);
-        let views: Vec<(String, safetensors::tensor::TensorView)> =
-            part.iter().map(|n| (n.clone(), st.tensor(n).unwrap())).collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = part.iter().map(|n| (n.clone(), st.tensor(n).unwrap())).collect();
         safetensors::serialize_to_file(views, None, &t.path().join(&file)).unwrap();
         for n in part.iter() {
             map.insert(n.clone(), serde_json::Value::String(file.clone()));

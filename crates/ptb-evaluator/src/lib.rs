@@ -14,7 +14,7 @@ use ptb_bench::healthbench::{self, HealthExample};
 use ptb_bench::judge::{JudgeClient, JudgeConfig, JudgeUsage};
 use ptb_bench::judged;
 use ptb_bench::sandbox::SandboxOptions;
-use ptb_bench::task::{metric, ItemResult, Metric, Task, TaskOptions};
+use ptb_bench::task::{ItemResult, Metric, Task, TaskOptions, metric};
 use ptb_bench::toolparse::parse_hermes;
 use ptb_bench::{BenchError, BenchId};
 use ptb_core::arch::Arch;
@@ -99,11 +99,16 @@ fn base_spec(job: &EvalJob) -> BaseModelSpec {
 /// Bench requests → engine requests: messages and tool schemas go to the
 /// chat template as vLLM would pass them (`{"type": "function", ...}`).
 fn to_request(r: &ChatRequest, job: &EvalJob, sampling: &ptb_engine::Sampling) -> Result<Request, EvaluateError> {
-    let messages = serde_json::from_value(serde_json::to_value(&r.messages).expect("messages serialise")).map_err(|e| EvaluateError::Usage(format!("message format: {e}")))?;
+    let messages = serde_json::from_value(serde_json::to_value(&r.messages).expect("messages serialise"))
+        .map_err(|e| EvaluateError::Usage(format!("message format: {e}")))?;
     let tools = if r.tools.is_empty() {
         None
     } else {
-        let v: Vec<serde_json::Value> = r.tools.iter().map(|t| serde_json::json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}})).collect();
+        let v: Vec<serde_json::Value> = r
+            .tools
+            .iter()
+            .map(|t| serde_json::json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+            .collect();
         Some(serde_json::from_value(serde_json::Value::Array(v)).map_err(|e| EvaluateError::Usage(format!("tool format: {e}")))?)
     };
     let max = r.max_tokens as usize;
@@ -191,7 +196,10 @@ impl Scoring {
         let n = texts.len();
         Ok(match self {
             Scoring::Rule(task) => {
-                let outputs: Vec<ModelOutput> = texts.iter().map(|t| if job.bench == BenchId::Bfcl { parse_hermes(t) } else { ModelOutput { completion: t.clone(), tool_calls: vec![] } }).collect();
+                let outputs: Vec<ModelOutput> = texts
+                    .iter()
+                    .map(|t| if job.bench == BenchId::Bfcl { parse_hermes(t) } else { ModelOutput { completion: t.clone(), tool_calls: vec![] } })
+                    .collect();
                 let results = score_prefix(task, &outputs, n)?;
                 let m = metric(&results);
                 (results, m)
@@ -240,7 +248,10 @@ pub fn judge_endpoint(url: String, model: String, api_key_env: String, concurren
 }
 
 fn no_judge(bench: BenchId) -> EvaluateError {
-    EvaluateError::Usage(format!("{} is scored by an LLM judge: add `llm-judge url=\"…\" model=\"…\"` to the eval stage (or pass --judge-url and --judge-model)", bench.name()))
+    EvaluateError::Usage(format!(
+        "{} is scored by an LLM judge: add `llm-judge url=\"…\" model=\"…\"` to the eval stage (or pass --judge-url and --judge-model)",
+        bench.name()
+    ))
 }
 
 /// Load the checkpoint on the job's device and generate for `items`; the
@@ -280,7 +291,15 @@ pub fn run(job: &EvalJob, reporter: &dyn ptb_engine::Reporter) -> Result<EvalSum
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|source| EvaluateError::Write { path: path.clone(), source })?);
     for ((id, _), c) in items.iter().zip(&completions) {
         let r = by_id.get(id.as_str());
-        let line = Line { id, score: r.map(|r| r.score), answer: r.map(|r| r.answer.as_str()), completion: &c.text, prompt_tokens: c.prompt_tokens, completion_tokens: c.completion_tokens, finish_reason: c.finish_reason };
+        let line = Line {
+            id,
+            score: r.map(|r| r.score),
+            answer: r.map(|r| r.answer.as_str()),
+            completion: &c.text,
+            prompt_tokens: c.prompt_tokens,
+            completion_tokens: c.completion_tokens,
+            finish_reason: c.finish_reason,
+        };
         writeln!(f, "{}", serde_json::to_string(&line).expect("serialises")).map_err(|source| EvaluateError::Write { path: path.clone(), source })?;
     }
     f.flush().map_err(|source| EvaluateError::Write { path: path.clone(), source })?;
@@ -335,7 +354,8 @@ fn single_file_dir(bench: BenchId, file: &Path) -> Result<PathBuf, EvaluateError
 impl EvalJob {
     /// Read the stage environment (`PTB_*`, docs/agent-contract.md).
     pub fn from_env() -> Result<EvalJob, EvaluateError> {
-        let var = |k: &str| std::env::var(k).map_err(|_| EvaluateError::Usage(format!("{k} is not set: `ptb eval` runs inside an eval stage, or takes its flags")));
+        let var =
+            |k: &str| std::env::var(k).map_err(|_| EvaluateError::Usage(format!("{k} is not set: `ptb eval` runs inside an eval stage, or takes its flags")));
         let bench: BenchId = var("PTB_BENCHMARK")?.parse().map_err(BenchError::from)?;
         let data = PathBuf::from(var("PTB_INPUT_DATA")?);
         Ok(EvalJob {

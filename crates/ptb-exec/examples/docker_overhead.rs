@@ -2,9 +2,9 @@
 //! and how many concurrent container stages this machine sustains.
 //! Run through perf/docker-overhead.sh (it builds the image first).
 
+use ptb_core::spec::{ExecutorKind, Resources, StageKind};
 use ptb_exec::docker::DockerExecutor;
 use ptb_exec::{Executor, JobInput, OutcomeStatus, StageJob};
-use ptb_core::spec::{ExecutorKind, Resources, StageKind};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -76,6 +76,13 @@ async fn main() {
         let outs = futures_util::future::join_all(runs).await;
         let wall = t.elapsed().as_secs_f64();
         let ok = outs.iter().filter(|o| matches!(o, Ok(o) if o.status == OutcomeStatus::Success)).count();
-        println!("  {:>4}  {:>8.2}  {:>8.2}s  {:>11.3}s  {}", k, wall, wall - 5.0, (wall - 5.0) / k as f64, if ok == k { "all ok".to_string() } else { format!("{ok}/{k} ok") });
+        println!(
+            "  {:>4}  {:>8.2}  {:>8.2}s  {:>11.3}s  {}",
+            k,
+            wall,
+            wall - 5.0,
+            (wall - 5.0) / k as f64,
+            if ok == k { "all ok".to_string() } else { format!("{ok}/{k} ok") }
+        );
     }
 }

@@ -9,7 +9,7 @@ use ptb_core::hash::StageKey;
 use ptb_core::lock::{CellRecord, Lockfile};
 use ptb_core::plan::{Action, Plan, PlanOptions, StagePlan};
 use ptb_core::progress::Reporter;
-use ptb_core::session::{refresh_header, Session};
+use ptb_core::session::{Session, refresh_header};
 use ptb_core::spec::{ExecutorKind, StageKind};
 use ptb_core::store::{Meta, Store, StoreError};
 use std::collections::BTreeMap;
@@ -65,7 +65,12 @@ pub struct Executors {
 
 impl Executors {
     pub fn local_only() -> Self {
-        Executors { local: Arc::new(crate::local::LocalExecutor), docker: None, slurm: None, gpus: Arc::new(crate::gpus::GpuPool::new([]).expect("an empty pool is valid")) }
+        Executors {
+            local: Arc::new(crate::local::LocalExecutor),
+            docker: None,
+            slurm: None,
+            gpus: Arc::new(crate::gpus::GpuPool::new([]).expect("an empty pool is valid")),
+        }
     }
     fn get(&self, kind: ExecutorKind) -> Result<Arc<dyn Executor>, ExecError> {
         match kind {
@@ -87,7 +92,12 @@ fn check_locked(session: &Session, plan: &Plan) -> Result<(), ApplyError> {
             details.push(format!("  pin {k}: {} → {v}", session.lock.pins.get(k).map(String::as_str).unwrap_or("(none)")));
         }
     }
-    if changing.is_empty() && header.pins == session.lock.pins && header.models == session.lock.models && header.benchmarks == session.lock.benchmarks && header.agents == session.lock.agents {
+    if changing.is_empty()
+        && header.pins == session.lock.pins
+        && header.models == session.lock.models
+        && header.benchmarks == session.lock.benchmarks
+        && header.agents == session.lock.agents
+    {
         return Ok(());
     }
     Err(ApplyError::Locked { path: session.lock_path.clone(), count: changing.len(), details: details.join("\n") })
@@ -167,7 +177,13 @@ struct RunCtx {
 
 /// Run one cell's stages in chain order. A stage whose upstream did not
 /// produce a result is skipped.
-async fn run_cell(ctx: &RunCtx, exp: &ptb_core::spec::Experiment, cell: &ptb_core::spec::Cell, stages: Vec<StagePlan>, mut outs: BTreeMap<StageKind, PathBuf>) -> Result<ApplySummary, ApplyError> {
+async fn run_cell(
+    ctx: &RunCtx,
+    exp: &ptb_core::spec::Experiment,
+    cell: &ptb_core::spec::Cell,
+    stages: Vec<StagePlan>,
+    mut outs: BTreeMap<StageKind, PathBuf>,
+) -> Result<ApplySummary, ApplyError> {
     let mut sum = ApplySummary::default();
     for sp in stages {
         if let Some(up) = sp.upstream {
@@ -213,7 +229,13 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-async fn run_stage(ctx: &RunCtx, exp: &ptb_core::spec::Experiment, cell: &ptb_core::spec::Cell, sp: &StagePlan, outs: &BTreeMap<StageKind, PathBuf>) -> Result<StageResult, ApplyError> {
+async fn run_stage(
+    ctx: &RunCtx,
+    exp: &ptb_core::spec::Experiment,
+    cell: &ptb_core::spec::Cell,
+    sp: &StagePlan,
+    outs: &BTreeMap<StageKind, PathBuf>,
+) -> Result<StageResult, ApplyError> {
     let store = &ctx.session_store;
     let key: &StageKey = &sp.key;
     let lock = match store.try_lock(key)? {
@@ -284,7 +306,10 @@ async fn run_stage(ctx: &RunCtx, exp: &ptb_core::spec::Experiment, cell: &ptb_co
     let (metrics, metrics_err) = record::read_metrics(&building.out_dir());
     let keep = keep && metrics_err.is_none();
     if let Some(e) = &metrics_err {
-        let _ = std::fs::OpenOptions::new().append(true).open(building.log_path()).and_then(|mut f| std::io::Write::write_all(&mut f, format!("ptb: {e}\n").as_bytes()));
+        let _ = std::fs::OpenOptions::new()
+            .append(true)
+            .open(building.log_path())
+            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("ptb: {e}\n").as_bytes()));
     }
     let status_name = if metrics_err.is_some() { "failed" } else { status.name() };
     let out_sha256 = if keep { ptb_core::hash::hash_dir(&building.out_dir()).ok() } else { None };
@@ -327,6 +352,12 @@ fn stage_executor(sp: &StagePlan, exp: &ptb_core::spec::Experiment) -> ExecutorK
 pub(crate) fn ensure_cell<'a>(l: &'a mut Lockfile, exp: &ptb_core::spec::Experiment, cell_id: &str) -> &'a mut CellRecord {
     l.cells.entry(cell_id.to_string()).or_insert_with(|| {
         let c = exp.cells.iter().find(|c| c.id == cell_id).expect("cell is in the spec");
-        CellRecord { model: exp.model(c).name.clone(), benchmark: exp.benchmark(c).name.clone(), agent: exp.agent(c).name.clone(), seed: c.seed, stages: BTreeMap::new() }
+        CellRecord {
+            model: exp.model(c).name.clone(),
+            benchmark: exp.benchmark(c).name.clone(),
+            agent: exp.agent(c).name.clone(),
+            seed: c.seed,
+            stages: BTreeMap::new(),
+        }
     })
 }

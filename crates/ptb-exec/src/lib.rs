@@ -6,11 +6,11 @@
 //! Implementations: [`local::LocalExecutor`] (a process on this host);
 //! Docker and Slurm plug in behind the same trait.
 
+pub mod apply;
 pub mod docker;
 pub mod gpus;
 pub mod local;
 mod redact;
-pub mod apply;
 
 pub use redact::Redactor;
 

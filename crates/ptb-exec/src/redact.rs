@@ -11,8 +11,7 @@ impl Redactor {
         // Longest first so a secret containing another is replaced whole;
         // values shorter than 4 bytes are skipped, as replacing them would
         // shred ordinary output without protecting anything.
-        let mut secrets: Vec<(String, String)> =
-            secrets.into_iter().filter(|(_, v)| v.len() >= 4).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut secrets: Vec<(String, String)> = secrets.into_iter().filter(|(_, v)| v.len() >= 4).map(|(k, v)| (k.clone(), v.clone())).collect();
         secrets.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
         Redactor { secrets }
     }

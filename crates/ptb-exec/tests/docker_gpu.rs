@@ -5,8 +5,8 @@
 
 mod support;
 
-use ptb_exec::{Executor, OutcomeStatus};
 use ptb_core::spec::ExecutorKind;
+use ptb_exec::{Executor, OutcomeStatus};
 use support::*;
 
 fn gpu_host() -> bool {

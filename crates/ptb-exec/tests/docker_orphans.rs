@@ -3,9 +3,9 @@
 
 mod support;
 
+use ptb_core::spec::ExecutorKind;
 use ptb_exec::Executor;
 use ptb_exec::docker::OwnerToken;
-use ptb_core::spec::ExecutorKind;
 use std::time::Duration;
 use support::*;
 
@@ -49,7 +49,17 @@ async fn killed_apply_leaves_no_orphan_after_the_next_start() {
     assert_eq!(docker_cli(&["ps", "-q", "--filter", &filter]), id, "the container should have outlived its owner");
 
     // A container of a live owner (this process) must survive the reap.
-    let live = docker_cli(&["run", "-d", "--label", &format!("ptb.key=live{key}"), "--label", &format!("ptb.owner={}", OwnerToken::current().0), IMAGE, "sleep", "60"]);
+    let live = docker_cli(&[
+        "run",
+        "-d",
+        "--label",
+        &format!("ptb.key=live{key}"),
+        "--label",
+        &format!("ptb.owner={}", OwnerToken::current().0),
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
 
     let reaped = ex.reap_orphans().await.unwrap();
     let live_left = docker_cli(&["ps", "-q", "--filter", &format!("label=ptb.key=live{key}")]);

@@ -3,12 +3,12 @@
 
 mod support;
 
-use ptb_exec::{Executor, OutcomeStatus};
 use ptb_core::spec::ExecutorKind;
+use ptb_exec::{Executor, OutcomeStatus};
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use support::*;
 
 /// The host as containers on the default bridge see it.
@@ -70,7 +70,11 @@ async fn network_none_blocks_a_connect_to_the_host() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inputs_are_read_only() {
     let s = Scratch::new();
-    let j = job(&s, ExecutorKind::Docker, r#"echo x > /inputs/data/new.txt && echo WROTE; echo y >> /inputs/data/hello.txt && echo APPENDED; rm /inputs/data/hello.txt && echo REMOVED; exit 0"#);
+    let j = job(
+        &s,
+        ExecutorKind::Docker,
+        r#"echo x > /inputs/data/new.txt && echo WROTE; echo y >> /inputs/data/hello.txt && echo APPENDED; rm /inputs/data/hello.txt && echo REMOVED; exit 0"#,
+    );
     let o = docker().await.run(&j, &Lines::default()).await.unwrap();
     assert_eq!(o.status, OutcomeStatus::Success);
     let log = s.log();

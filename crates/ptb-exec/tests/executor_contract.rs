@@ -3,9 +3,9 @@
 
 mod support;
 
+use ptb_core::spec::ExecutorKind;
 use ptb_exec::local::LocalExecutor;
 use ptb_exec::{Executor, OutcomeStatus};
-use ptb_core::spec::ExecutorKind;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::*;
 
@@ -29,7 +29,14 @@ macro_rules! contract {
     )*};
 }
 
-contract!(exit_code_and_logs, outputs_and_inputs, budget_kills_and_keeps_partial_output, sigterm_reaches_the_stage, secrets_never_reach_the_log, environment_is_present);
+contract!(
+    exit_code_and_logs,
+    outputs_and_inputs,
+    budget_kills_and_keeps_partial_output,
+    sigterm_reaches_the_stage,
+    secrets_never_reach_the_log,
+    environment_is_present
+);
 
 async fn exit_code_and_logs(kind: ExecutorKind) {
     let s = Scratch::new();
@@ -52,7 +59,11 @@ async fn exit_code_and_logs(kind: ExecutorKind) {
 
 async fn outputs_and_inputs(kind: ExecutorKind) {
     let s = Scratch::new();
-    let j = job(&s, kind, r#"mkdir -p "$PTB_OUT/final_model" && cat "$PTB_INPUT_DATA/hello.txt" > "$PTB_OUT/final_model/copy.txt" && echo scratch > ./in-work.txt"#);
+    let j = job(
+        &s,
+        kind,
+        r#"mkdir -p "$PTB_OUT/final_model" && cat "$PTB_INPUT_DATA/hello.txt" > "$PTB_OUT/final_model/copy.txt" && echo scratch > ./in-work.txt"#,
+    );
     let o = executor(kind).await.run(&j, &Lines::default()).await.unwrap();
     assert_eq!(o.status, OutcomeStatus::Success, "log:\n{}", s.log());
     assert_eq!(std::fs::read_to_string(s.path("out/final_model/copy.txt")).unwrap(), "hello from the input\n");
@@ -113,7 +124,13 @@ async fn secrets_never_reach_the_log(kind: ExecutorKind) {
 }
 
 fn walk_text(dir: &std::path::Path) -> String {
-    walkdir::WalkDir::new(dir).into_iter().filter_map(Result::ok).filter(|e| e.file_type().is_file()).filter_map(|e| std::fs::read(e.path()).ok()).map(|b| String::from_utf8_lossy(&b).into_owned()).collect()
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect()
 }
 
 async fn environment_is_present(kind: ExecutorKind) {

@@ -56,20 +56,11 @@ fn mapped(t: &str) -> Option<PyType> {
 
 /// `get_possible_answer_type`: the type of the first non-`""` possible answer.
 fn possible_type(possible: &[Value]) -> Option<PyType> {
-    possible
-        .iter()
-        .find(|a| a.as_str() != Some(""))
-        .map(py_type)
+    possible.iter().find(|a| a.as_str() != Some("")).map(py_type)
 }
 
 /// `type_checker`. Returns Ok(is_variable) or Err(reason).
-fn type_check(
-    param: &str,
-    value: &Value,
-    possible: &[Value],
-    expected: PyType,
-    nested: Option<PyType>,
-) -> Result<bool, String> {
+fn type_check(param: &str, value: &Value, possible: &[Value], expected: PyType, nested: Option<PyType>) -> Result<bool, String> {
     let is_variable = possible_type(possible).is_some_and(|t| t != expected);
     if py_type(value) == expected {
         let Some(nested) = nested else {
@@ -95,10 +86,7 @@ fn type_check(
     if possible_type(possible).is_some_and(|t| py_type(value) == t) {
         return Ok(true);
     }
-    Err(format!(
-        "incorrect type for parameter `{param}`: expected {expected:?}, got {:?}",
-        py_type(value)
-    ))
+    Err(format!("incorrect type for parameter `{param}`: expected {expected:?}, got {:?}", py_type(value)))
 }
 
 /// `standardize_string`: drop ` ,./-_*^`, lower-case, `'` → `"`.
@@ -120,16 +108,8 @@ fn contains(list: &[Value], v: &Value) -> bool {
 }
 
 fn string_check(param: &str, value: &str, possible: &[Value]) -> Result<(), String> {
-    let want: Vec<Value> = possible
-        .iter()
-        .filter(|p| p.is_string())
-        .map(std_value)
-        .collect();
-    if contains(&want, &Value::String(standardize(value))) {
-        Ok(())
-    } else {
-        Err(format!("invalid value for parameter `{param}`: {value:?}"))
-    }
+    let want: Vec<Value> = possible.iter().filter(|p| p.is_string()).map(std_value).collect();
+    if contains(&want, &Value::String(standardize(value))) { Ok(()) } else { Err(format!("invalid value for parameter `{param}`: {value:?}")) }
 }
 
 fn list_check(param: &str, value: &[Value], possible: &[Value]) -> Result<(), String> {
@@ -143,11 +123,7 @@ fn list_check(param: &str, value: &[Value], possible: &[Value]) -> Result<(), St
             _ => Value::Null,
         })
         .collect();
-    if contains(&want, &got) {
-        Ok(())
-    } else {
-        Err(format!("invalid value for parameter `{param}`"))
-    }
+    if contains(&want, &got) { Ok(()) } else { Err(format!("invalid value for parameter `{param}`")) }
 }
 
 fn dict_check(param: &str, value: &Map<String, Value>, possible: &[Value]) -> Result<(), String> {
@@ -168,9 +144,7 @@ fn dict_check(param: &str, value: &Map<String, Value>, possible: &[Value]) -> Re
             }
         }
         for (k, allowed) in answer {
-            let optional = allowed
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("")));
+            let optional = allowed.as_array().is_some_and(|a| a.iter().any(|x| x.as_str() == Some("")));
             if !value.contains_key(k) && !optional {
                 last = format!("missing dict key `{k}` in `{param}`");
                 continue 'answers;
@@ -207,44 +181,20 @@ fn list_dict_check(param: &str, value: &[Value], possible: &[Value]) -> Result<(
 }
 
 fn convert_name(name: &str, opts: &AstOptions) -> String {
-    if opts.underscore_to_dot {
-        name.replace('.', "_")
-    } else {
-        name.to_string()
-    }
+    if opts.underscore_to_dot { name.replace('.', "_") } else { name.to_string() }
 }
 
 /// `simple_function_checker` for one call against one `{name: {param: [values]}}`.
-fn check_call(
-    doc: &Value,
-    call: &ToolCall,
-    possible: &Value,
-    opts: &AstOptions,
-) -> Result<(), String> {
-    let (_, answer) = possible
-        .as_object()
-        .and_then(|m| m.iter().next())
-        .ok_or("malformed possible answer")?;
+fn check_call(doc: &Value, call: &ToolCall, possible: &Value, opts: &AstOptions) -> Result<(), String> {
+    let (_, answer) = possible.as_object().and_then(|m| m.iter().next()).ok_or("malformed possible answer")?;
     let answer = answer.as_object().ok_or("malformed possible answer")?;
-    let name = doc
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or("function doc without a name")?;
-    let params = doc
-        .pointer("/parameters/properties")
-        .and_then(Value::as_object)
-        .ok_or("function doc without properties")?;
+    let name = doc.get("name").and_then(Value::as_str).ok_or("function doc without a name")?;
+    let params = doc.pointer("/parameters/properties").and_then(Value::as_object).ok_or("function doc without properties")?;
     let empty = Vec::new();
-    let required = doc
-        .pointer("/parameters/required")
-        .and_then(Value::as_array)
-        .unwrap_or(&empty);
+    let required = doc.pointer("/parameters/required").and_then(Value::as_array).unwrap_or(&empty);
     let name = convert_name(name, opts);
     if call.function != name {
-        return Err(format!(
-            "function `{name}` not found in model output (got `{}`)",
-            call.function
-        ));
+        return Err(format!("function `{name}` not found in model output (got `{}`)", call.function));
     }
     for r in required.iter().filter_map(Value::as_str) {
         if !call.arguments.contains_key(r) {
@@ -252,30 +202,20 @@ fn check_call(
         }
     }
     for (param, value) in &call.arguments {
-        let (Some(detail), Some(allowed)) = (
-            params.get(param),
-            answer.get(param).and_then(Value::as_array),
-        ) else {
+        let (Some(detail), Some(allowed)) = (params.get(param), answer.get(param).and_then(Value::as_array)) else {
             return Err(format!("unexpected parameter `{param}`"));
         };
         let tdesc = detail.get("type").and_then(Value::as_str).unwrap_or("any");
         let expected = mapped(tdesc).ok_or_else(|| format!("unknown BFCL type `{tdesc}`"))?;
         let nested = if tdesc == "array" || tdesc == "tuple" {
-            let it = detail
-                .pointer("/items/type")
-                .and_then(Value::as_str)
-                .unwrap_or("any");
+            let it = detail.pointer("/items/type").and_then(Value::as_str).unwrap_or("any");
             Some(mapped(it).ok_or_else(|| format!("unknown BFCL type `{it}`"))?)
         } else {
             None
         };
         // An int is accepted where a float is expected.
         let value = match (tdesc, value) {
-            ("float", Value::Number(n)) if !n.is_f64() => n
-                .as_f64()
-                .and_then(serde_json::Number::from_f64)
-                .map(Value::Number)
-                .unwrap_or_else(|| value.clone()),
+            ("float", Value::Number(n)) if !n.is_f64() => n.as_f64().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or_else(|| value.clone()),
             _ => value.clone(),
         };
         let is_variable = type_check(param, &value, allowed, expected, nested)?;
@@ -305,9 +245,7 @@ fn check_call(
         }
     }
     for (param, allowed) in answer {
-        let optional = allowed
-            .as_array()
-            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("")));
+        let optional = allowed.as_array().is_some_and(|a| a.iter().any(|x| x.as_str() == Some("")));
         if !call.arguments.contains_key(param) && !optional {
             return Err(format!("parameter `{param}` not provided and not optional"));
         }
@@ -316,8 +254,7 @@ fn check_call(
 }
 
 fn find_doc<'a>(docs: &'a [Value], name: &str) -> Option<&'a Value> {
-    docs.iter()
-        .find(|d| d.get("name").and_then(Value::as_str) == Some(name))
+    docs.iter().find(|d| d.get("name").and_then(Value::as_str) == Some(name))
 }
 
 fn expected_name(possible: &Value) -> Option<&str> {
@@ -325,25 +262,15 @@ fn expected_name(possible: &Value) -> Option<&str> {
 }
 
 /// BFCL's `ast_checker` for a Python category.
-pub fn ast_check(
-    category: Category,
-    docs: &[Value],
-    calls: &[ToolCall],
-    possible: &[Value],
-    opts: &AstOptions,
-) -> Verdict {
+pub fn ast_check(category: Category, docs: &[Value], calls: &[ToolCall], possible: &[Value], opts: &AstOptions) -> Verdict {
     let result = match category {
-        Category::Parallel | Category::ParallelMultiple => {
-            parallel_no_order(docs, calls, possible, opts)
-        }
+        Category::Parallel | Category::ParallelMultiple => parallel_no_order(docs, calls, possible, opts),
         _ => {
             if calls.len() != possible.len() || calls.len() != 1 {
                 Err("wrong number of functions".to_string())
             } else {
                 let doc = match category {
-                    Category::Multiple => {
-                        expected_name(&possible[0]).and_then(|n| find_doc(docs, n))
-                    }
+                    Category::Multiple => expected_name(&possible[0]).and_then(|n| find_doc(docs, n)),
                     _ => docs.first(),
                 };
                 match doc {
@@ -354,32 +281,21 @@ pub fn ast_check(
         }
     };
     match result {
-        Ok(()) => Verdict {
-            correct: true,
-            reason: String::new(),
-        },
+        Ok(()) => Verdict { correct: true, reason: String::new() },
         Err(e) => Verdict::no(e),
     }
 }
 
 /// `parallel_function_checker_no_order`: every possible answer must be matched
 /// by a distinct model call, in any order (greedy, first match wins, as BFCL).
-fn parallel_no_order(
-    docs: &[Value],
-    calls: &[ToolCall],
-    possible: &[Value],
-    opts: &AstOptions,
-) -> Result<(), String> {
+fn parallel_no_order(docs: &[Value], calls: &[ToolCall], possible: &[Value], opts: &AstOptions) -> Result<(), String> {
     if calls.len() != possible.len() {
         return Err("wrong number of functions".into());
     }
     let mut used = vec![false; calls.len()];
     for (i, answer) in possible.iter().enumerate() {
-        let doc = expected_name(answer)
-            .and_then(|n| find_doc(docs, n))
-            .ok_or("no function doc for an expected function")?;
-        let hit = (0..calls.len())
-            .find(|&j| !used[j] && check_call(doc, &calls[j], answer, opts).is_ok());
+        let doc = expected_name(answer).and_then(|n| find_doc(docs, n)).ok_or("no function doc for an expected function")?;
+        let hit = (0..calls.len()).find(|&j| !used[j] && check_call(doc, &calls[j], answer, opts).is_ok());
         match hit {
             Some(j) => used[j] = true,
             None => return Err(format!("no model call matches possible answer {i}")),
@@ -394,10 +310,7 @@ mod tests {
     use serde_json::json;
 
     fn call(f: &str, a: Value) -> ToolCall {
-        ToolCall {
-            function: f.into(),
-            arguments: a.as_object().cloned().unwrap_or_default(),
-        }
+        ToolCall { function: f.into(), arguments: a.as_object().cloned().unwrap_or_default() }
     }
 
     fn doc() -> Value {
@@ -408,92 +321,22 @@ mod tests {
 
     #[test]
     fn optional_and_string_normalisation() {
-        let possible =
-            vec![json!({"area": {"base": [10], "unit": ["units", ""], "scale": [1.0, ""]}})];
+        let possible = vec![json!({"area": {"base": [10], "unit": ["units", ""], "scale": [1.0, ""]}})];
         let o = AstOptions::default();
-        assert!(
-            ast_check(
-                Category::SimplePython,
-                &[doc()],
-                &[call("area", json!({"base": 10}))],
-                &possible,
-                &o
-            )
-            .correct
-        );
-        assert!(
-            ast_check(
-                Category::SimplePython,
-                &[doc()],
-                &[call(
-                    "area",
-                    json!({"base": 10, "unit": "Units", "scale": 1})
-                )],
-                &possible,
-                &o
-            )
-            .correct
-        );
-        let wrong_type = ast_check(
-            Category::SimplePython,
-            &[doc()],
-            &[call("area", json!({"base": "10"}))],
-            &possible,
-            &o,
-        );
-        assert!(
-            !wrong_type.correct && wrong_type.reason.contains("type"),
-            "{wrong_type:?}"
-        );
-        let missing = ast_check(
-            Category::SimplePython,
-            &[doc()],
-            &[call("area", json!({"unit": "units"}))],
-            &possible,
-            &o,
-        );
+        assert!(ast_check(Category::SimplePython, &[doc()], &[call("area", json!({"base": 10}))], &possible, &o).correct);
+        assert!(ast_check(Category::SimplePython, &[doc()], &[call("area", json!({"base": 10, "unit": "Units", "scale": 1}))], &possible, &o).correct);
+        let wrong_type = ast_check(Category::SimplePython, &[doc()], &[call("area", json!({"base": "10"}))], &possible, &o);
+        assert!(!wrong_type.correct && wrong_type.reason.contains("type"), "{wrong_type:?}");
+        let missing = ast_check(Category::SimplePython, &[doc()], &[call("area", json!({"unit": "units"}))], &possible, &o);
         assert!(!missing.correct && missing.reason.contains("missing required"));
-        assert!(
-            !ast_check(
-                Category::SimplePython,
-                &[doc()],
-                &[call("area", json!({"base": 10, "color": "red"}))],
-                &possible,
-                &o
-            )
-            .correct
-        );
+        assert!(!ast_check(Category::SimplePython, &[doc()], &[call("area", json!({"base": 10, "color": "red"}))], &possible, &o).correct);
     }
 
     #[test]
     fn parallel_ignores_order() {
-        let possible = vec![
-            json!({"area": {"base": [1]}}),
-            json!({"area": {"base": [2]}}),
-        ];
-        let calls = [
-            call("area", json!({"base": 2})),
-            call("area", json!({"base": 1})),
-        ];
-        assert!(
-            ast_check(
-                Category::Parallel,
-                &[doc()],
-                &calls,
-                &possible,
-                &AstOptions::default()
-            )
-            .correct
-        );
-        assert!(
-            !ast_check(
-                Category::Parallel,
-                &[doc()],
-                &calls[..1],
-                &possible,
-                &AstOptions::default()
-            )
-            .correct
-        );
+        let possible = vec![json!({"area": {"base": [1]}}), json!({"area": {"base": [2]}})];
+        let calls = [call("area", json!({"base": 2})), call("area", json!({"base": 1}))];
+        assert!(ast_check(Category::Parallel, &[doc()], &calls, &possible, &AstOptions::default()).correct);
+        assert!(!ast_check(Category::Parallel, &[doc()], &calls[..1], &possible, &AstOptions::default()).correct);
     }
 }

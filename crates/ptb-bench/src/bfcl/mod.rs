@@ -26,13 +26,7 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 5] = [
-        Category::ExecSimple,
-        Category::SimplePython,
-        Category::Multiple,
-        Category::Parallel,
-        Category::ParallelMultiple,
-    ];
+    pub const ALL: [Category; 5] = [Category::ExecSimple, Category::SimplePython, Category::Multiple, Category::Parallel, Category::ParallelMultiple];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -83,10 +77,7 @@ pub fn parse_ground_truth(src: &str) -> Result<ToolCall, String> {
     if !call.positional.is_empty() {
         return Err("ground truth has positional arguments".into());
     }
-    Ok(ToolCall {
-        function: call.function,
-        arguments: call.keywords,
-    })
+    Ok(ToolCall { function: call.function, arguments: call.keywords })
 }
 
 pub fn load(dir: &Path, category: Category) -> Result<Vec<BfclItem>, BenchError> {
@@ -96,39 +87,22 @@ pub fn load(dir: &Path, category: Category) -> Result<Vec<BfclItem>, BenchError>
     let apath = data::open_pinned(dir, crate::BenchId::Bfcl, &arel)?;
     let questions: Vec<QuestionRec> = data::read_jsonl(&qpath)?;
     let answers: Vec<AnswerRec> = data::read_jsonl(&apath)?;
-    let by_id: std::collections::HashMap<String, Vec<Value>> = answers
-        .into_iter()
-        .map(|a| (a.id, a.ground_truth))
-        .collect();
+    let by_id: std::collections::HashMap<String, Vec<Value>> = answers.into_iter().map(|a| (a.id, a.ground_truth)).collect();
     let mut items = Vec::with_capacity(questions.len());
     for (line, q) in questions.into_iter().enumerate() {
-        let perr = |message: String| BenchError::Parse {
-            path: apath.clone(),
-            line: line + 1,
-            message,
-        };
-        let gt = by_id
-            .get(&q.id)
-            .ok_or_else(|| perr(format!("no answer for {}", q.id)))?;
+        let perr = |message: String| BenchError::Parse { path: apath.clone(), line: line + 1, message };
+        let gt = by_id.get(&q.id).ok_or_else(|| perr(format!("no answer for {}", q.id)))?;
         let truth = match category {
             Category::ExecSimple => {
                 let [Value::String(src)] = gt.as_slice() else {
                     return Err(perr(format!("{}: expected one ground-truth call", q.id)));
                 };
-                Truth::Call(
-                    parse_ground_truth(src.as_str()).map_err(|m| perr(format!("{}: {m}", q.id)))?,
-                )
+                Truth::Call(parse_ground_truth(src.as_str()).map_err(|m| perr(format!("{}: {m}", q.id)))?)
             }
             _ => Truth::Possible(gt.clone()),
         };
         let messages = q.question.into_iter().next().unwrap_or_default();
-        items.push(BfclItem {
-            id: q.id,
-            category,
-            messages,
-            functions: q.function,
-            truth,
-        });
+        items.push(BfclItem { id: q.id, category, messages, functions: q.function, truth });
     }
     Ok(items)
 }
@@ -150,12 +124,7 @@ pub fn json_schema(bfcl: &Value) -> Value {
                         }
                         .to_string(),
                     ),
-                    ("properties", Value::Object(props)) => Value::Object(
-                        props
-                            .iter()
-                            .map(|(pk, pv)| (pk.clone(), json_schema(pv)))
-                            .collect(),
-                    ),
+                    ("properties", Value::Object(props)) => Value::Object(props.iter().map(|(pk, pv)| (pk.clone(), json_schema(pv))).collect()),
                     ("items", other) => json_schema(other),
                     (_, other) => other.clone(),
                 };
@@ -171,16 +140,8 @@ pub fn tools(item: &BfclItem) -> Vec<ToolSpec> {
     item.functions
         .iter()
         .map(|f| ToolSpec {
-            name: f
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            description: f
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            name: f.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+            description: f.get("description").and_then(Value::as_str).unwrap_or_default().to_string(),
             parameters: f.get("parameters").map(json_schema).unwrap_or(Value::Null),
         })
         .collect()
@@ -188,11 +149,7 @@ pub fn tools(item: &BfclItem) -> Vec<ToolSpec> {
 
 /// The question's messages with the functions attached as tools.
 pub fn request(item: &BfclItem) -> ChatRequest {
-    ChatRequest {
-        messages: item.messages.clone(),
-        tools: tools(item),
-        max_tokens: BFCL_MAX_TOKENS,
-    }
+    ChatRequest { messages: item.messages.clone(), tools: tools(item), max_tokens: BFCL_MAX_TOKENS }
 }
 
 /// Python's `==` on JSON-decoded values: `1 == 1.0 == True`, containers
@@ -206,12 +163,8 @@ pub fn py_eq(a: &Value, b: &Value) -> bool {
         }
     }
     match (a, b) {
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| py_eq(v, w)))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| py_eq(v, w))),
         (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
             (Some(i), Some(j)) => i == j,
             _ => num(a) == num(b),
@@ -230,16 +183,10 @@ pub struct Verdict {
 
 impl Verdict {
     fn ok() -> Self {
-        Verdict {
-            correct: true,
-            reason: String::new(),
-        }
+        Verdict { correct: true, reason: String::new() }
     }
     pub(crate) fn no(reason: impl Into<String>) -> Self {
-        Verdict {
-            correct: false,
-            reason: reason.into(),
-        }
+        Verdict { correct: false, reason: reason.into() }
     }
 }
 
@@ -247,22 +194,13 @@ impl Verdict {
 /// and arguments equal the target's (Python `==`).
 pub fn score_exec_simple(output: &ModelOutput, target: &ToolCall) -> Verdict {
     if output.tool_calls.len() != 1 {
-        return Verdict::no(format!(
-            "expected exactly 1 tool call, got {}",
-            output.tool_calls.len()
-        ));
+        return Verdict::no(format!("expected exactly 1 tool call, got {}", output.tool_calls.len()));
     }
     let call = &output.tool_calls[0];
     if call.function != target.function {
-        return Verdict::no(format!(
-            "function `{}` != `{}`",
-            call.function, target.function
-        ));
+        return Verdict::no(format!("function `{}` != `{}`", call.function, target.function));
     }
-    if !py_eq(
-        &Value::Object(call.arguments.clone()),
-        &Value::Object(target.arguments.clone()),
-    ) {
+    if !py_eq(&Value::Object(call.arguments.clone()), &Value::Object(target.arguments.clone())) {
         return Verdict::no("arguments differ".to_string());
     }
     Verdict::ok()
@@ -272,9 +210,7 @@ pub fn score_exec_simple(output: &ModelOutput, target: &ToolCall) -> Verdict {
 pub fn score(item: &BfclItem, output: &ModelOutput, opts: &AstOptions) -> Verdict {
     match &item.truth {
         Truth::Call(t) => score_exec_simple(output, t),
-        Truth::Possible(p) => {
-            ast_check(item.category, &item.functions, &output.tool_calls, p, opts)
-        }
+        Truth::Possible(p) => ast_check(item.category, &item.functions, &output.tool_calls, p, opts),
     }
 }
 
@@ -307,17 +243,11 @@ pub fn reference_output(item: &BfclItem) -> ModelOutput {
                         arguments.insert(k.clone(), realize(v));
                     }
                 }
-                Some(ToolCall {
-                    function: name.clone(),
-                    arguments,
-                })
+                Some(ToolCall { function: name.clone(), arguments })
             })
             .collect(),
     };
-    ModelOutput {
-        completion: String::new(),
-        tool_calls,
-    }
+    ModelOutput { completion: String::new(), tool_calls }
 }
 
 /// The first allowed value that is not `""`; None when `""` (omit the
@@ -331,14 +261,8 @@ fn first_allowed(allowed: &Value) -> Option<&Value> {
 /// (also inside lists of dicts): turn them into a concrete value.
 fn realize(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter_map(|(k, allowed)| first_allowed(allowed).map(|x| (k.clone(), x.clone())))
-                .collect(),
-        ),
-        Value::Array(a) if a.iter().any(Value::is_object) => {
-            Value::Array(a.iter().map(realize).collect())
-        }
+        Value::Object(m) => Value::Object(m.iter().filter_map(|(k, allowed)| first_allowed(allowed).map(|x| (k.clone(), x.clone()))).collect()),
+        Value::Array(a) if a.iter().any(Value::is_object) => Value::Array(a.iter().map(realize).collect()),
         other => other.clone(),
     }
 }
@@ -351,48 +275,22 @@ mod tests {
     fn out(function: &str, args: Value) -> ModelOutput {
         ModelOutput {
             completion: String::new(),
-            tool_calls: vec![ToolCall {
-                function: function.into(),
-                arguments: args.as_object().cloned().unwrap_or_default(),
-            }],
+            tool_calls: vec![ToolCall { function: function.into(), arguments: args.as_object().cloned().unwrap_or_default() }],
         }
     }
 
     #[test]
     fn exec_simple_uses_python_equality() {
         let t = parse_ground_truth("calculate_density(mass=50.0, volume=10.0)").unwrap();
-        assert!(
-            score_exec_simple(
-                &out("calculate_density", json!({"mass": 50, "volume": 10.0})),
-                &t
-            )
-            .correct
-        );
+        assert!(score_exec_simple(&out("calculate_density", json!({"mass": 50, "volume": 10.0})), &t).correct);
         assert!(!score_exec_simple(&out("calculate_density", json!({"mass": 50})), &t).correct);
-        assert!(
-            !score_exec_simple(
-                &out("calculate_mass", json!({"mass": 50.0, "volume": 10.0})),
-                &t
-            )
-            .correct
-        );
-        assert!(
-            !score_exec_simple(
-                &out("calculate_density", json!({"mass": "50", "volume": 10.0})),
-                &t
-            )
-            .correct
-        );
+        assert!(!score_exec_simple(&out("calculate_mass", json!({"mass": 50.0, "volume": 10.0})), &t).correct);
+        assert!(!score_exec_simple(&out("calculate_density", json!({"mass": "50", "volume": 10.0})), &t).correct);
     }
 
     #[test]
     fn schema_maps_bfcl_types() {
-        let s = json_schema(
-            &json!({"type": "dict", "properties": {"p": {"type": "float"}, "t": {"type": "tuple", "items": {"type": "float"}}}}),
-        );
-        assert_eq!(
-            s,
-            json!({"type": "object", "properties": {"p": {"type": "number"}, "t": {"type": "array", "items": {"type": "number"}}}})
-        );
+        let s = json_schema(&json!({"type": "dict", "properties": {"p": {"type": "float"}, "t": {"type": "tuple", "items": {"type": "float"}}}}));
+        assert_eq!(s, json!({"type": "object", "properties": {"p": {"type": "number"}, "t": {"type": "array", "items": {"type": "number"}}}}));
     }
 }

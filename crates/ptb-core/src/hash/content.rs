@@ -88,9 +88,7 @@ impl StatCache {
                 if f.len() != 6 {
                     continue;
                 }
-                let (Ok(size), Ok(mtime_ns), Ok(ctime_ns), Ok(ino)) =
-                    (f[0].parse(), f[1].parse(), f[2].parse(), f[3].parse())
-                else {
+                let (Ok(size), Ok(mtime_ns), Ok(ctime_ns), Ok(ino)) = (f[0].parse(), f[1].parse(), f[2].parse(), f[3].parse()) else {
                     continue;
                 };
                 entries.insert(PathBuf::from(f[5]), (Stamp { size, mtime_ns, ctime_ns, ino }, f[4].to_string()));

@@ -7,7 +7,7 @@
 
 mod content;
 
-pub use content::{hash_dir, hash_file, hash_path, ContentHasher, HashError, StatCache};
+pub use content::{ContentHasher, HashError, StatCache, hash_dir, hash_file, hash_path};
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

@@ -37,7 +37,13 @@ fn num(f: f64) -> String {
 
 fn metric(v: &MetricValue) -> String {
     match v {
-        MetricValue::Bool(b) => if *b { "#true".into() } else { "#false".into() },
+        MetricValue::Bool(b) => {
+            if *b {
+                "#true".into()
+            } else {
+                "#false".into()
+            }
+        }
         MetricValue::Number(f) if f.is_finite() => num(*f),
         MetricValue::Number(_) => "#nan".into(),
         MetricValue::Text(s) => q(s),
@@ -129,7 +135,9 @@ pub fn parse(text: &str) -> Result<Lockfile, ParseError> {
 }
 
 fn parse_kdl(text: &str) -> Result<Lockfile, ParseError> {
-    let doc: KdlDocument = text.parse().map_err(|e: kdl::KdlError| bad(format!("not valid KDL: {}", e.diagnostics.first().and_then(|d| d.message.clone()).unwrap_or_default())))?;
+    let doc: KdlDocument = text
+        .parse()
+        .map_err(|e: kdl::KdlError| bad(format!("not valid KDL: {}", e.diagnostics.first().and_then(|d| d.message.clone()).unwrap_or_default())))?;
     let version = doc.get("version").and_then(|n| arg(n, 0)).ok_or_else(|| bad("no `version` node"))?;
     if version.as_integer() != Some(LOCK_VERSION as i128) {
         return Err(ParseError { version: Some(version.to_string()), message: String::new() });
@@ -151,7 +159,8 @@ fn parse_kdl(text: &str) -> Result<Lockfile, ParseError> {
             "cell" => {
                 let id = s_arg(n, 0)?;
                 let seed = n.get("seed").and_then(|v| v.as_integer()).filter(|s| *s >= 0).ok_or_else(|| bad(format!("cell {id}: bad seed")))? as u64;
-                let mut cell = CellRecord { model: s_prop(n, "model")?, benchmark: s_prop(n, "benchmark")?, agent: s_prop(n, "agent")?, seed, stages: BTreeMap::new() };
+                let mut cell =
+                    CellRecord { model: s_prop(n, "model")?, benchmark: s_prop(n, "benchmark")?, agent: s_prop(n, "agent")?, seed, stages: BTreeMap::new() };
                 for s in n.iter_children() {
                     let mut rec = StageRecord {
                         key: s_prop(s, "key")?,

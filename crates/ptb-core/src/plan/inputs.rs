@@ -2,7 +2,7 @@
 //! place that decides a stage's key; docs/hashing.md lists every field.
 
 use crate::hash::{KeyInputs, StageKey};
-use crate::resolve::{image_pin_name, script_pin_name, Pins};
+use crate::resolve::{Pins, image_pin_name, script_pin_name};
 use crate::spec::{AgentKind, Cell, CheckpointSource, Experiment, Runner, StageKind, StageSpec};
 
 /// Version of ptb's own evaluation harness (prompts, scorers, generation

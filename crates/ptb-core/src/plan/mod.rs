@@ -5,14 +5,14 @@ mod inputs;
 mod reason;
 mod render;
 
-pub use inputs::{cell_stages, effective_runner, StageInputs, HARNESS_VERSION};
+pub use inputs::{HARNESS_VERSION, StageInputs, cell_stages, effective_runner};
 pub use reason::Reason;
 pub use render::{render_json, render_text, render_why};
 
 use crate::hash::{KeyInputs, StageKey};
 use crate::lock::Lockfile;
 use crate::resolve::Pins;
-use crate::spec::{cell_matches, Experiment, StageKind};
+use crate::spec::{Experiment, StageKind, cell_matches};
 use crate::store::StoreIndex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -80,7 +80,8 @@ pub struct PlanOptions {
 
 /// Decide, for every stage of every selected cell, whether it runs and why.
 pub fn plan(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex, opts: &PlanOptions) -> Plan {
-    let selected: Vec<usize> = (0..exp.cells.len()).filter(|&i| opts.cells.is_empty() || opts.cells.iter().any(|p| cell_matches(p, &exp.cells[i].id))).collect();
+    let selected: Vec<usize> =
+        (0..exp.cells.len()).filter(|&i| opts.cells.is_empty() || opts.cells.iter().any(|p| cell_matches(p, &exp.cells[i].id))).collect();
     // Cells are independent, so a large matrix is planned on all cores
     // (the 1,008-cell paper plan is on the path of every `ptb plan`).
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(selected.len().div_ceil(256)).max(1);
@@ -131,7 +132,9 @@ fn plan_cells(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex
             } else {
                 match prev {
                     None => reasons.push(Reason::New),
-                    Some(p) if p.key == si.key.0 && !p.is_done() => reasons.push(Reason::PreviousFailed { status: p.status.clone(), log: format!("{}/log", p.path) }),
+                    Some(p) if p.key == si.key.0 && !p.is_done() => {
+                        reasons.push(Reason::PreviousFailed { status: p.status.clone(), log: format!("{}/log", p.path) })
+                    }
                     Some(p) if p.key == si.key.0 => reasons.push(Reason::OutputMissing { path: p.path.clone() }),
                     Some(p) => {
                         reasons.extend(diff(prev, &si));

@@ -18,14 +18,7 @@ fn sigil(s: &StagePlan) -> char {
 
 pub fn render_text(plan: &Plan, spec_path: &str, verbose: bool) -> String {
     let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "Plan for `{}` ({spec_path}): {} of {} cells, {} stages\n",
-        plan.experiment,
-        plan.selected_cells,
-        plan.total_cells,
-        plan.stages.len()
-    );
+    let _ = writeln!(o, "Plan for `{}` ({spec_path}): {} of {} cells, {} stages\n", plan.experiment, plan.selected_cells, plan.total_cells, plan.stages.len());
     let _ = writeln!(o, "  {:<6} {:>6} {:>7} {:>8}", "stage", "run", "cached", "blocked");
     for kind in StageKind::ALL {
         let of = |a: Action| plan.stages.iter().filter(|s| s.stage == kind && s.action == a).count();

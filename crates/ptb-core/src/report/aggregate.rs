@@ -117,16 +117,16 @@ pub fn aggregate(l: &Lockfile) -> Table {
         // seed → benchmark → per-model scores
         let mut by_seed: BTreeMap<u64, BTreeMap<&str, Vec<f64>>> = BTreeMap::new();
         for c in &cells {
-            let score = if a.kind == "run" && !judge_ok(c, has_judge) {
-                None
-            } else {
-                eval_score(c)
-            };
+            let score = if a.kind == "run" && !judge_ok(c, has_judge) { None } else { eval_score(c) };
             let score = match score {
                 Some(s) => Some(s),
                 None if a.kind == "run" => {
                     let b = base_of(&c.model, &c.benchmark);
-                    if b.is_some() { replaced += 1 } else { missing += 1 }
+                    if b.is_some() {
+                        replaced += 1
+                    } else {
+                        missing += 1
+                    }
                     b
                 }
                 None => {

@@ -19,8 +19,8 @@
 //! spec's `resources gpus=N`). A stage's GPU-hours are its wall time × that
 //! count; a stage without the input counts 0 GPUs.
 
-use super::aggregate::{aggregate, Row, Stat, Table};
-use super::{fmt_num, ReportError, MARK};
+use super::aggregate::{Row, Stat, Table, aggregate};
+use super::{MARK, ReportError, fmt_num};
 use crate::lock::{CellRecord, Lockfile, StageRecord};
 use crate::store::MetricValue;
 use serde::Serialize;
@@ -256,12 +256,8 @@ fn cause(c: &CellRecord, has_judge: bool) -> Option<&'static str> {
     Some("no-verdict")
 }
 
-const CAUSES: [(&str, &str); 4] = [
-    ("judge", "Judge finding"),
-    ("no-checkpoint", "No checkpoint (or no eval score)"),
-    ("failed", "Failed stage"),
-    ("no-verdict", "No judge verdict"),
-];
+const CAUSES: [(&str, &str); 4] =
+    [("judge", "Judge finding"), ("no-checkpoint", "No checkpoint (or no eval score)"), ("failed", "Failed stage"), ("no-verdict", "No judge verdict")];
 
 fn stage_order(c: &CellRecord) -> Vec<(&String, &StageRecord)> {
     let mut v: Vec<_> = c.stages.iter().collect();
@@ -311,7 +307,8 @@ fn ordered_rows(l: &Lockfile, t: &Table) -> Vec<RowView> {
         _ => 3,
     };
     let _ = l;
-    let mut rows: Vec<(usize, RowView)> = t.rows.iter().enumerate().map(|(i, r)| (i, RowView { label: labels(r), slug: slug(&r.agent), row: r.clone() })).collect();
+    let mut rows: Vec<(usize, RowView)> =
+        t.rows.iter().enumerate().map(|(i, r)| (i, RowView { label: labels(r), slug: slug(&r.agent), row: r.clone() })).collect();
     rows.sort_by_key(|(i, r)| (rank(&r.row.kind), *i));
     rows.into_iter().map(|(_, r)| r).collect()
 }
@@ -370,7 +367,20 @@ fn chart(id: &str, title: &str, unit: &str, agents: &[(String, String)], series:
         })
         .collect();
     let absent = agents.iter().filter(|(a, _)| !series.iter().any(|s| s.agent == a)).map(|(a, _)| a.clone()).collect();
-    Chart { id: id.into(), title: title.into(), unit: unit.into(), width: width.round() as u32, height: height as u32, x0: left, x1: width - right, y_top: top, y_base, ticks, bars, absent }
+    Chart {
+        id: id.into(),
+        title: title.into(),
+        unit: unit.into(),
+        width: width.round() as u32,
+        height: height as u32,
+        x0: left,
+        x1: width - right,
+        y_top: top,
+        y_base,
+        ticks,
+        bars,
+        absent,
+    }
 }
 
 fn nice_step(raw: f64) -> f64 {
@@ -379,7 +389,17 @@ fn nice_step(raw: f64) -> f64 {
     }
     let mag = 10f64.powf(raw.log10().floor());
     let f = raw / mag;
-    let nice = if f <= 1.0 { 1.0 } else if f <= 2.0 { 2.0 } else if f <= 2.5 { 2.5 } else if f <= 5.0 { 5.0 } else { 10.0 };
+    let nice = if f <= 1.0 {
+        1.0
+    } else if f <= 2.0 {
+        2.0
+    } else if f <= 2.5 {
+        2.5
+    } else if f <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
     nice * mag
 }
 
@@ -413,10 +433,16 @@ pub fn build(l: &Lockfile, lockfile_label: &str, lock_sha256: &str) -> Report {
 
     // Charts: the weighted average, each benchmark, GPU-hours.
     let mut charts = Vec::new();
-    let avg: Vec<Series> = rows.iter().filter_map(|r| r.row.avg.as_ref().map(|s| Series { agent: &r.row.agent, kind: &r.row.kind, mean: s.mean, std: s.std, value: pm(s) })).collect();
+    let avg: Vec<Series> = rows
+        .iter()
+        .filter_map(|r| r.row.avg.as_ref().map(|s| Series { agent: &r.row.agent, kind: &r.row.kind, mean: s.mean, std: s.std, value: pm(s) }))
+        .collect();
     charts.push(chart("avg", "Weighted average (%)", "%", &agents, &avg));
     for b in &table.benchmarks {
-        let s: Vec<Series> = rows.iter().filter_map(|r| r.row.scores.get(&b.name).map(|s| Series { agent: &r.row.agent, kind: &r.row.kind, mean: s.mean, std: s.std, value: pm(s) })).collect();
+        let s: Vec<Series> = rows
+            .iter()
+            .filter_map(|r| r.row.scores.get(&b.name).map(|s| Series { agent: &r.row.agent, kind: &r.row.kind, mean: s.mean, std: s.std, value: pm(s) }))
+            .collect();
         charts.push(chart(&slug(&b.name), &format!("{} (%)", b.name), "%", &agents, &s));
     }
 
@@ -453,9 +479,21 @@ pub fn build(l: &Lockfile, lockfile_label: &str, lock_sha256: &str) -> Report {
         let cause = if kind_of(&c.agent) == "run" { cause(c, has_judge) } else { None };
         let replaced = cause.map(|k| {
             let run_anchor = format!("run-{}", slug(id));
-            let b = base.get(&(c.model.as_str(), c.benchmark.as_str())).map(|v| fmt_num(v.iter().sum::<f64>() / v.len() as f64 * 100.0, None)).unwrap_or_else(|| "none (counted as missing)".into());
+            let b = base
+                .get(&(c.model.as_str(), c.benchmark.as_str()))
+                .map(|v| fmt_num(v.iter().sum::<f64>() / v.len() as f64 * 100.0, None))
+                .unwrap_or_else(|| "none (counted as missing)".into());
             let g = groups.iter_mut().find(|g| g.cause == k).expect("known cause");
-            g.runs.push(ReplacedRun { cell: id.to_string(), anchor: run_anchor.clone(), agent: c.agent.clone(), model: c.model.clone(), benchmark: c.benchmark.clone(), seed: c.seed, base: b, evidence: evidence(c, k) });
+            g.runs.push(ReplacedRun {
+                cell: id.to_string(),
+                anchor: run_anchor.clone(),
+                agent: c.agent.clone(),
+                model: c.model.clone(),
+                benchmark: c.benchmark.clone(),
+                seed: c.seed,
+                base: b,
+                evidence: evidence(c, k),
+            });
             by_agent
                 .entry(agent_rank(&c.agent))
                 .or_insert_with(|| AgentReplaced { agent: c.agent.clone(), slug: slug(&c.agent), runs: Vec::new() })
@@ -506,12 +544,23 @@ pub fn build(l: &Lockfile, lockfile_label: &str, lock_sha256: &str) -> Report {
         .map(|r| {
             let a = &r.row.agent;
             let by: Vec<f64> = bench_names.iter().map(|b| gpu.get(&(a.clone(), b.clone())).copied().unwrap_or(0.0)).collect();
-            BudgetRow { agent: a.clone(), gpu_hours: by.iter().map(|x| format!("{x:.1}")).collect(), total: format!("{:.1}", by.iter().sum::<f64>()), cost_usd: cost.get(a).map(|x| format!("{x:.2}")) }
+            BudgetRow {
+                agent: a.clone(),
+                gpu_hours: by.iter().map(|x| format!("{x:.1}")).collect(),
+                total: format!("{:.1}", by.iter().sum::<f64>()),
+                cost_usd: cost.get(a).map(|x| format!("{x:.2}")),
+            }
         })
         .collect();
     let bench_totals = bench_names.iter().map(|b| format!("{:.1}", gpu.iter().filter(|((_, bb), _)| bb == b).map(|(_, v)| v).sum::<f64>())).collect();
     let total_gpu: f64 = gpu.values().sum();
-    let budget = Budget { benchmarks: bench_names, rows: budget_rows, bench_totals, total: format!("{total_gpu:.1}"), cost_total: (!cost.is_empty()).then(|| format!("{:.2}", cost.values().sum::<f64>())) };
+    let budget = Budget {
+        benchmarks: bench_names,
+        rows: budget_rows,
+        bench_totals,
+        total: format!("{total_gpu:.1}"),
+        cost_total: (!cost.is_empty()).then(|| format!("{:.2}", cost.values().sum::<f64>())),
+    };
     let gpu_series: Vec<Series> = rows
         .iter()
         .map(|r| {
@@ -550,7 +599,12 @@ pub fn build(l: &Lockfile, lockfile_label: &str, lock_sha256: &str) -> Report {
             missing.push(format!("{}: no seed scored every benchmark, so no weighted average.", r.row.agent));
         }
         if r.row.missing > 0 {
-            missing.push(format!("{}: {} run(s) without a usable score{}.", r.row.agent, r.row.missing, if r.row.kind == "run" { " and no base score to replace it" } else { "" }));
+            missing.push(format!(
+                "{}: {} run(s) without a usable score{}.",
+                r.row.agent,
+                r.row.missing,
+                if r.row.kind == "run" { " and no base score to replace it" } else { "" }
+            ));
         }
     }
 
@@ -626,7 +680,8 @@ pub fn write_figures(lockfile: &Path, dir: &Path, template: Option<&Path>) -> Re
         None => None,
     };
     let tpath = template.map(Path::to_path_buf).unwrap_or_else(|| "templates/figure.svg.j2".into());
-    let figs = render_figures(&build(&lock, &lockfile.display().to_string(), &digest), source.as_deref()).map_err(|source| ReportError::Render { path: tpath, source })?;
+    let figs = render_figures(&build(&lock, &lockfile.display().to_string(), &digest), source.as_deref())
+        .map_err(|source| ReportError::Render { path: tpath, source })?;
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Read { path: dir.to_path_buf(), source })?;
     let mut out = Vec::new();
     for (name, text) in figs {

@@ -9,7 +9,7 @@ pub mod html;
 #[doc(hidden)]
 pub mod synthetic;
 
-pub use aggregate::{aggregate, BenchCol, Row, Stat, Table};
+pub use aggregate::{BenchCol, Row, Stat, Table, aggregate};
 pub use html::{render_html, write_figures};
 
 use crate::lock::{LockError, Lockfile};
@@ -88,9 +88,8 @@ pub fn check(path: &Path) -> Result<(), ReportError> {
     let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read { path: path.to_path_buf(), source })?;
     let line = text.lines().find(|l| l.contains(MARK)).ok_or_else(|| ReportError::NoProvenance { path: path.to_path_buf() })?;
     let rest = &line[line.find(MARK).unwrap() + MARK.len()..];
-    let field = |name: &str| {
-        rest.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}="))).map(|s| s.trim_end_matches(['-', '>', '%', '#']).to_string())
-    };
+    let field =
+        |name: &str| rest.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}="))).map(|s| s.trim_end_matches(['-', '>', '%', '#']).to_string());
     let (Some(lockfile), Some(template)) = (field("lockfile"), field("template")) else {
         return Err(ReportError::NoProvenance { path: path.to_path_buf() });
     };

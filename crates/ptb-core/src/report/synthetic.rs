@@ -9,7 +9,15 @@ use crate::store::MetricValue;
 use std::collections::BTreeMap;
 
 pub const MODELS: [&str; 4] = ["qwen3-1.7b", "qwen3-4b", "smollm3-3b", "gemma-3-4b"];
-pub const BENCHES: [(&str, f64); 7] = [("aime2025", 0.2265), ("arenahardwriting", 0.0904), ("bfcl", 0.0746), ("gpqamain", 0.2246), ("gsm8k", 0.0936), ("healthbench", 0.1841), ("humaneval", 0.1061)];
+pub const BENCHES: [(&str, f64); 7] = [
+    ("aime2025", 0.2265),
+    ("arenahardwriting", 0.0904),
+    ("bfcl", 0.0746),
+    ("gpqamain", 0.2246),
+    ("gsm8k", 0.0936),
+    ("healthbench", 0.1841),
+    ("humaneval", 0.1061),
+];
 /// Table 1 of the paper, percent: official instruct and base, zero-shot.
 const INSTRUCT: [f64; 7] = [29.2, 70.2, 85.0, 36.2, 87.0, 43.3, 71.5];
 const BASE: [f64; 7] = [1.7, 1.3, 1.5, 8.5, 20.4, 9.5, 12.8];
@@ -60,7 +68,11 @@ pub fn paper_lockfile() -> Lockfile {
         ptb_version: "0.1.0".into(),
         models: MODELS.iter().map(|m| m.to_string()).collect(),
         benchmarks: BENCHES.iter().map(|(b, w)| BenchmarkInfo { name: b.to_string(), weight: Some(*w) }).collect(),
-        agents: run_agents.iter().map(|a| AgentInfo { name: a.clone(), kind: "run".into() }).chain([AgentInfo { name: "instruct".into(), kind: "instruct".into() }, AgentInfo { name: "base".into(), kind: "base".into() }]).collect(),
+        agents: run_agents
+            .iter()
+            .map(|a| AgentInfo { name: a.clone(), kind: "run".into() })
+            .chain([AgentInfo { name: "instruct".into(), kind: "instruct".into() }, AgentInfo { name: "base".into(), kind: "base".into() }])
+            .collect(),
         pins: MODELS.iter().map(|m| (format!("model/{m}"), format!("sha256:{:064x}", m.len()))).collect(),
         cells: BTreeMap::new(),
     };
@@ -83,7 +95,9 @@ pub fn paper_lockfile() -> Lockfile {
                         _ => BASE[bi] + (INSTRUCT[bi] - BASE[bi]) * (0.1 + 0.08 * ai as f64),
                     };
                     let score = ((skill + (rng.next() - 0.5) * 6.0) / 100.0).clamp(0.0, 1.0);
-                    let eval = |k: String, s: f64| stage(k.clone(), "success", format!("v1/{}-{slug}-eval", &k[..32]), 600.0, 1, m(&[("score", MetricValue::Number(s))]));
+                    let eval = |k: String, s: f64| {
+                        stage(k.clone(), "success", format!("v1/{}-{slug}-eval", &k[..32]), 600.0, 1, m(&[("score", MetricValue::Number(s))]))
+                    };
                     if agent.kind == "run" {
                         let i = run_i;
                         run_i += 1;
@@ -91,13 +105,40 @@ pub fn paper_lockfile() -> Lockfile {
                         let dur = 3600.0 + rng.next() * 32400.0;
                         let cost = 35.0 + rng.next() * 200.0;
                         if is_failed(i) {
-                            stages.insert("agent".into(), stage(k.clone(), "failed", format!("v1/failed/{}-{slug}-agent-20261123T100000", &k[..32]), dur, 1, m(&[])));
+                            stages.insert(
+                                "agent".into(),
+                                stage(k.clone(), "failed", format!("v1/failed/{}-{slug}-agent-20261123T100000", &k[..32]), dur, 1, m(&[])),
+                            );
                         } else {
-                            stages.insert("agent".into(), stage(k.clone(), "success", format!("v1/{}-{slug}-agent", &k[..32]), dur, 1, m(&[("cost_usd", MetricValue::Number((cost * 100.0).round() / 100.0))])));
+                            stages.insert(
+                                "agent".into(),
+                                stage(
+                                    k.clone(),
+                                    "success",
+                                    format!("v1/{}-{slug}-agent", &k[..32]),
+                                    dur,
+                                    1,
+                                    m(&[("cost_usd", MetricValue::Number((cost * 100.0).round() / 100.0))]),
+                                ),
+                            );
                             if !is_no_checkpoint(i) {
-                                let (verdict, reason) = if is_flagged(i) { ("flagged", format!("contamination: trained on {bench} test items")) } else { ("pass", "checkpoint derives from the base model".to_string()) };
+                                let (verdict, reason) = if is_flagged(i) {
+                                    ("flagged", format!("contamination: trained on {bench} test items"))
+                                } else {
+                                    ("pass", "checkpoint derives from the base model".to_string())
+                                };
                                 let k = key(&mut n);
-                                stages.insert("judge".into(), stage(k.clone(), "success", format!("v1/{}-{slug}-judge", &k[..32]), 120.0, 0, m(&[("reason", MetricValue::Text(reason)), ("verdict", MetricValue::Text(verdict.into()))])));
+                                stages.insert(
+                                    "judge".into(),
+                                    stage(
+                                        k.clone(),
+                                        "success",
+                                        format!("v1/{}-{slug}-judge", &k[..32]),
+                                        120.0,
+                                        0,
+                                        m(&[("reason", MetricValue::Text(reason)), ("verdict", MetricValue::Text(verdict.into()))]),
+                                    ),
+                                );
                                 let k = key(&mut n);
                                 stages.insert("eval".into(), eval(k, score));
                             }

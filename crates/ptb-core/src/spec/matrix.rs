@@ -61,7 +61,12 @@ pub(super) fn expand(
     let bnames: Vec<&str> = benchmarks.iter().map(|b| b.name.as_str()).collect();
     let anames: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
     if matrices.is_empty() {
-        ctx.error(exp_loc, "the experiment has no `matrix`", "nothing to run", Some("add `matrix { seeds 1 }` to run every model × benchmark × agent once".into()));
+        ctx.error(
+            exp_loc,
+            "the experiment has no `matrix`",
+            "nothing to run",
+            Some("add `matrix { seeds 1 }` to run every model × benchmark × agent once".into()),
+        );
         return vec![];
     }
     let mut seen = HashSet::new();

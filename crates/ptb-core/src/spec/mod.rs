@@ -233,10 +233,7 @@ impl Experiment {
     }
     /// Whether any stage runs in a container.
     pub fn uses_docker(&self) -> bool {
-        [Some(&self.stages.agent), self.stages.judge.as_ref(), Some(&self.stages.eval)]
-            .into_iter()
-            .flatten()
-            .any(|s| s.executor == ExecutorKind::Docker)
+        [Some(&self.stages.agent), self.stages.judge.as_ref(), Some(&self.stages.eval)].into_iter().flatten().any(|s| s.executor == ExecutorKind::Docker)
     }
 
     /// The stages a cell runs, in order.

@@ -1,8 +1,8 @@
 //! KDL front end: documents → [`Experiment`], collecting every mistake as a
 //! diagnostic with its span instead of stopping at the first.
 
-use super::diag::{did_you_mean, ListFmt, SpecDiagnostic, SpecError};
-use super::matrix::{expand, RawMatrix, Selector};
+use super::diag::{ListFmt, SpecDiagnostic, SpecError, did_you_mean};
+use super::matrix::{RawMatrix, Selector, expand};
 use super::units::{parse_duration, parse_memory};
 use super::*;
 use kdl::{KdlDocument, KdlNode, KdlValue};
@@ -166,12 +166,7 @@ impl<'a> N<'a> {
 
     /// Positional arguments (entries without a name), with their locations.
     pub(super) fn args(&self) -> Vec<(&'a KdlValue, Loc)> {
-        self.node
-            .entries()
-            .iter()
-            .filter(|e| e.name().is_none())
-            .map(|e| (e.value(), Loc { src: self.src.clone(), span: e.span() }))
-            .collect()
+        self.node.entries().iter().filter(|e| e.name().is_none()).map(|e| (e.value(), Loc { src: self.src.clone(), span: e.span() })).collect()
     }
 
     /// Reject properties outside `allowed` and more than `max_args` arguments.
@@ -193,7 +188,12 @@ impl<'a> N<'a> {
         }
         let args = self.args();
         if args.len() > max_args {
-            ctx.error(&args[max_args].1, format!("too many arguments to `{}`", self.name()), "unexpected", Some(format!("`{}` takes at most {max_args}", self.name())));
+            ctx.error(
+                &args[max_args].1,
+                format!("too many arguments to `{}`", self.name()),
+                "unexpected",
+                Some(format!("`{}` takes at most {max_args}", self.name())),
+            );
         }
     }
 
@@ -202,7 +202,12 @@ impl<'a> N<'a> {
         match self.args().first() {
             Some((KdlValue::String(s), loc)) => {
                 if s.is_empty() || s.contains(['/', '=']) || s.chars().any(char::is_whitespace) {
-                    ctx.error(loc, format!("invalid {what} name `{s}`"), "invalid name", Some("names may not be empty or contain `/`, `=` or spaces (they appear in cell ids)".into()));
+                    ctx.error(
+                        loc,
+                        format!("invalid {what} name `{s}`"),
+                        "invalid name",
+                        Some("names may not be empty or contain `/`, `=` or spaces (they appear in cell ids)".into()),
+                    );
                     return None;
                 }
                 Some(s.clone())
@@ -222,7 +227,12 @@ impl<'a> N<'a> {
         match self.node.get(key)? {
             KdlValue::String(s) => Some(s.clone()),
             other => {
-                ctx.error(&self.entry_loc(key), format!("`{key}` must be a string, found {}", kind_of(other)), "wrong type", Some(format!("quote it: {key}=\"{other}\"")));
+                ctx.error(
+                    &self.entry_loc(key),
+                    format!("`{key}` must be a string, found {}", kind_of(other)),
+                    "wrong type",
+                    Some(format!("quote it: {key}=\"{other}\"")),
+                );
                 None
             }
         }
@@ -263,7 +273,12 @@ impl<'a> N<'a> {
         let s = self.str_prop(ctx, "sha256")?;
         let s = s.strip_prefix("sha256:").unwrap_or(&s).to_ascii_lowercase();
         if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            ctx.error(&self.entry_loc("sha256"), format!("`sha256` must be 64 hex characters, got {} characters", s.len()), "bad hash", Some("compute it with `ptb hash PATH`".into()));
+            ctx.error(
+                &self.entry_loc("sha256"),
+                format!("`sha256` must be 64 hex characters, got {} characters", s.len()),
+                "bad hash",
+                Some("compute it with `ptb hash PATH`".into()),
+            );
             return None;
         }
         Some(s)
@@ -298,7 +313,12 @@ fn kind_of(v: &KdlValue) -> &'static str {
 fn read_experiment(ctx: &mut Ctx, raw: &mut Raw, n: &N, top: bool) {
     n.check_shape(ctx, &["store", "lockfile"], 1);
     if !top {
-        ctx.error(&n.loc(), "`experiment` in an included file", "only in the main spec", Some("included files hold shared models, benchmarks, agents and stages".into()));
+        ctx.error(
+            &n.loc(),
+            "`experiment` in an included file",
+            "only in the main spec",
+            Some("included files hold shared models, benchmarks, agents and stages".into()),
+        );
         return;
     }
     if let Some((_, first)) = &raw.experiment {
@@ -365,9 +385,9 @@ fn read_input_ref(ctx: &mut Ctx, n: &N, what: &str) -> Option<InputRef> {
 /// Where a Hugging Face hub snapshot lives, per the hub's cache layout.
 fn hf_snapshot(repo: &str, rev: &str) -> PathBuf {
     let hub = std::env::var_os("HF_HUB_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HF_HOME").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/huggingface")
-        });
+        let home = std::env::var_os("HF_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/huggingface"));
         home.join("hub")
     });
     hub.join(format!("models--{}", repo.replace('/', "--"))).join("snapshots").join(rev)
@@ -441,7 +461,12 @@ fn read_runner_child(ctx: &mut Ctx, runner: &mut Runner, c: &N) -> bool {
                     (Some(k), other) => {
                         runner.env.insert(k.value().to_string(), other.to_string());
                     }
-                    (None, _) => ctx.error(&loc, "`env` takes KEY=\"value\" properties", "not a property", Some("for host variables whose value must not be recorded, use `secret NAME`".into())),
+                    (None, _) => ctx.error(
+                        &loc,
+                        "`env` takes KEY=\"value\" properties",
+                        "not a property",
+                        Some("for host variables whose value must not be recorded, use `secret NAME`".into()),
+                    ),
                 }
             }
         }
@@ -470,7 +495,12 @@ fn read_agent(ctx: &mut Ctx, n: &N) -> Option<Agent> {
     let name = n.label(ctx, "agent")?;
     if let Some(cp) = n.choice_prop(ctx, "checkpoint", &["base", "instruct"]) {
         if n.children().next().is_some() || n.node.get("image").is_some() {
-            ctx.error(&n.loc(), "a `checkpoint=` agent evaluates a model as it is and runs nothing", "has a runner", Some("remove its command/image, or drop `checkpoint=`".into()));
+            ctx.error(
+                &n.loc(),
+                "a `checkpoint=` agent evaluates a model as it is and runs nothing",
+                "has a runner",
+                Some("remove its command/image, or drop `checkpoint=`".into()),
+            );
         }
         let src = if cp == "base" { CheckpointSource::Base } else { CheckpointSource::Instruct };
         return Some(Agent { name, kind: AgentKind::Checkpoint(src) });
@@ -483,7 +513,12 @@ fn read_agent(ctx: &mut Ctx, n: &N) -> Option<Agent> {
         }
     }
     if runner.command.is_empty() && runner.image.is_none() {
-        ctx.error(&n.loc(), format!("agent `{name}` has nothing to run"), "no command or image", Some("add `{ command \"scripts/agent.sh\" }`, `image=\"name@sha256:…\"`, or `checkpoint=base`".into()));
+        ctx.error(
+            &n.loc(),
+            format!("agent `{name}` has nothing to run"),
+            "no command or image",
+            Some("add `{ command \"scripts/agent.sh\" }`, `image=\"name@sha256:…\"`, or `checkpoint=base`".into()),
+        );
         return None;
     }
     Some(Agent { name, kind: AgentKind::Run(runner) })
@@ -504,16 +539,27 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
     for c in n.children() {
         if c.name() == "llm-judge" {
             if kind != StageKind::Eval {
-                ctx.error(&c.name_loc(), "`llm-judge` belongs in the eval stage", "not an eval stage", Some("the LLM judge scores Arena-Hard and HealthBench answers; move it into `stage eval { … }`".into()));
+                ctx.error(
+                    &c.name_loc(),
+                    "`llm-judge` belongs in the eval stage",
+                    "not an eval stage",
+                    Some("the LLM judge scores Arena-Hard and HealthBench answers; move it into `stage eval { … }`".into()),
+                );
             }
             llm_judge = read_llm_judge(ctx, &c, &mut runner);
         } else if c.name() == "resources" {
             c.check_shape(ctx, &["gpus", "cpus", "memory"], 0);
             resources.gpus = c.uint_prop(ctx, "gpus").unwrap_or(0);
             resources.cpus = c.uint_prop(ctx, "cpus");
-            resources.memory_bytes = c.str_prop(ctx, "memory").and_then(|m| parse_memory(&m).map_err(|e| ctx.error(&c.entry_loc("memory"), e, "bad size", None)).ok());
+            resources.memory_bytes =
+                c.str_prop(ctx, "memory").and_then(|m| parse_memory(&m).map_err(|e| ctx.error(&c.entry_loc("memory"), e, "bad size", None)).ok());
         } else if !read_runner_child(ctx, &mut runner, &c) {
-            ctx.error(&c.name_loc(), format!("unknown child `{}` of `stage`", c.name()), "unknown", did_you_mean(c.name(), ["command", "env", "secret", "resources", "llm-judge"]));
+            ctx.error(
+                &c.name_loc(),
+                format!("unknown child `{}` of `stage`", c.name()),
+                "unknown",
+                did_you_mean(c.name(), ["command", "env", "secret", "resources", "llm-judge"]),
+            );
         }
     }
     let executor = match n.choice_prop(ctx, "executor", &["local", "docker", "slurm"]).as_deref() {
@@ -567,7 +613,12 @@ fn read_llm_judge(ctx: &mut Ctx, c: &N, runner: &mut Runner) -> Option<LlmJudge>
     let model = required(ctx, "model", "model=\"gpt-5-mini\"");
     if let Some(u) = &url {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
-            ctx.error(&c.entry_loc("url"), format!("`{u}` is not an http(s) URL"), "not a URL", Some("the base of an OpenAI-compatible API, e.g. \"https://api.openai.com/v1\"".into()));
+            ctx.error(
+                &c.entry_loc("url"),
+                format!("`{u}` is not an http(s) URL"),
+                "not a URL",
+                Some("the base of an OpenAI-compatible API, e.g. \"https://api.openai.com/v1\"".into()),
+            );
         }
     }
     let api_key_env = c.str_prop(ctx, "api-key-env").unwrap_or_else(|| "OPENAI_API_KEY".into());
@@ -626,17 +677,19 @@ fn read_matrix(ctx: &mut Ctx, n: &N) -> Option<RawMatrix> {
                 let sel = |ctx: &mut Ctx, key: &str| c.str_prop(ctx, key).map(|v| (v, c.entry_loc(key)));
                 m.excludes.push(Selector { model: sel(ctx, "model"), benchmark: sel(ctx, "benchmark"), agent: sel(ctx, "agent"), seed });
             }
-            other => ctx.error(&c.name_loc(), format!("unknown child `{other}` of `matrix`"), "unknown", did_you_mean(other, ["models", "benchmarks", "agents", "seeds", "exclude"])),
+            other => ctx.error(
+                &c.name_loc(),
+                format!("unknown child `{other}` of `matrix`"),
+                "unknown",
+                did_you_mean(other, ["models", "benchmarks", "agents", "seeds", "exclude"]),
+            ),
         }
     }
     Some(m)
 }
 
 fn build(ctx: &mut Ctx, raw: Raw, name: &str, dir: &Path) -> Option<Experiment> {
-    let top = Loc {
-        src: Arc::new(Src { name: name.to_string(), text: Arc::new(String::new()), dir: dir.to_path_buf() }),
-        span: (0, 0).into(),
-    };
+    let top = Loc { src: Arc::new(Src { name: name.to_string(), text: Arc::new(String::new()), dir: dir.to_path_buf() }), span: (0, 0).into() };
     let Some((exp_name, _)) = raw.experiment.clone() else {
         ctx.error(&top, "the spec has no `experiment` node", "start of file", Some("add `experiment my-study` at the top".into()));
         return None;
@@ -662,8 +715,18 @@ fn build(ctx: &mut Ctx, raw: Raw, name: &str, dir: &Path) -> Option<Experiment> 
             if let AgentKind::Run(r) = &a.kind {
                 let dockerish = r.image.is_some();
                 match (spec.executor, dockerish) {
-                    (ExecutorKind::Docker, false) => ctx.error(loc, format!("agent `{}` has no image but the agent stage runs in docker", a.name), "no image", Some("add image=\"name@sha256:…\"".into())),
-                    (ExecutorKind::Local, true) => ctx.error(loc, format!("agent `{}` has an image but the agent stage is local", a.name), "image here", Some("set `stage agent executor=\"docker\"`".into())),
+                    (ExecutorKind::Docker, false) => ctx.error(
+                        loc,
+                        format!("agent `{}` has no image but the agent stage runs in docker", a.name),
+                        "no image",
+                        Some("add image=\"name@sha256:…\"".into()),
+                    ),
+                    (ExecutorKind::Local, true) => ctx.error(
+                        loc,
+                        format!("agent `{}` has an image but the agent stage is local", a.name),
+                        "image here",
+                        Some("set `stage agent executor=\"docker\"`".into()),
+                    ),
                     _ => {}
                 }
             }
@@ -688,7 +751,11 @@ fn build(ctx: &mut Ctx, raw: Raw, name: &str, dir: &Path) -> Option<Experiment> 
         models,
         benchmarks,
         agents,
-        stages: Stages { agent: agent.map(|(s, _)| s).unwrap_or_else(|| placeholder_agent_stage()), judge: stages.remove(&StageKind::Judge).map(|(s, _)| s), eval: eval?.0 },
+        stages: Stages {
+            agent: agent.map(|(s, _)| s).unwrap_or_else(|| placeholder_agent_stage()),
+            judge: stages.remove(&StageKind::Judge).map(|(s, _)| s),
+            eval: eval?.0,
+        },
         cells,
     })
 }
@@ -711,7 +778,12 @@ fn check_unique<'a>(ctx: &mut Ctx, items: impl Iterator<Item = (&'a str, &'a Loc
     for (name, loc) in items {
         if let Some(first) = seen.get(name) {
             let first = (*first).clone();
-            ctx.error(loc, format!("duplicate {what} `{name}`"), "declared again", Some(format!("{what} names must be unique; the first is at {}", first.describe())));
+            ctx.error(
+                loc,
+                format!("duplicate {what} `{name}`"),
+                "declared again",
+                Some(format!("{what} names must be unique; the first is at {}", first.describe())),
+            );
         } else {
             seen.insert(name, loc);
         }

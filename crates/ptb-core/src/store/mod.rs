@@ -9,7 +9,7 @@
 mod maintain;
 mod meta;
 
-pub use maintain::{gc, verify, GcReport, VerifyReport};
+pub use maintain::{GcReport, VerifyReport, gc, verify};
 pub use meta::{Meta, MetricValue};
 
 use crate::hash::StageKey;
@@ -66,7 +66,8 @@ impl StoreIndex {
 
 /// `tiny-a/gsm8k/echo/seed=1` + `agent` → `tiny-a-gsm8k-echo-seed1-agent`.
 pub fn slug(cell: &str, stage: &str) -> String {
-    let mut s: String = cell.chars().filter(|c| *c != '=').map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '-' }).collect();
+    let mut s: String =
+        cell.chars().filter(|c| *c != '=').map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '-' }).collect();
     s.push('-');
     s.push_str(stage);
     s

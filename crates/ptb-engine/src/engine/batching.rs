@@ -69,11 +69,7 @@ impl<B: Backend> Engine<B> {
             let mut finished = vec![];
             // Rows sample in parallel (each with its own generator, so the tokens are those of
             // a serial loop): at batch 64 a serial loop over a 152k vocabulary kept a GPU waiting.
-            let toks: Vec<u32> = live
-                .par_iter_mut()
-                .zip(logits.par_chunks(v))
-                .map(|(slot, row)| sample(row, &slot.req.sampling, &mut slot.rng))
-                .collect();
+            let toks: Vec<u32> = live.par_iter_mut().zip(logits.par_chunks(v)).map(|(slot, row)| sample(row, &slot.req.sampling, &mut slot.rng)).collect();
             for ((row, slot), tok) in live.iter_mut().enumerate().zip(toks) {
                 match self.advance(slot, tok)? {
                     Some(reason) => finished.push((row, reason)),
@@ -173,11 +169,8 @@ impl<B: Backend> Engine<B> {
         let longest = joining.iter().map(|&i| prompts[i].len()).max().unwrap_or(0);
         let pad_id = self.eos.first().copied().unwrap_or(0);
         let pad: Vec<usize> = joining.iter().map(|&i| longest - prompts[i].len()).collect();
-        let tokens: Vec<Vec<u32>> = joining
-            .iter()
-            .zip(&pad)
-            .map(|(&i, &p)| std::iter::repeat_n(pad_id, p).chain(prompts[i].iter().copied()).collect())
-            .collect();
+        let tokens: Vec<Vec<u32>> =
+            joining.iter().zip(&pad).map(|(&i, &p)| std::iter::repeat_n(pad_id, p).chain(prompts[i].iter().copied()).collect()).collect();
         reporter.batch_started(joining.len(), joining.iter().map(|&i| prompts[i].len()).sum());
         let start = Instant::now();
         let mut cache = KvCache::new(self.model.cfg.num_layers);

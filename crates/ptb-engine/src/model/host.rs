@@ -68,10 +68,7 @@ struct Scratch {
 impl<B: Backend> Model<B> {
     /// Whether every weight is an ndarray buffer the host pass can read.
     pub(super) fn host_ready(&self) -> bool {
-        self.embed_host.is_some()
-            && self.norm.host.is_some()
-            && self.lm_head.host()
-            && self.layers.iter().all(Layer::host)
+        self.embed_host.is_some() && self.norm.host.is_some() && self.lm_head.host() && self.layers.iter().all(Layer::host)
     }
 
     /// [`Model::forward`] on the host.
@@ -88,11 +85,7 @@ impl<B: Backend> Model<B> {
             x.iter_mut().for_each(|v| *v *= scale);
         }
         let pos = batch.positions(past, t);
-        let ropes: Vec<RopeTable> = cfg
-            .ropes
-            .iter()
-            .map(|spec| RopeTable::new(&crate::rope::inv_freq(spec, cfg.head_dim), &pos))
-            .collect();
+        let ropes: Vec<RopeTable> = cfg.ropes.iter().map(|spec| RopeTable::new(&crate::rope::inv_freq(spec, cfg.head_dim), &pos)).collect();
         let mut s = Scratch::default();
         for (i, layer) in self.layers.iter().enumerate() {
             let kv = cache.layers[i].get_or_insert_with(|| LayerKv::Host(HostKv::new(b, cfg.num_kv_heads, cfg.head_dim)));

@@ -1,7 +1,7 @@
 //! Turning a planned stage into an executor job: inputs, env, argv.
 
 use crate::{JobInput, StageJob};
-use ptb_core::plan::{effective_runner, StagePlan};
+use ptb_core::plan::{StagePlan, effective_runner};
 use ptb_core::spec::{AgentKind, Cell, CheckpointSource, Experiment, StageKind};
 use ptb_core::store::Building;
 use std::collections::BTreeMap;

@@ -86,7 +86,9 @@ fn network_mode(requested: &str) -> Result<String, ExecError> {
     match requested {
         "" => Ok("none".into()),
         "host" => Err(ExecError::Engine("network \"host\" would give the stage the host's network; use \"bridge\" for internet access".into())),
-        n if n.starts_with("container:") => Err(ExecError::Engine(format!("network \"{n}\" would share another container's network; use \"none\" or \"bridge\""))),
+        n if n.starts_with("container:") => {
+            Err(ExecError::Engine(format!("network \"{n}\" would share another container's network; use \"none\" or \"bridge\"")))
+        }
         n => Ok(n.to_string()),
     }
 }
@@ -143,9 +145,8 @@ impl Drop for Cleanup {
 }
 
 pub(super) async fn run(ex: &DockerExecutor, job: &StageJob, lines: &dyn LineSink) -> Result<StageOutcome, ExecError> {
-    let image = job.image.as_deref().ok_or_else(|| {
-        ExecError::Engine(format!("stage {} of {} runs on docker but names no image", job.stage.name(), job.cell))
-    })?;
+    let image =
+        job.image.as_deref().ok_or_else(|| ExecError::Engine(format!("stage {} of {} runs on docker but names no image", job.stage.name(), job.cell)))?;
     std::fs::create_dir_all(&job.work_dir).map_err(io(format!("creating {}", job.work_dir.display())))?;
     std::fs::create_dir_all(&job.out_dir).map_err(io(format!("creating {}", job.out_dir.display())))?;
     let mut log = std::fs::File::create(&job.log_path).map_err(io(format!("creating {}", job.log_path.display())))?;
@@ -157,12 +158,7 @@ pub(super) async fn run(ex: &DockerExecutor, job: &StageJob, lines: &dyn LineSin
 
     let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + job.budget;
     let env = container_env(job, deadline.as_secs()).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let labels = [
-        (LABEL_KEY, job.key.clone()),
-        ("ptb.cell", job.cell.clone()),
-        ("ptb.stage", job.stage.name().to_string()),
-        (LABEL_OWNER, ex.owner.0.clone()),
-    ];
+    let labels = [(LABEL_KEY, job.key.clone()), ("ptb.cell", job.cell.clone()), ("ptb.stage", job.stage.name().to_string()), (LABEL_OWNER, ex.owner.0.clone())];
     let body = ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: (!job.command.is_empty()).then(|| job.command.clone()),
@@ -263,13 +259,8 @@ async fn wait_exit(docker: &Docker, id: &str) {
         Some(Ok(_)) | Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })) => {}
         // A dropped wait connection must not end the stage early: poll.
         _ => loop {
-            let running = docker
-                .inspect_container(id, None::<qp::InspectContainerOptions>)
-                .await
-                .ok()
-                .and_then(|i| i.state)
-                .and_then(|s| s.running)
-                .unwrap_or(false);
+            let running =
+                docker.inspect_container(id, None::<qp::InspectContainerOptions>).await.ok().and_then(|i| i.state).and_then(|s| s.running).unwrap_or(false);
             if !running {
                 return;
             }
@@ -365,9 +356,8 @@ impl LogPump<'_> {
 /// `owner`. Only a root process can chown, so when anything is not already
 /// owned by `owner`, a short-lived container from the same image does it.
 async fn hand_over(ex: &DockerExecutor, image: &str, job: &StageJob, (uid, gid): (u32, u32)) -> Result<(), ExecError> {
-    let foreign = |dir: &Path| {
-        walkdir::WalkDir::new(dir).into_iter().filter_map(Result::ok).any(|e| e.metadata().is_ok_and(|m| m.uid() != uid || m.gid() != gid))
-    };
+    let foreign =
+        |dir: &Path| walkdir::WalkDir::new(dir).into_iter().filter_map(Result::ok).any(|e| e.metadata().is_ok_and(|m| m.uid() != uid || m.gid() != gid));
     if !foreign(&job.out_dir) && !foreign(&job.work_dir) {
         return Ok(());
     }

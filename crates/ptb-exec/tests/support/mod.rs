@@ -2,9 +2,9 @@
 //! connection that fails loudly when the engine is missing, the test image.
 #![allow(dead_code)]
 
+use ptb_core::spec::{ExecutorKind, Resources, StageKind};
 use ptb_exec::docker::DockerExecutor;
 use ptb_exec::{JobInput, StageJob};
-use ptb_core::spec::{ExecutorKind, Resources, StageKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,11 +31,7 @@ pub fn ensure_image() {
         if !have {
             let script = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("scripts/build-demo-images.sh");
             let out = Command::new(&script).output().expect("running scripts/build-demo-images.sh");
-            assert!(
-                out.status.success(),
-                "building {IMAGE} failed (run scripts/docker/ci-setup.sh first):\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert!(out.status.success(), "building {IMAGE} failed (run scripts/docker/ci-setup.sh first):\n{}", String::from_utf8_lossy(&out.stderr));
         }
     });
 }
