@@ -9,7 +9,7 @@ use std::time::Duration;
 fn counted(p: &Project, sleep: &str) -> std::path::PathBuf {
     let counter = p.path().join("runs.txt");
     let wrapper = p.path().join("scripts/demo/counted-agent.sh");
-    std::fs::write(&wrapper, format!("#!/bin/sh\necho \"$PTB_CELL\" >> \"$COUNTER\"\nexec \"$(dirname \"$0\")/agent.sh\" \"$@\"\n")).unwrap();
+    std::fs::write(&wrapper, "#!/bin/sh\necho \"$PTB_CELL\" >> \"$COUNTER\"\nexec \"$(dirname \"$0\")/agent.sh\" \"$@\"\n").unwrap();
     std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&wrapper).unwrap().permissions(), 0o755);
     std::process::Command::new("chmod").arg("+x").arg(&wrapper).status().unwrap();
     let spec = common::DEMO

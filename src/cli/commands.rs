@@ -117,11 +117,11 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
                     ));
                 };
                 if let Some(dir) = &figures {
-                    let written = ptb::report::write_figures(&lockfile, dir, template.as_deref())?;
+                    let written = ptb_core::report::write_figures(&lockfile, dir, template.as_deref())?;
                     eprintln!("wrote {} figure(s) to {}", written.len(), dir.display());
                 }
                 if html {
-                    let text = ptb::report::render_html(&lockfile)?;
+                    let text = ptb_core::report::render_html(&lockfile)?;
                     match output {
                         Some(o) => std::fs::write(&o, text).into_diagnostic().wrap_err_with(|| format!("writing {}", o.display()))?,
                         None => print!("{text}"),

@@ -139,10 +139,10 @@ fn input(hasher: &ContentHasher, r: &InputRef, what: &str) -> Result<Pin, Resolv
         });
     }
     let actual = hasher.path(&r.path)?;
-    if let Some(pinned) = &r.sha256 {
-        if *pinned != actual {
-            return Err(ResolveError::PinMismatch { what: what.to_string(), origin: r.origin.clone(), pinned: pinned.clone(), actual });
-        }
+    if let Some(pinned) = &r.sha256
+        && *pinned != actual
+    {
+        return Err(ResolveError::PinMismatch { what: what.to_string(), origin: r.origin.clone(), pinned: pinned.clone(), actual });
     }
     Ok(Pin { hash: Some(format!("sha256:{actual}")), missing: None })
 }

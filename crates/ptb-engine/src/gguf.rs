@@ -282,7 +282,7 @@ impl GgufFile {
             0 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
             1 => bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
             30 => bytes.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            _ if n % 32 != 0 => {
+            _ if !n.is_multiple_of(32) => {
                 return Err(EvalError::weights(&self.path, format!("quantised tensor `{name}` size is not a multiple of 32")));
             }
             3 => {

@@ -271,7 +271,7 @@ fn dump_into(v: &Value, style: PyStyle, depth: usize, out: &mut String) -> Resul
         ValueKind::Map => {
             let mut keys: Vec<Value> = v.try_iter().map_err(|e| e.to_string())?.collect();
             if let PyStyle::Json { sort_keys: true, .. } = style {
-                keys.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+                keys.sort_by_key(|a| a.to_string());
             }
             out.push('{');
             for (i, k) in keys.iter().enumerate() {

@@ -186,12 +186,12 @@ async fn run_cell(
 ) -> Result<ApplySummary, ApplyError> {
     let mut sum = ApplySummary::default();
     for sp in stages {
-        if let Some(up) = sp.upstream {
-            if !outs.contains_key(&up) {
-                ctx.reporter.stage_skipped(&sp.cell, sp.stage.name(), &format!("upstream stage `{}` has no result", up.name()));
-                sum.skipped += 1;
-                continue;
-            }
+        if let Some(up) = sp.upstream
+            && !outs.contains_key(&up)
+        {
+            ctx.reporter.stage_skipped(&sp.cell, sp.stage.name(), &format!("upstream stage `{}` has no result", up.name()));
+            sum.skipped += 1;
+            continue;
         }
         let _permit = ctx.sem.acquire().await.expect("semaphore never closed");
         let result = run_stage(ctx, exp, cell, &sp, &outs).await?;
@@ -248,14 +248,12 @@ async fn run_stage(
     };
     // Someone else may have finished it while we waited.
     let forced = sp.reasons.iter().any(|r| matches!(r, ptb_core::plan::Reason::Forced | ptb_core::plan::Reason::UpstreamReruns { .. }));
-    if !forced {
-        if let Some(name) = store.index()?.entry_name(key) {
-            let meta = store.read_meta(name)?;
-            let rec = record::from_meta(&meta, store.relative(name));
-            let written = ctx.writer.update(exp, |l| record::put(l, exp, &sp.cell, sp.stage, rec))?;
-            ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), "cached (built concurrently)", std::time::Duration::ZERO);
-            return Ok(StageResult::Done { out: store.entry_dir(name).join("out"), cached: true, written });
-        }
+    if !forced && let Some(name) = store.index()?.entry_name(key) {
+        let meta = store.read_meta(name)?;
+        let rec = record::from_meta(&meta, store.relative(name));
+        let written = ctx.writer.update(exp, |l| record::put(l, exp, &sp.cell, sp.stage, rec))?;
+        ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), "cached (built concurrently)", std::time::Duration::ZERO);
+        return Ok(StageResult::Done { out: store.entry_dir(name).join("out"), cached: true, written });
     }
     let building = store.begin(key, &sp.cell, sp.stage.name(), lock)?;
     ctx.reporter.stage_started(&sp.cell, sp.stage.name());

@@ -109,7 +109,7 @@ fn bad(message: impl Into<String>) -> ParseError {
     ParseError { version: None, message: message.into() }
 }
 
-fn arg<'a>(n: &'a KdlNode, i: usize) -> Option<&'a KdlValue> {
+fn arg(n: &KdlNode, i: usize) -> Option<&KdlValue> {
     n.entries().iter().filter(|e| e.name().is_none()).nth(i).map(|e| e.value())
 }
 

@@ -33,10 +33,10 @@ pub enum Reason {
 
 /// Hashes are long; people need the first few characters.
 fn short(v: &str) -> String {
-    if let Some(h) = v.strip_prefix("sha256:") {
-        if h.len() > 12 {
-            return format!("sha256:{}…", &h[..12]);
-        }
+    if let Some(h) = v.strip_prefix("sha256:")
+        && h.len() > 12
+    {
+        return format!("sha256:{}…", &h[..12]);
     }
     if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
         return format!("{}…", &v[..12]);

@@ -100,10 +100,10 @@ pub fn aggregate(l: &Lockfile) -> Table {
     // Base model's score per (model, benchmark): mean over the base row's seeds.
     let mut base: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
     for c in l.cells.values() {
-        if l.agents.iter().any(|a| a.name == c.agent && a.kind == "base") {
-            if let Some(s) = eval_score(c) {
-                base.entry((&c.model, &c.benchmark)).or_default().push(s);
-            }
+        if l.agents.iter().any(|a| a.name == c.agent && a.kind == "base")
+            && let Some(s) = eval_score(c)
+        {
+            base.entry((&c.model, &c.benchmark)).or_default().push(s);
         }
     }
     let base_of = |m: &str, b: &str| base.get(&(m, b)).map(|v| v.iter().sum::<f64>() / v.len() as f64);

@@ -505,10 +505,10 @@ pub fn build(l: &Lockfile, lockfile_label: &str, lock_sha256: &str) -> Report {
         for (name, s) in stage_order(c) {
             let gh = gpu_hours(s);
             *gpu.entry((c.agent.clone(), c.benchmark.clone())).or_default() += gh;
-            if name == "agent" {
-                if let Some(MetricValue::Number(x)) = s.metrics.get("cost_usd").filter(|v| matches!(v, MetricValue::Number(x) if x.is_finite())) {
-                    *cost.entry(c.agent.clone()).or_default() += x;
-                }
+            if name == "agent"
+                && let Some(MetricValue::Number(x)) = s.metrics.get("cost_usd").filter(|v| matches!(v, MetricValue::Number(x) if x.is_finite()))
+            {
+                *cost.entry(c.agent.clone()).or_default() += x;
             }
             stages.push(StageView {
                 name: name.clone(),

@@ -78,10 +78,10 @@ pub(super) fn expand(
         let ag = resolve(ctx, &m.agents, &anames, "agent");
         for x in &m.excludes {
             for (sel, names, what) in [(&x.model, &mnames, "model"), (&x.benchmark, &bnames, "benchmark"), (&x.agent, &anames, "agent")] {
-                if let Some((n, loc)) = sel {
-                    if !names.contains(&n.as_str()) {
-                        unknown(ctx, loc, n, names, what);
-                    }
+                if let Some((n, loc)) = sel
+                    && !names.contains(&n.as_str())
+                {
+                    unknown(ctx, loc, n, names, what);
                 }
             }
         }

@@ -172,18 +172,18 @@ impl<'a> N<'a> {
     /// Reject properties outside `allowed` and more than `max_args` arguments.
     pub(super) fn check_shape(&self, ctx: &mut Ctx, allowed: &[&str], max_args: usize) {
         for e in self.node.entries() {
-            if let Some(k) = e.name() {
-                if !allowed.contains(&k.value()) {
-                    let loc = Loc { src: self.src.clone(), span: e.span() };
-                    let help = did_you_mean(k.value(), allowed.iter().copied()).or_else(|| {
-                        Some(if allowed.is_empty() {
-                            format!("`{}` takes no properties", self.name())
-                        } else {
-                            format!("`{}` takes {}", self.name(), ListFmt(allowed))
-                        })
-                    });
-                    ctx.error(&loc, format!("unknown property `{}` on `{}`", k.value(), self.name()), "unknown property", help);
-                }
+            if let Some(k) = e.name()
+                && !allowed.contains(&k.value())
+            {
+                let loc = Loc { src: self.src.clone(), span: e.span() };
+                let help = did_you_mean(k.value(), allowed.iter().copied()).or_else(|| {
+                    Some(if allowed.is_empty() {
+                        format!("`{}` takes no properties", self.name())
+                    } else {
+                        format!("`{}` takes {}", self.name(), ListFmt(allowed))
+                    })
+                });
+                ctx.error(&loc, format!("unknown property `{}` on `{}`", k.value(), self.name()), "unknown property", help);
             }
         }
         let args = self.args();
@@ -423,10 +423,10 @@ fn read_benchmark(ctx: &mut Ctx, n: &N) -> Option<Benchmark> {
         }
     };
     let weight = n.num_prop(ctx, "weight");
-    if let Some(w) = weight {
-        if !(w.is_finite() && w >= 0.0) {
-            ctx.error(&n.entry_loc("weight"), "`weight` must be a finite non-negative number", "bad weight", None);
-        }
+    if let Some(w) = weight
+        && !(w.is_finite() && w >= 0.0)
+    {
+        ctx.error(&n.entry_loc("weight"), "`weight` must be a finite non-negative number", "bad weight", None);
     }
     Some(Benchmark { name: name?, data: data?, weight })
 }
@@ -611,15 +611,15 @@ fn read_llm_judge(ctx: &mut Ctx, c: &N, runner: &mut Runner) -> Option<LlmJudge>
     };
     let url = required(ctx, "url", "url=\"https://api.openai.com/v1\"");
     let model = required(ctx, "model", "model=\"gpt-5-mini\"");
-    if let Some(u) = &url {
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
-            ctx.error(
-                &c.entry_loc("url"),
-                format!("`{u}` is not an http(s) URL"),
-                "not a URL",
-                Some("the base of an OpenAI-compatible API, e.g. \"https://api.openai.com/v1\"".into()),
-            );
-        }
+    if let Some(u) = &url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        ctx.error(
+            &c.entry_loc("url"),
+            format!("`{u}` is not an http(s) URL"),
+            "not a URL",
+            Some("the base of an OpenAI-compatible API, e.g. \"https://api.openai.com/v1\"".into()),
+        );
     }
     let api_key_env = c.str_prop(ctx, "api-key-env").unwrap_or_else(|| "OPENAI_API_KEY".into());
     let concurrency = c.uint_prop(ctx, "concurrency");
@@ -752,7 +752,7 @@ fn build(ctx: &mut Ctx, raw: Raw, name: &str, dir: &Path) -> Option<Experiment> 
         benchmarks,
         agents,
         stages: Stages {
-            agent: agent.map(|(s, _)| s).unwrap_or_else(|| placeholder_agent_stage()),
+            agent: agent.map(|(s, _)| s).unwrap_or_else(placeholder_agent_stage),
             judge: stages.remove(&StageKind::Judge).map(|(s, _)| s),
             eval: eval?.0,
         },

@@ -285,10 +285,10 @@ pub(crate) fn remove_tree(p: &Path) -> Result<(), StoreError> {
 
 fn fsync_tree(root: &Path) {
     for e in walkdir::WalkDir::new(root).into_iter().flatten() {
-        if e.file_type().is_file() {
-            if let Ok(f) = fs::File::open(e.path()) {
-                let _ = f.sync_all();
-            }
+        if e.file_type().is_file()
+            && let Ok(f) = fs::File::open(e.path())
+        {
+            let _ = f.sync_all();
         }
     }
     sync_dir(root);
