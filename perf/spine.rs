@@ -78,7 +78,7 @@ fn bench_plan() {
         std::fs::create_dir_all(s.store.entry_dir(&name).join("out")).unwrap();
         let rec = StageRecord {
             key: st.key.0.clone(),
-            status: "success".into(),
+            status: ptb_core::status::StageStatus::Success,
             path: format!("v1/{name}"),
             started: "2026-11-23T10:00:00Z".into(),
             finished: "2026-11-23T20:00:00Z".into(),

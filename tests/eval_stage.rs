@@ -44,7 +44,7 @@ fn an_eval_stage_with_the_builtin_evaluator_scores_a_real_model() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let lock = ptb_core::lock::Lockfile::load(&dir.path().join("lockfiles/evalstage.lock")).unwrap();
     let eval = lock.stage("smollm2/aime2025/base/seed=1", "eval").expect("eval recorded");
-    assert_eq!(eval.status, "success");
+    assert_eq!(eval.status, ptb_core::status::StageStatus::Success);
     assert_eq!(eval.metrics.get("n"), Some(&ptb_core::store::MetricValue::Number(2.0)));
     let score = match eval.metrics.get("score") {
         Some(ptb_core::store::MetricValue::Number(s)) => *s,

@@ -230,7 +230,7 @@ fn cell(l: &mut Lockfile, agent: &str, bench: &str, seed: u64, stage: &str, stat
     let key = format!("{:064x}", l.cells.len() + 1);
     let rec = StageRecord {
         key,
-        status: status.into(),
+        status: status.parse().expect("a stage status"),
         path: "v1/x".into(),
         started: String::new(),
         finished: String::new(),

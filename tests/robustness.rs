@@ -61,7 +61,7 @@ fn kill_9_at_random_moments_never_leaves_partial_entries() {
     assert!(out.contains("0 failed"), "{out}");
     assert_store_whole(&p);
     let lock = ptb_core::lock::Lockfile::load(&p.lockfile()).unwrap();
-    let stages: usize = lock.cells.values().map(|c| c.stages.values().filter(|s| s.status == "success").count()).sum();
+    let stages: usize = lock.cells.values().map(|c| c.stages.values().filter(|s| s.status == ptb_core::status::StageStatus::Success).count()).sum();
     assert_eq!(stages, 52);
     // No build directory is left behind once an apply completes.
     let tmp: Vec<_> = std::fs::read_dir(p.path().join("store/v1/.tmp")).unwrap().collect();
@@ -88,7 +88,7 @@ fn two_concurrent_applies_run_each_stage_once() {
     assert_eq!(n, 16);
     // Between them, every stage is recorded exactly once as a success.
     let lock = ptb_core::lock::Lockfile::load(&p.lockfile()).unwrap();
-    let stages: usize = lock.cells.values().map(|c| c.stages.values().filter(|s| s.status == "success").count()).sum();
+    let stages: usize = lock.cells.values().map(|c| c.stages.values().filter(|s| s.status == ptb_core::status::StageStatus::Success).count()).sum();
     assert_eq!(stages, 52);
     assert!(Project::ran(&p.apply(&[])).is_empty());
 }

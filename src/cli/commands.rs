@@ -95,7 +95,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
                 s.lock_path.display(),
                 if summary.lockfile_written { "updated" } else { "unchanged" }
             );
-            for (cell, stage, status, log) in &summary.failed {
+            for ptb_exec::apply::FailedStage { cell, stage, status, log } in &summary.failed {
                 eprintln!("  ✗ {cell} {stage}: {status}; log: {log}");
             }
             if summary.blocked > 0 {
@@ -204,7 +204,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
                         limit: None,
                         max_tokens: None,
                         judge: None,
-                        device: "cpu".into(),
+                        device: Default::default(),
                         dtype: Default::default(),
                         arena_baseline: String::new(),
                     }

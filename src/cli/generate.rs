@@ -50,7 +50,7 @@ pub struct GenerateArgs {
     pub batch_size: usize,
     /// `cpu`, `cuda:N` (needs a build with `--features cuda`) or `wgpu` (`--features wgpu`).
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: ptb_engine::device::Device,
     /// Dtype of the weights on the device: `auto` (the checkpoint's own bf16/f16 where the
     /// device computes in it, else f32), `f32`, `bf16` or `f16`.
     #[arg(long, default_value = "auto")]
@@ -84,8 +84,7 @@ pub fn cli_generate(args: GenerateArgs) -> Result<()> {
 }
 
 pub fn cli_generate_with(args: GenerateArgs, reporter: &dyn Reporter) -> Result<()> {
-    let device = args.device.clone();
-    ptb_engine::device::on_device(&device, Generate { args: &args, reporter })
+    ptb_engine::device::on_device(args.device, Generate { args: &args, reporter })
 }
 
 struct Generate<'a> {

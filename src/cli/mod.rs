@@ -177,7 +177,7 @@ pub struct EvalArgs {
     /// `cpu`, `cuda:N` (needs a build with `--features cuda`; in a stage,
     /// N counts the GPUs the stage was given) or `wgpu` (`--features wgpu`).
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: ptb_engine::device::Device,
     /// Dtype of the weights on the device: `auto` (the checkpoint's own bf16/f16 where the
     /// device computes in it, else f32), `f32`, `bf16` or `f16`.
     #[arg(long, default_value = "auto")]

@@ -81,7 +81,7 @@ impl Reporter for Bars {
             b.set_message(line.to_string());
         }
     }
-    fn stage_finished(&self, cell: &str, stage: &str, status: &str, wall: Duration) {
+    fn stage_finished(&self, cell: &str, stage: &str, end: ptb_core::status::StageEnd, wall: Duration) {
         if let Some(b) = self.running.lock().unwrap().remove(&id(cell, stage)) {
             b.finish_and_clear();
             self.mp.remove(&b);
@@ -89,8 +89,8 @@ impl Reporter for Bars {
         if let Some(b) = &*self.overall.lock().unwrap() {
             b.inc(1);
         }
-        let mark = if status == "success" || status.starts_with("cached") { "✓" } else { "✗" };
-        self.say(format!("{mark} {cell} {stage}: {status} ({:.1}s)", wall.as_secs_f64()));
+        let mark = if end.ok() { "✓" } else { "✗" };
+        self.say(format!("{mark} {cell} {stage}: {end} ({:.1}s)", wall.as_secs_f64()));
     }
     fn stage_skipped(&self, cell: &str, stage: &str, why: &str) {
         if let Some(b) = &*self.overall.lock().unwrap() {

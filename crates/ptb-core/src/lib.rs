@@ -24,5 +24,6 @@ pub mod resolve;
 pub mod rng;
 pub mod session;
 pub mod spec;
+pub mod status;
 pub mod store;
 pub mod task;

@@ -15,7 +15,7 @@ pub trait Reporter: Send + Sync {
     fn stage_started(&self, _cell: &str, _stage: &str) {}
     /// One line of a running stage's output (already redacted).
     fn stage_log(&self, _cell: &str, _stage: &str, _line: &str) {}
-    fn stage_finished(&self, _cell: &str, _stage: &str, _status: &str, _wall: Duration) {}
+    fn stage_finished(&self, _cell: &str, _stage: &str, _end: crate::status::StageEnd, _wall: Duration) {}
     /// A stage that will not run because an upstream stage failed.
     fn stage_skipped(&self, _cell: &str, _stage: &str, _why: &str) {}
     /// Free-form notices (e.g. "waiting for another ptb holding stage X").

@@ -111,7 +111,7 @@ pub fn resolve(exp: &Experiment, hasher: &ContentHasher, images: Option<&dyn Ima
             pins.insert(name, pin);
         }
         if let Some(image) = &r.image {
-            let pullable = r.pull.as_deref() == Some("if-missing");
+            let pullable = r.pull == Some(crate::spec::PullPolicy::IfMissing);
             pins.insert(image_pin_name(image), image_pin(image, images, pullable));
         }
     }

@@ -12,7 +12,7 @@ fn demo_docker_spec_runs_every_stage_in_a_container() {
     for kind in StageKind::ALL {
         let stage = exp.stages.get(kind).unwrap();
         assert_eq!(stage.executor, ExecutorKind::Docker, "{kind:?}");
-        assert!(stage.runner.network.as_deref().unwrap_or("none") == "none");
+        assert_eq!(stage.runner.network.unwrap_or_default(), ptb_core::spec::Network::None);
     }
     for agent in &exp.agents {
         let AgentKind::Run(r) = &agent.kind else { panic!("{} is a checkpoint", agent.name) };

@@ -24,7 +24,7 @@ const BASE: [f64; 7] = [1.7, 1.3, 1.5, 8.5, 20.4, 9.5, 12.8];
 fn stage(key: String, metrics: BTreeMap<String, MetricValue>) -> StageRecord {
     StageRecord {
         key,
-        status: "success".into(),
+        status: ptb_core::status::StageStatus::Success,
         path: "v1/x".into(),
         started: String::new(),
         finished: String::new(),

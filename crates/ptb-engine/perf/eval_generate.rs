@@ -46,7 +46,9 @@ fn main() {
         }
     }
     let path = path.unwrap_or_else(|| {
-        std::env::var_os("PTB_SMOLLM2_GGUF").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/eval-models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+        std::env::var_os("PTB_SMOLLM2_GGUF")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/eval-models/SmolLM2-135M-Instruct.Q4_1.gguf")))
     });
     if !path.exists() {
         eprintln!("{} is missing: run scripts/eval/ci-setup.sh", path.display());
@@ -56,8 +58,14 @@ fn main() {
     let batches = std::env::var("PTB_BENCH_BATCHES")
         .map(|v| v.split(',').map(|b| b.trim().parse().expect("PTB_BENCH_BATCHES: comma-separated sizes")).collect())
         .unwrap_or_else(|_| vec![1, 32]);
-    let label = device.clone();
-    if let Err(e) = on_device(&label, Bench { path, device, logits, batches }) {
+    let on: ptb_engine::device::Device = match device.parse() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = on_device(on, Bench { path, device, logits, batches }) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

@@ -64,7 +64,7 @@ pub struct EvalJob {
     /// The LLM judge, for Arena-Hard and HealthBench.
     pub judge: Option<JudgeConfig>,
     /// `cpu` or `cuda:N` (a build with `--features cuda`).
-    pub device: String,
+    pub device: ptb_engine::device::Device,
     /// The weights' dtype on the device (`auto`: bf16 for a bf16 checkpoint on a GPU).
     pub dtype: ptb_engine::Precision,
     /// Arena-Hard: whose answers the candidate's are judged against.
@@ -281,7 +281,7 @@ pub fn run(job: &EvalJob, reporter: &dyn ptb_engine::Reporter) -> Result<EvalSum
     if let Some(n) = job.limit {
         items.truncate(n);
     }
-    let (completions, mismatches) = ptb_engine::device::on_device(&job.device, Generate { job, items: &items, reporter })?;
+    let (completions, mismatches) = ptb_engine::device::on_device(job.device, Generate { job, items: &items, reporter })?;
     let texts: Vec<String> = completions.iter().map(|c| c.text.clone()).collect();
     let (results, m) = scoring.score(job, &texts)?;
 
@@ -371,7 +371,7 @@ impl EvalJob {
             seed: std::env::var("PTB_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0),
             limit: None,
             max_tokens: None,
-            device: "cpu".into(),
+            device: Default::default(),
             dtype: Default::default(),
             arena_baseline: arena::BASELINE_MODEL.into(),
             judge: match (std::env::var("PTB_JUDGE_URL"), std::env::var("PTB_JUDGE_MODEL")) {

@@ -4,7 +4,7 @@
 
 use ptb_core::spec::{ExecutorKind, Resources, StageKind};
 use ptb_exec::docker::DockerExecutor;
-use ptb_exec::{Executor, JobInput, OutcomeStatus, StageJob};
+use ptb_exec::{Executor, JobInput, StageJob, StageStatus};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ fn job(dir: &std::path::Path, i: usize, script: &str) -> StageJob {
         executor: ExecutorKind::Docker,
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],
         image: Some(IMAGE.into()),
-        network: "none".into(),
+        network: ptb_core::spec::Network::None,
         env: BTreeMap::new(),
         secrets: BTreeMap::new(),
         inputs: vec![JobInput { name: "model".into(), path: d.join("in") }],
@@ -31,7 +31,7 @@ fn job(dir: &std::path::Path, i: usize, script: &str) -> StageJob {
         grace: Duration::from_secs(5),
         resources: Resources::default(),
         gpu_ids: vec![],
-        pull_if_missing: false,
+        pull: ptb_core::spec::PullPolicy::Never,
         caches: Vec::new(),
     }
 }
@@ -58,7 +58,7 @@ async fn main() {
         let j = job(dir.path(), i, "true");
         let t = Instant::now();
         let o = ex.run(&j, &noop).await.unwrap();
-        assert_eq!(o.status, OutcomeStatus::Success);
+        assert_eq!(o.status, StageStatus::Success);
         stage.push(t.elapsed().as_secs_f64());
     }
     let (c, s) = (median(cli), median(stage));
@@ -75,7 +75,7 @@ async fn main() {
         let runs = jobs.iter().map(|j| ex.run(j, &noop));
         let outs = futures_util::future::join_all(runs).await;
         let wall = t.elapsed().as_secs_f64();
-        let ok = outs.iter().filter(|o| matches!(o, Ok(o) if o.status == OutcomeStatus::Success)).count();
+        let ok = outs.iter().filter(|o| matches!(o, Ok(o) if o.status == StageStatus::Success)).count();
         println!(
             "  {:>4}  {:>8.2}  {:>8.2}s  {:>11.3}s  {}",
             k,

@@ -4,13 +4,14 @@
 mod job;
 mod record;
 
-use crate::{ExecError, Executor, LineSink, OutcomeStatus};
+use crate::{ExecError, Executor, LineSink, StageStatus};
 use ptb_core::hash::StageKey;
 use ptb_core::lock::{CellRecord, Lockfile};
 use ptb_core::plan::{Action, Plan, PlanOptions, StagePlan};
 use ptb_core::progress::Reporter;
 use ptb_core::session::{Session, refresh_header};
 use ptb_core::spec::{ExecutorKind, StageKind};
+use ptb_core::status::StageEnd;
 use ptb_core::store::{Meta, Store, StoreError};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -40,6 +41,16 @@ pub enum ApplyError {
     Lock(#[from] ptb_core::lock::LockError),
 }
 
+/// A stage that ran and failed in this apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedStage {
+    pub cell: String,
+    pub stage: StageKind,
+    pub status: StageStatus,
+    /// The log of the attempt, under the store's `failed/`.
+    pub log: String,
+}
+
 /// What happened, for the closing summary.
 #[derive(Debug, Default, Clone)]
 pub struct ApplySummary {
@@ -47,8 +58,8 @@ pub struct ApplySummary {
     pub succeeded: usize,
     pub cached: usize,
     pub blocked: usize,
-    /// (cell, stage, status, log path)
-    pub failed: Vec<(String, String, String, String)>,
+    /// Stages that ran and failed, by cell and stage.
+    pub failed: Vec<FailedStage>,
     pub skipped: usize,
     pub lockfile_written: bool,
 }
@@ -163,7 +174,7 @@ pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors
         summary.failed.extend(cell_summary.failed);
         summary.lockfile_written |= cell_summary.lockfile_written;
     }
-    summary.failed.sort();
+    summary.failed.sort_by(|a, b| (&a.cell, a.stage).cmp(&(&b.cell, b.stage)));
     Ok(summary)
 }
 
@@ -209,7 +220,7 @@ async fn run_cell(
             StageResult::Failed { status, log, written } => {
                 sum.ran += 1;
                 sum.lockfile_written |= written;
-                sum.failed.push((sp.cell.clone(), sp.stage.name().into(), status, log));
+                sum.failed.push(FailedStage { cell: sp.cell.clone(), stage: sp.stage, status, log });
             }
         }
     }
@@ -218,7 +229,7 @@ async fn run_cell(
 
 enum StageResult {
     Done { out: PathBuf, cached: bool, written: bool },
-    Failed { status: String, log: String, written: bool },
+    Failed { status: StageStatus, log: String, written: bool },
 }
 
 fn now() -> SystemTime {
@@ -252,7 +263,7 @@ async fn run_stage(
         let meta = store.read_meta(name)?;
         let rec = record::from_meta(&meta, store.relative(name));
         let written = ctx.writer.update(exp, |l| record::put(l, exp, &sp.cell, sp.stage, rec))?;
-        ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), "cached (built concurrently)", std::time::Duration::ZERO);
+        ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), StageEnd::BuiltConcurrently, std::time::Duration::ZERO);
         return Ok(StageResult::Done { out: store.entry_dir(name).join("out"), cached: true, written });
     }
     let building = store.begin(key, &sp.cell, sp.stage.name(), lock)?;
@@ -297,10 +308,10 @@ async fn run_stage(
         Ok(o) => (o.status, o.exit_code, o.signal, o.oom_killed, o.peak_memory_bytes),
         Err(msg) => {
             let _ = std::fs::write(building.log_path(), format!("ptb: could not run the stage: {msg}\n"));
-            (OutcomeStatus::Failed, None, None, false, None)
+            (StageStatus::Failed, None, None, false, None)
         }
     };
-    let keep = status == OutcomeStatus::Success || (status == OutcomeStatus::BudgetExhausted && sp.stage == StageKind::Agent);
+    let keep = status == StageStatus::Success || (status == StageStatus::BudgetExhausted && sp.stage == StageKind::Agent);
     let (metrics, metrics_err) = record::read_metrics(&building.out_dir());
     let keep = keep && metrics_err.is_none();
     if let Some(e) = &metrics_err {
@@ -309,14 +320,15 @@ async fn run_stage(
             .open(building.log_path())
             .and_then(|mut f| std::io::Write::write_all(&mut f, format!("ptb: {e}\n").as_bytes()));
     }
-    let status_name = if metrics_err.is_some() { "failed" } else { status.name() };
+    // Metrics ptb cannot accept fail the stage, whatever its exit status.
+    let status = if metrics_err.is_some() { StageStatus::Failed } else { status };
     let out_sha256 = if keep { ptb_core::hash::hash_dir(&building.out_dir()).ok() } else { None };
     let wall = clock.elapsed();
     let meta = Meta {
         key: key.0.clone(),
         cell: sp.cell.clone(),
         stage: sp.stage.name().into(),
-        status: status_name.into(),
+        status,
         exit_code,
         signal,
         oom_killed: oom,
@@ -335,11 +347,11 @@ async fn run_stage(
     let dest = if keep { store.commit(building, &meta)? } else { store.fail(building, &meta)? };
     let rel = dest.strip_prefix(store.root().parent().unwrap_or(store.root())).unwrap_or(&dest).to_string_lossy().into_owned();
     let written = ctx.writer.update(exp, |l| record::put(l, exp, &sp.cell, sp.stage, record::from_meta(&meta, rel)))?;
-    ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), status_name, wall);
+    ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), StageEnd::Ran(status), wall);
     Ok(if keep {
         StageResult::Done { out: dest.join("out"), cached: false, written }
     } else {
-        StageResult::Failed { status: status_name.into(), log: dest.join("log").display().to_string(), written }
+        StageResult::Failed { status, log: dest.join("log").display().to_string(), written }
     })
 }
 

@@ -14,7 +14,7 @@ mod redact;
 
 pub use redact::Redactor;
 
-use ptb_core::spec::{ExecutorKind, Resources, StageKind};
+use ptb_core::spec::{ExecutorKind, Network, PullPolicy, Resources, StageKind};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -41,8 +41,8 @@ pub struct StageJob {
     /// argv; for local stages an absolute program path or a PATH lookup.
     pub command: Vec<String>,
     pub image: Option<String>,
-    /// `none` or `bridge` (containers only).
-    pub network: String,
+    /// Containers only.
+    pub network: Network,
     /// Declared environment (hashed) plus `PTB_*` variables.
     pub env: BTreeMap<String, String>,
     /// Secret name → value, read from the host at run time; never hashed,
@@ -61,9 +61,8 @@ pub struct StageJob {
     pub resources: Resources,
     /// GPU device ids given to this stage by the scheduler.
     pub gpu_ids: Vec<u32>,
-    /// Containers: pull the image (by digest) if it is not present
-    /// (`pull "if-missing"`); never pulled otherwise.
-    pub pull_if_missing: bool,
+    /// Containers: whether a missing image may be pulled (by digest); never otherwise.
+    pub pull: PullPolicy,
     /// Writable directories that outlive the stage (`PTB_CACHE_<NAME>`,
     /// mounted read-write at `/cache/<name>` in containers; executors create
     /// them). Not hashed, so
@@ -71,31 +70,11 @@ pub struct StageJob {
     pub caches: Vec<JobInput>,
 }
 
-/// How a stage ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutcomeStatus {
-    /// Exited 0.
-    Success,
-    /// Exited non-zero or was killed by a signal it did not ask for.
-    Failed,
-    /// Still running at the deadline; terminated. Its output is kept (what
-    /// exists at the deadline is what gets evaluated).
-    BudgetExhausted,
-}
-
-impl OutcomeStatus {
-    pub fn name(self) -> &'static str {
-        match self {
-            OutcomeStatus::Success => "success",
-            OutcomeStatus::Failed => "failed",
-            OutcomeStatus::BudgetExhausted => "budget_exhausted",
-        }
-    }
-}
+pub use ptb_core::status::StageStatus;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageOutcome {
-    pub status: OutcomeStatus,
+    pub status: StageStatus,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub wall: Duration,
@@ -136,7 +115,7 @@ pub trait Executor: Send + Sync {
     fn kind(&self) -> ExecutorKind;
     /// Run the job to completion (or to its deadline). Errors mean the stage
     /// could not be run at all; a command that ran and failed is `Ok` with
-    /// [`OutcomeStatus::Failed`].
+    /// [`StageStatus::Failed`].
     fn run<'a>(&'a self, job: &'a StageJob, lines: &'a dyn LineSink) -> BoxFuture<'a, Result<StageOutcome, ExecError>>;
 }
 

@@ -114,11 +114,11 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink) -> Result<StageOutcome,
     let status = status.map_err(io("waiting for the stage"))?;
     let wall = start.elapsed();
     let outcome = if timed_out {
-        OutcomeStatus::BudgetExhausted
+        StageStatus::BudgetExhausted
     } else if status.success() {
-        OutcomeStatus::Success
+        StageStatus::Success
     } else {
-        OutcomeStatus::Failed
+        StageStatus::Failed
     };
     Ok(StageOutcome { status: outcome, exit_code: status.code(), signal: status.signal(), wall, oom_killed: false, peak_memory_bytes: None })
 }

@@ -6,7 +6,7 @@
 mod support;
 
 use ptb_core::spec::ExecutorKind;
-use ptb_exec::{Executor, OutcomeStatus};
+use ptb_exec::{Executor, StageStatus};
 use support::*;
 
 fn gpu_host() -> bool {
@@ -44,6 +44,6 @@ async fn gpu_stage_sees_only_its_devices() {
     j.resources.gpus = 1;
     j.gpu_ids = vec![0];
     let o = docker().await.run(&j, &Lines::default()).await.unwrap();
-    assert_eq!(o.status, OutcomeStatus::Success, "{}", s.log());
+    assert_eq!(o.status, StageStatus::Success, "{}", s.log());
     assert_eq!(s.log().lines().filter(|l| l.starts_with("GPU ")).count(), 1, "{}", s.log());
 }

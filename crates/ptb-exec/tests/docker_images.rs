@@ -2,6 +2,7 @@
 
 mod support;
 
+use ptb_core::spec::PullPolicy;
 use ptb_exec::{ExecError, ImageResolver};
 use support::*;
 
@@ -87,9 +88,9 @@ async fn pull_by_digest_from_a_registry_pins_the_repo_digest() {
 
     docker_cli(&["rmi", &remote]);
     // Gone locally: resolving is an error, and so is running without a pull.
-    let e = ex.ensure_image(&digest, false).await.unwrap_err();
+    let e = ex.ensure_image(&digest, PullPolicy::Never).await.unwrap_err();
     assert!(matches!(e, ExecError::ImageMissing { .. }), "{e:?}");
-    let ensured = ex.ensure_image(&digest, true).await.unwrap();
+    let ensured = ex.ensure_image(&digest, PullPolicy::IfMissing).await.unwrap();
     assert_eq!(ensured.repo_digest.as_deref(), Some(digest.as_str()));
     docker_cli(&["rmi", &digest]);
     let pulled = ex.pull(&digest).await.unwrap();

@@ -3,8 +3,8 @@
 
 mod support;
 
-use ptb_core::spec::ExecutorKind;
-use ptb_exec::{Executor, OutcomeStatus};
+use ptb_core::spec::{ExecutorKind, Network};
+use ptb_exec::{Executor, StageStatus};
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
@@ -39,12 +39,12 @@ fn listener() -> (u16, Arc<AtomicBool>) {
     (port, hit)
 }
 
-async fn try_connect(network: &str, host: &str, port: u16) -> (String, bool) {
+async fn try_connect(network: Network, host: &str, port: u16) -> (String, bool) {
     let s = Scratch::new();
     let mut j = job(&s, ExecutorKind::Docker, &format!("if nc -w 3 {host} {port} </dev/null; then echo CONNECTED; else echo BLOCKED; fi"));
-    j.network = network.into();
+    j.network = network;
     let o = docker().await.run(&j, &Lines::default()).await.unwrap();
-    assert_eq!(o.status, OutcomeStatus::Success, "{}", s.log());
+    assert_eq!(o.status, StageStatus::Success, "{}", s.log());
     (s.log(), s.log().contains("CONNECTED"))
 }
 
@@ -54,16 +54,16 @@ async fn network_none_blocks_a_connect_to_the_host() {
     let (port, hit) = listener();
     // Control: on the bridge the same connect succeeds, so a BLOCKED below
     // is the sandbox's doing and not a broken test.
-    let (log, ok) = try_connect("bridge", &gw, port).await;
+    let (log, ok) = try_connect(Network::Bridge, &gw, port).await;
     assert!(ok && hit.load(Ordering::SeqCst), "control failed: the bridge network cannot reach {gw}:{port}:\n{log}");
     hit.store(false, Ordering::SeqCst);
     for host in [gw.as_str(), "127.0.0.1"] {
-        let (log, ok) = try_connect("none", host, port).await;
+        let (log, ok) = try_connect(Network::None, host, port).await;
         assert!(!ok && log.contains("BLOCKED"), "network none reached {host}:{port}:\n{log}");
     }
     assert!(!hit.load(Ordering::SeqCst), "the host listener saw a connection from a network-none stage");
     // The default (empty) means none as well.
-    let (_, ok) = try_connect("", &gw, port).await;
+    let (_, ok) = try_connect(Network::default(), &gw, port).await;
     assert!(!ok, "an unset network must default to none");
 }
 
@@ -76,7 +76,7 @@ async fn inputs_are_read_only() {
         r#"echo x > /inputs/data/new.txt && echo WROTE; echo y >> /inputs/data/hello.txt && echo APPENDED; rm /inputs/data/hello.txt && echo REMOVED; exit 0"#,
     );
     let o = docker().await.run(&j, &Lines::default()).await.unwrap();
-    assert_eq!(o.status, OutcomeStatus::Success);
+    assert_eq!(o.status, StageStatus::Success);
     let log = s.log();
     assert!(log.contains("Read-only file system"), "{log}");
     assert!(!log.contains("WROTE") && !log.contains("APPENDED") && !log.contains("REMOVED"), "{log}");
@@ -90,7 +90,7 @@ async fn outputs_are_handed_to_the_host_user() {
     let j = job(&s, ExecutorKind::Docker, r#"mkdir -p /output/final_model && echo w > /output/final_model/weights && echo t > /work/tmp.txt"#);
     let ex = docker().await.with_output_owner(Some((4321, 4322)));
     let o = ex.run(&j, &Lines::default()).await.unwrap();
-    assert_eq!(o.status, OutcomeStatus::Success, "{}", s.log());
+    assert_eq!(o.status, StageStatus::Success, "{}", s.log());
     for p in ["out/final_model", "out/final_model/weights", "work/tmp.txt"] {
         let m = std::fs::metadata(s.path(p)).unwrap();
         assert_eq!((m.uid(), m.gid()), (4321, 4322), "{p} not handed over");
@@ -105,7 +105,7 @@ async fn memory_limit_is_an_oom_kill_and_peak_memory_is_recorded() {
     j.resources.memory_bytes = Some(32 << 20);
     let o = docker().await.run(&j, &Lines::default()).await.unwrap();
     assert!(!s.log().contains("survived"), "{}", s.log());
-    assert_eq!(o.status, OutcomeStatus::Failed);
+    assert_eq!(o.status, StageStatus::Failed);
     assert!(o.oom_killed, "{o:?}");
     let peak = o.peak_memory_bytes.expect("peak memory sampled for a stage that ran > 1 s");
     assert!(peak <= 32 << 20, "peak {peak} above the limit");
@@ -115,7 +115,7 @@ async fn memory_limit_is_an_oom_kill_and_peak_memory_is_recorded() {
     let mut j = job(&s, ExecutorKind::Docker, r#"x=$(head -c 20000000 /dev/zero | tr '\0' a); sleep 2; echo survived"#);
     j.resources.memory_bytes = Some(256 << 20);
     let o = docker().await.run(&j, &Lines::default()).await.unwrap();
-    assert_eq!(o.status, OutcomeStatus::Success, "{}", s.log());
+    assert_eq!(o.status, StageStatus::Success, "{}", s.log());
     assert!(!o.oom_killed);
     assert!(o.peak_memory_bytes.unwrap_or(0) > 0);
 }
@@ -138,7 +138,7 @@ async fn container_is_removed_afterwards_and_labelled_while_running() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(!seen.is_empty(), "no running container labelled {filter}");
-    assert_eq!(run.await.unwrap().unwrap(), OutcomeStatus::Success);
+    assert_eq!(run.await.unwrap().unwrap(), StageStatus::Success);
     assert_eq!(docker_cli(&["ps", "-aq", "--filter", &filter]), "", "container left behind");
 }
 
@@ -149,7 +149,7 @@ async fn image_default_command_runs_when_none_is_given() {
     j.command.clear();
     // The test image's CMD is /bin/sh, which exits at once on empty stdin.
     let o = docker().await.run(&j, &Lines::default()).await.unwrap();
-    assert_eq!(o.status, OutcomeStatus::Success);
+    assert_eq!(o.status, StageStatus::Success);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +165,7 @@ async fn an_unprivileged_image_user_can_write_its_output() {
     let o = docker().await.run(&j, &Lines::default()).await;
     docker_cli(&["rmi", &tag]);
     let o = o.unwrap();
-    assert_eq!(o.status, OutcomeStatus::Success, "{}", s.log());
+    assert_eq!(o.status, StageStatus::Success, "{}", s.log());
     assert!(s.log().starts_with("1000"), "{}", s.log());
     assert!(s.path("out/final_model/w").exists());
     let mode = std::fs::metadata(s.path("out")).unwrap().mode() & 0o777;
@@ -179,7 +179,7 @@ async fn a_file_input_is_mounted_read_only() {
     let mut j = job(&s, ExecutorKind::Docker, r#"cat "$PTB_INPUT_PROMPT"; echo more >> /inputs/prompt || echo refused"#);
     j.inputs.push(ptb_exec::JobInput { name: "prompt".into(), path: s.path("task.md") });
     let o = docker().await.run(&j, &Lines::default()).await.unwrap();
-    assert_eq!(o.status, OutcomeStatus::Success, "{}", s.log());
+    assert_eq!(o.status, StageStatus::Success, "{}", s.log());
     assert!(s.log().contains("# the task") && s.log().contains("refused"), "{}", s.log());
     assert_eq!(std::fs::read_to_string(s.path("task.md")).unwrap(), "# the task\n");
 }

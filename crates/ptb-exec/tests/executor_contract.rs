@@ -5,7 +5,7 @@ mod support;
 
 use ptb_core::spec::ExecutorKind;
 use ptb_exec::local::LocalExecutor;
-use ptb_exec::{Executor, OutcomeStatus};
+use ptb_exec::{Executor, StageStatus};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::*;
 
@@ -44,7 +44,7 @@ async fn exit_code_and_logs(kind: ExecutorKind) {
     let j = job(&s, kind, "echo to-stdout; echo to-stderr >&2; printf 'sp'; sleep 0.3; echo lit; printf 'no newline'; exit 3");
     let lines = Lines::default();
     let o = executor(kind).await.run(&j, &lines).await.unwrap();
-    assert_eq!(o.status, OutcomeStatus::Failed);
+    assert_eq!(o.status, StageStatus::Failed);
     assert_eq!(o.exit_code, Some(3));
     let log = s.log();
     for l in ["to-stdout", "to-stderr", "split", "no newline"] {
@@ -54,7 +54,7 @@ async fn exit_code_and_logs(kind: ExecutorKind) {
 
     let s = Scratch::new();
     let o = executor(kind).await.run(&job(&s, kind, "true"), &Lines::default()).await.unwrap();
-    assert_eq!((o.status, o.exit_code), (OutcomeStatus::Success, Some(0)));
+    assert_eq!((o.status, o.exit_code), (StageStatus::Success, Some(0)));
 }
 
 async fn outputs_and_inputs(kind: ExecutorKind) {
@@ -65,7 +65,7 @@ async fn outputs_and_inputs(kind: ExecutorKind) {
         r#"mkdir -p "$PTB_OUT/final_model" && cat "$PTB_INPUT_DATA/hello.txt" > "$PTB_OUT/final_model/copy.txt" && echo scratch > ./in-work.txt"#,
     );
     let o = executor(kind).await.run(&j, &Lines::default()).await.unwrap();
-    assert_eq!(o.status, OutcomeStatus::Success, "log:\n{}", s.log());
+    assert_eq!(o.status, StageStatus::Success, "log:\n{}", s.log());
     assert_eq!(std::fs::read_to_string(s.path("out/final_model/copy.txt")).unwrap(), "hello from the input\n");
     assert!(s.path("work/in-work.txt").exists(), "the working directory is the job's work_dir");
     // The host can move the output, as the store does when it commits it.
@@ -82,7 +82,7 @@ async fn budget_kills_and_keeps_partial_output(kind: ExecutorKind) {
     let t = Instant::now();
     let o = executor(kind).await.run(&j, &Lines::default()).await.unwrap();
     let took = t.elapsed();
-    assert_eq!(o.status, OutcomeStatus::BudgetExhausted);
+    assert_eq!(o.status, StageStatus::BudgetExhausted);
     assert!(took >= j.budget + j.grace, "killed before deadline + grace: {took:?}");
     // The stage would sleep 60 s; 10 s of slack leaves room for a loaded machine (a container's
     // kill and removal once took over 2 s while the rest of the suite ran) and still fails
@@ -100,7 +100,7 @@ async fn sigterm_reaches_the_stage(kind: ExecutorKind) {
     j.grace = Duration::from_secs(10);
     let t = Instant::now();
     let o = executor(kind).await.run(&j, &Lines::default()).await.unwrap();
-    assert_eq!(o.status, OutcomeStatus::BudgetExhausted);
+    assert_eq!(o.status, StageStatus::BudgetExhausted);
     assert!(t.elapsed() < Duration::from_secs(8), "the stage had SIGTERM and exited; no need to wait the grace: {:?}", t.elapsed());
     assert!(s.log().contains("got-term"), "{}", s.log());
     assert!(s.path("out/saved.txt").exists(), "what the stage saved on SIGTERM is kept");
@@ -113,7 +113,7 @@ async fn secrets_never_reach_the_log(kind: ExecutorKind) {
     j.secrets.insert("API_KEY".into(), secret.into());
     let lines = Lines::default();
     let o = executor(kind).await.run(&j, &lines).await.unwrap();
-    assert_eq!(o.status, OutcomeStatus::Success, "{}", s.log());
+    assert_eq!(o.status, StageStatus::Success, "{}", s.log());
     let log = s.log();
     assert!(log.contains("secret-present"), "the stage must see the secret: {log}");
     assert!(!log.contains(secret), "secret in log: {log}");
@@ -142,7 +142,7 @@ async fn environment_is_present(kind: ExecutorKind) {
     j.budget = Duration::from_secs(120);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let o = executor(kind).await.run(&j, &Lines::default()).await.unwrap();
-    assert_eq!(o.status, OutcomeStatus::Success);
+    assert_eq!(o.status, StageStatus::Success);
     let log = s.log();
     let var = |k: &str| log.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or_else(|| panic!("{k} missing:\n{log}")).to_string();
     assert_eq!(var("MY_SETTING"), "value with spaces");

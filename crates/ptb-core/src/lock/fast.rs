@@ -147,7 +147,7 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
             ("stage", true) if cell.is_some() && stage.is_none() => {
                 let rec = StageRecord {
                     key: prop(&mut toks, "key")?.str()?,
-                    status: prop(&mut toks, "status")?.str()?,
+                    status: prop(&mut toks, "status")?.str()?.parse().ok()?,
                     path: prop(&mut toks, "path")?.str()?,
                     started: prop(&mut toks, "started")?.str()?,
                     finished: prop(&mut toks, "finished")?.str()?,

@@ -86,7 +86,7 @@ pub fn render(l: &Lockfile) -> String {
                 "    stage {} key={} status={} path={} started={} finished={} duration={:.3}{exit} {{",
                 q(name),
                 q(&s.key),
-                q(&s.status),
+                q(s.status.name()),
                 q(&s.path),
                 q(&s.started),
                 q(&s.finished),
@@ -164,7 +164,7 @@ fn parse_kdl(text: &str) -> Result<Lockfile, ParseError> {
                 for s in n.iter_children() {
                     let mut rec = StageRecord {
                         key: s_prop(s, "key")?,
-                        status: s_prop(s, "status")?,
+                        status: s_prop(s, "status")?.parse().map_err(|e: crate::status::UnknownStatus| bad(format!("cell {id}: {e}")))?,
                         path: s_prop(s, "path")?,
                         started: s_prop(s, "started")?,
                         finished: s_prop(s, "finished")?,
@@ -210,7 +210,7 @@ mod tests {
             "eval".to_string(),
             StageRecord {
                 key: "ab".repeat(32),
-                status: "success".into(),
+                status: crate::status::StageStatus::Success,
                 path: "v1/x".into(),
                 started: "2026-11-23T10:00:00Z".into(),
                 finished: "2026-11-23T10:00:01Z".into(),

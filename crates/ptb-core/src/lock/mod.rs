@@ -55,8 +55,7 @@ pub struct CellRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageRecord {
     pub key: String,
-    /// `success`, `budget_exhausted` or `failed`.
-    pub status: String,
+    pub status: crate::status::StageStatus,
     /// `v1/<entry>` for finished stages, the failed/ path otherwise.
     pub path: String,
     pub started: String,
@@ -70,7 +69,7 @@ pub struct StageRecord {
 impl StageRecord {
     /// Finished with a usable result (cacheable).
     pub fn is_done(&self) -> bool {
-        self.status == "success" || self.status == "budget_exhausted"
+        self.status.has_result()
     }
 }
 

@@ -65,7 +65,7 @@ fn runner_fields(ki: &mut KeyInputs, needs: &mut Vec<String>, spec: &StageSpec, 
     if let Some(image) = &r.image {
         let p = image_pin_name(image);
         ki.set("image", pins.hash_or_missing(&p));
-        ki.set("network", r.network.as_deref().unwrap_or("none"));
+        ki.set("network", r.network.unwrap_or_default().name());
         needs.push(p);
     }
     for (k, v) in &r.env {

@@ -132,9 +132,7 @@ fn plan_cells(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex
             } else {
                 match prev {
                     None => reasons.push(Reason::New),
-                    Some(p) if p.key == si.key.0 && !p.is_done() => {
-                        reasons.push(Reason::PreviousFailed { status: p.status.clone(), log: format!("{}/log", p.path) })
-                    }
+                    Some(p) if p.key == si.key.0 && !p.is_done() => reasons.push(Reason::PreviousFailed { status: p.status, log: format!("{}/log", p.path) }),
                     Some(p) if p.key == si.key.0 => reasons.push(Reason::OutputMissing { path: p.path.clone() }),
                     Some(p) => {
                         reasons.extend(diff(prev, &si));

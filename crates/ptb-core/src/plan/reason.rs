@@ -19,7 +19,7 @@ pub enum Reason {
     /// Recorded as done, but the store entry is gone.
     OutputMissing { path: String },
     /// The last attempt with this key did not succeed.
-    PreviousFailed { status: String, log: String },
+    PreviousFailed { status: crate::status::StageStatus, log: String },
     /// `--replace` matched this cell.
     Forced,
     /// Reused: found in the store under this key, though the lockfile does

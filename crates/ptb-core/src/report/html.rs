@@ -160,7 +160,7 @@ pub struct CellView {
 pub struct StageView {
     pub name: String,
     pub key: String,
-    pub status: String,
+    pub status: crate::status::StageStatus,
     pub wall: String,
     pub gpus: String,
     pub gpu_hours: String,
@@ -247,7 +247,7 @@ fn cause(c: &CellRecord, has_judge: bool) -> Option<&'static str> {
     if matches!(verdict, Some(MetricValue::Text(v)) if v != "pass") || matches!(verdict, Some(v) if !matches!(v, MetricValue::Text(_))) {
         return Some("judge");
     }
-    if c.stages.values().any(|s| s.status == "failed") {
+    if c.stages.values().any(|s| s.status == crate::status::StageStatus::Failed) {
         return Some("failed");
     }
     if score.is_none() {
@@ -513,7 +513,7 @@ pub fn build(l: &Lockfile, lockfile_label: &str, lock_sha256: &str) -> Report {
             stages.push(StageView {
                 name: name.clone(),
                 key: s.key.chars().take(12).collect(),
-                status: s.status.clone(),
+                status: s.status,
                 wall: wall(s.duration_s),
                 gpus: trim_num(stage_gpus(s)),
                 gpu_hours: format!("{gh:.2}"),

@@ -5,6 +5,7 @@
 //! agent failed, or that left no checkpoint (no judge or eval stage).
 
 use crate::lock::{AgentInfo, BenchmarkInfo, CellRecord, Lockfile, StageRecord};
+use crate::status::StageStatus;
 use crate::store::MetricValue;
 use std::collections::BTreeMap;
 
@@ -22,25 +23,15 @@ pub const BENCHES: [(&str, f64); 7] = [
 const INSTRUCT: [f64; 7] = [29.2, 70.2, 85.0, 36.2, 87.0, 43.3, 71.5];
 const BASE: [f64; 7] = [1.7, 1.3, 1.5, 8.5, 20.4, 9.5, 12.8];
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-fn stage(key: String, status: &str, path: String, duration_s: f64, gpus: u32, metrics: BTreeMap<String, MetricValue>) -> StageRecord {
+fn stage(key: String, status: StageStatus, path: String, duration_s: f64, gpus: u32, metrics: BTreeMap<String, MetricValue>) -> StageRecord {
     StageRecord {
         key,
-        status: status.into(),
+        status,
         path,
         started: "2026-11-23T10:00:00Z".into(),
         finished: "2026-11-23T20:00:00Z".into(),
         duration_s,
-        exit_code: Some(if status == "failed" { 1 } else { 0 }),
+        exit_code: Some(if status == StageStatus::Failed { 1 } else { 0 }),
         metrics,
         inputs: [("resources.gpus".to_string(), gpus.to_string())].into(),
     }
@@ -76,7 +67,7 @@ pub fn paper_lockfile() -> Lockfile {
         pins: MODELS.iter().map(|m| (format!("model/{m}"), format!("sha256:{:064x}", m.len()))).collect(),
         cells: BTreeMap::new(),
     };
-    let mut rng = Rng(0x9E3779B97F4A7C15);
+    let mut rng = crate::rng::SplitMix64::new(0x9E3779B97F4A7C15);
     let (mut n, mut run_i) = (0usize, 0usize);
     let key = |n: &mut usize| {
         *n += 1;
@@ -94,27 +85,27 @@ pub fn paper_lockfile() -> Lockfile {
                         "base" => BASE[bi],
                         _ => BASE[bi] + (INSTRUCT[bi] - BASE[bi]) * (0.1 + 0.08 * ai as f64),
                     };
-                    let score = ((skill + (rng.next() - 0.5) * 6.0) / 100.0).clamp(0.0, 1.0);
+                    let score = ((skill + (rng.next_f64() - 0.5) * 6.0) / 100.0).clamp(0.0, 1.0);
                     let eval = |k: String, s: f64| {
-                        stage(k.clone(), "success", format!("v1/{}-{slug}-eval", &k[..32]), 600.0, 1, m(&[("score", MetricValue::Number(s))]))
+                        stage(k.clone(), StageStatus::Success, format!("v1/{}-{slug}-eval", &k[..32]), 600.0, 1, m(&[("score", MetricValue::Number(s))]))
                     };
                     if agent.kind == "run" {
                         let i = run_i;
                         run_i += 1;
                         let k = key(&mut n);
-                        let dur = 3600.0 + rng.next() * 32400.0;
-                        let cost = 35.0 + rng.next() * 200.0;
+                        let dur = 3600.0 + rng.next_f64() * 32400.0;
+                        let cost = 35.0 + rng.next_f64() * 200.0;
                         if is_failed(i) {
                             stages.insert(
                                 "agent".into(),
-                                stage(k.clone(), "failed", format!("v1/failed/{}-{slug}-agent-20261123T100000", &k[..32]), dur, 1, m(&[])),
+                                stage(k.clone(), StageStatus::Failed, format!("v1/failed/{}-{slug}-agent-20261123T100000", &k[..32]), dur, 1, m(&[])),
                             );
                         } else {
                             stages.insert(
                                 "agent".into(),
                                 stage(
                                     k.clone(),
-                                    "success",
+                                    StageStatus::Success,
                                     format!("v1/{}-{slug}-agent", &k[..32]),
                                     dur,
                                     1,
@@ -132,7 +123,7 @@ pub fn paper_lockfile() -> Lockfile {
                                     "judge".into(),
                                     stage(
                                         k.clone(),
-                                        "success",
+                                        StageStatus::Success,
                                         format!("v1/{}-{slug}-judge", &k[..32]),
                                         120.0,
                                         0,

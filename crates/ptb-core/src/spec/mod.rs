@@ -80,10 +80,64 @@ pub struct Runner {
     /// Names of host environment variables passed through; never hashed,
     /// logged or written anywhere.
     pub secrets: Vec<String>,
-    /// Docker network mode (`none` unless the spec says `bridge`).
-    pub network: Option<String>,
-    /// `never` (default) or `if-missing`.
-    pub pull: Option<String>,
+    /// The container's network (`none` unless the spec says `bridge`).
+    pub network: Option<Network>,
+    /// Whether a missing image may be pulled (by digest).
+    pub pull: Option<PullPolicy>,
+}
+
+/// A container stage's network. Only these two: the host's network, or
+/// another container's, would let a stage reach what the sandbox exists to
+/// hide (the store, the evaluator, the judge), so the spec cannot name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// No network at all (the default).
+    #[default]
+    None,
+    /// Docker's bridge: the internet, as agents in the paper had.
+    Bridge,
+}
+
+impl Network {
+    pub const NAMES: [&'static str; 2] = ["none", "bridge"];
+
+    /// The name in specs, keys (`network`) and Docker's `NetworkMode`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::None => "none",
+            Network::Bridge => "bridge",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Network> {
+        [Network::None, Network::Bridge].into_iter().find(|n| n.name() == s)
+    }
+}
+
+/// Whether a container stage's image may be pulled when it is not in the
+/// local engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Never (the default): images are built or loaded by the user.
+    #[default]
+    Never,
+    /// Pull a digest-pinned image when it is missing; never a tag.
+    IfMissing,
+}
+
+impl PullPolicy {
+    pub const NAMES: [&'static str; 2] = ["never", "if-missing"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PullPolicy::Never => "never",
+            PullPolicy::IfMissing => "if-missing",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<PullPolicy> {
+        [PullPolicy::Never, PullPolicy::IfMissing].into_iter().find(|p| p.name() == s)
+    }
 }
 
 impl Runner {
@@ -121,6 +175,12 @@ pub enum StageKind {
     Agent,
     Judge,
     Eval,
+}
+
+impl std::fmt::Display for StageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl StageKind {

@@ -486,8 +486,8 @@ fn read_runner_child(ctx: &mut Ctx, runner: &mut Runner, c: &N) -> bool {
 
 fn read_runner_props(ctx: &mut Ctx, n: &N, runner: &mut Runner) {
     runner.image = n.str_prop(ctx, "image");
-    runner.network = n.choice_prop(ctx, "network", &["none", "bridge"]);
-    runner.pull = n.choice_prop(ctx, "pull", &["never", "if-missing"]);
+    runner.network = n.choice_prop(ctx, "network", &Network::NAMES).and_then(|v| Network::parse(&v));
+    runner.pull = n.choice_prop(ctx, "pull", &PullPolicy::NAMES).and_then(|v| PullPolicy::parse(&v));
 }
 
 fn read_agent(ctx: &mut Ctx, n: &N) -> Option<Agent> {

@@ -19,7 +19,7 @@ pub struct Meta {
     pub key: String,
     pub cell: String,
     pub stage: String,
-    pub status: String,
+    pub status: crate::status::StageStatus,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub oom_killed: bool,

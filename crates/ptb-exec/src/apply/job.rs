@@ -72,7 +72,7 @@ pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: 
             grace_s: spec.grace.as_secs(),
             gpus: spec.resources.gpus,
             gpu_name: None,
-            internet: runner.network.as_deref() == Some("bridge"),
+            internet: runner.network == Some(ptb_core::spec::Network::Bridge),
             seed: cell.seed,
             extra_rules: vec![],
         };
@@ -104,7 +104,7 @@ pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: 
         executor: spec.executor,
         command,
         image: runner.image.clone(),
-        network: runner.network.clone().unwrap_or_else(|| "none".into()),
+        network: runner.network.unwrap_or_default(),
         env,
         secrets,
         inputs,
@@ -115,7 +115,7 @@ pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: 
         grace: spec.grace,
         resources: spec.resources.clone(),
         gpu_ids: Vec::new(),
-        pull_if_missing: runner.pull.as_deref() == Some("if-missing"),
+        pull: runner.pull.unwrap_or_default(),
         caches,
     })
 }

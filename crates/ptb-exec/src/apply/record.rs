@@ -36,7 +36,7 @@ pub fn read_metrics(out: &Path) -> (BTreeMap<String, MetricValue>, Option<String
 pub fn from_meta(meta: &Meta, path: String) -> StageRecord {
     StageRecord {
         key: meta.key.clone(),
-        status: meta.status.clone(),
+        status: meta.status,
         path,
         started: meta.started.clone(),
         finished: meta.finished.clone(),

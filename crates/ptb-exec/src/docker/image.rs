@@ -4,6 +4,7 @@ use super::{DockerExecutor, errors};
 use crate::{ExecError, ImageLookupError, ImageResolver, ResolvedImage};
 use bollard::Docker;
 use futures_util::StreamExt;
+use ptb_core::spec::PullPolicy;
 
 impl DockerExecutor {
     /// The local image id and the registry digest of `image`, without
@@ -34,9 +35,9 @@ impl DockerExecutor {
     /// What apply calls before running a stage on `image`: resolves it and,
     /// only if it is missing, the spec says `pull "if-missing"`, and the
     /// reference is pinned by digest, pulls it.
-    pub async fn ensure_image(&self, image: &str, pull_if_missing: bool) -> Result<ResolvedImage, ExecError> {
+    pub async fn ensure_image(&self, image: &str, pull: PullPolicy) -> Result<ResolvedImage, ExecError> {
         match self.resolve_image(image).await {
-            Err(ExecError::ImageMissing { .. }) if pull_if_missing => self.pull(image).await,
+            Err(ExecError::ImageMissing { .. }) if pull == PullPolicy::IfMissing => self.pull(image).await,
             other => other,
         }
     }

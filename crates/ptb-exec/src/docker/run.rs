@@ -79,20 +79,6 @@ fn mounts(job: &StageJob) -> Result<Vec<Mount>, ExecError> {
     Ok(m)
 }
 
-/// `none` by default. The host's network namespace, or another
-/// container's, would let a stage reach what the sandbox exists to hide
-/// (the store, the evaluator, the judge), so those are refused.
-fn network_mode(requested: &str) -> Result<String, ExecError> {
-    match requested {
-        "" => Ok("none".into()),
-        "host" => Err(ExecError::Engine("network \"host\" would give the stage the host's network; use \"bridge\" for internet access".into())),
-        n if n.starts_with("container:") => {
-            Err(ExecError::Engine(format!("network \"{n}\" would share another container's network; use \"none\" or \"bridge\"")))
-        }
-        n => Ok(n.to_string()),
-    }
-}
-
 pub(super) fn host_config(job: &StageJob) -> Result<HostConfig, ExecError> {
     if job.resources.gpus > 0 && job.gpu_ids.is_empty() {
         return Err(ExecError::Engine(format!(
@@ -111,10 +97,11 @@ pub(super) fn host_config(job: &StageJob) -> Result<HostConfig, ExecError> {
         }]
     });
     let memory = job.resources.memory_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
-    let network = network_mode(&job.network)?;
     Ok(HostConfig {
         mounts: Some(mounts(job)?),
-        network_mode: Some(network),
+        // Only `none` or `bridge` can be asked for (spec::Network): never the
+        // host's network or another container's.
+        network_mode: Some(job.network.name().into()),
         nano_cpus: job.resources.cpus.map(|c| i64::from(c) * 1_000_000_000),
         memory,
         // Equal to memory: no swap, so the limit is a limit and an
@@ -168,8 +155,8 @@ pub(super) async fn run(ex: &DockerExecutor, job: &StageJob, lines: &dyn LineSin
         host_config: Some(host_config(job)?),
         ..Default::default()
     };
-    if job.pull_if_missing {
-        ex.ensure_image(image, true).await?;
+    if job.pull == PullPolicy::IfMissing {
+        ex.ensure_image(image, job.pull).await?;
     }
     let created = match ex.docker.create_container(None::<qp::CreateContainerOptions>, body).await {
         Ok(c) => c,
@@ -215,11 +202,11 @@ pub(super) async fn run(ex: &DockerExecutor, job: &StageJob, lines: &dyn LineSin
     set_mode(&job.out_dir, 0o755)?;
     set_mode(&job.work_dir, 0o755)?;
     let status = if timed_out {
-        OutcomeStatus::BudgetExhausted
+        StageStatus::BudgetExhausted
     } else if exit_code == Some(0) {
-        OutcomeStatus::Success
+        StageStatus::Success
     } else {
-        OutcomeStatus::Failed
+        StageStatus::Failed
     };
     let peak = peak.load(Ordering::Relaxed);
     Ok(StageOutcome {
@@ -403,13 +390,5 @@ mod tests {
         assert!(check_input_name("model").is_ok());
         assert_eq!(input_env_name("task.md"), "PTB_INPUT_TASK_MD");
         assert_eq!(input_env_name("base-model"), "PTB_INPUT_BASE_MODEL");
-    }
-
-    #[test]
-    fn network_defaults_to_none_and_refuses_the_host() {
-        assert_eq!(network_mode("").unwrap(), "none");
-        assert_eq!(network_mode("bridge").unwrap(), "bridge");
-        assert!(network_mode("host").is_err());
-        assert!(network_mode("container:abc").is_err());
     }
 }

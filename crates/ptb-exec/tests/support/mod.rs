@@ -68,7 +68,7 @@ pub fn job(s: &Scratch, executor: ExecutorKind, script: &str) -> StageJob {
         executor,
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],
         image: (executor == ExecutorKind::Docker).then(|| IMAGE.to_string()),
-        network: "none".into(),
+        network: ptb_core::spec::Network::None,
         env: BTreeMap::from([("PTB_SEED".to_string(), "1".to_string())]),
         secrets: BTreeMap::new(),
         inputs: vec![s.input()],
@@ -79,7 +79,7 @@ pub fn job(s: &Scratch, executor: ExecutorKind, script: &str) -> StageJob {
         grace: Duration::from_secs(2),
         resources: Resources::default(),
         gpu_ids: vec![],
-        pull_if_missing: false,
+        pull: ptb_core::spec::PullPolicy::Never,
         caches: Vec::new(),
     }
 }
