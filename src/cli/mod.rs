@@ -1,7 +1,7 @@
-//! Command-line interface: argument parsing and dispatch only.
+//! Command-line interface: the top-level parser. Each subcommand's flags and
+//! its one call into the libraries are in `commands/<name>.rs`.
 
 mod commands;
-mod generate;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -27,110 +27,31 @@ pub struct Where {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Show what `apply` would run and why.
-    Plan {
-        spec: PathBuf,
-        /// One JSON object per cell stage, one per line.
-        #[arg(long)]
-        json: bool,
-        /// List every stage, cached ones too.
-        #[arg(long, short)]
-        verbose: bool,
-        /// Only cells matching this pattern (e.g. `qwen3-1.7b/gsm8k/*/seed=1`); repeatable.
-        #[arg(long)]
-        cell: Vec<String>,
-        #[command(flatten)]
-        at: Where,
-    },
+    Plan(commands::plan::Args),
     /// Run what the plan says; record results in the lockfile.
-    Apply {
-        spec: PathBuf,
-        #[arg(long)]
-        cell: Vec<String>,
-        /// Force matching cells to rerun (like terraform's -replace); repeatable.
-        #[arg(long)]
-        replace: Vec<String>,
-        /// Stages run at once.
-        #[arg(long, short, default_value_t = 1)]
-        jobs: usize,
-        /// Fail if the lockfile would change (nothing is run).
-        #[arg(long)]
-        locked: bool,
-        /// Only plan.
-        #[arg(long)]
-        dry_run: bool,
-        /// GPU device ids to hand out to stages (default: what `nvidia-smi -L` lists).
-        #[arg(long)]
-        gpus: Option<String>,
-        #[command(flatten)]
-        at: Where,
-    },
+    Apply(commands::apply::Args),
     /// Explain, per stage, why a cell would run or is up to date.
-    Why {
-        spec: PathBuf,
-        /// Cell id or pattern (e.g. `qwen3-1.7b/gsm8k/claude/seed=1`).
-        cell: String,
-        #[command(flatten)]
-        at: Where,
-    },
+    Why(commands::why::Args),
     /// Render tables from a lockfile with a minijinja template.
-    Report {
-        /// The lockfile (not needed with --check, which reads it from the table).
-        lockfile: Option<PathBuf>,
-        #[arg(long, short)]
-        template: Option<PathBuf>,
-        /// Write here instead of stdout.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-        /// Fail if this committed table no longer matches its lockfile.
-        #[arg(long, conflicts_with_all = ["template", "output", "html", "figures"])]
-        check: Option<PathBuf>,
-        /// A self-contained HTML page (tables, charts, replaced runs, budget,
-        /// cells, provenance) instead of a template.
-        #[arg(long, conflicts_with = "template")]
-        html: bool,
-        /// Also write one standalone SVG per benchmark, the weighted average
-        /// and GPU-hours into DIR (--template then restyles the figures).
-        #[arg(long, value_name = "DIR")]
-        figures: Option<PathBuf>,
-    },
+    Report(commands::report::Args),
     /// Remove store entries that no lockfile references.
-    Gc {
-        /// Lockfiles whose entries to keep (default: lockfiles/*.lock).
-        lockfiles: Vec<PathBuf>,
-        #[arg(long, default_value = "store", env = "PTB_STORE")]
-        store: PathBuf,
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Gc(commands::gc::Args),
     /// Re-hash store entries and report any that changed on disk.
-    Verify {
-        #[arg(long, default_value = "store", env = "PTB_STORE")]
-        store: PathBuf,
-    },
+    Verify(commands::verify::Args),
     /// Print the content hash of a file or directory (for `sha256=` pins).
-    Hash { path: PathBuf },
+    Hash(commands::hash::Args),
     /// Benchmark tools: `ptb bench check BENCH` validates a scorer on the
     /// benchmark's own reference answers.
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Generate continuations with the in-process evaluation engine (burn).
-    Generate(crate::cli::generate::GenerateArgs),
+    Generate(commands::generate::Args),
     /// Evaluate a checkpoint on a benchmark with the built-in evaluator: what
     /// an eval stage runs as `command "ptb" "eval"`. Inside a stage every
     /// input comes from PTB_* variables; flags override them.
     Eval(EvalArgs),
     /// Show a stage's log.
-    Logs {
-        spec: PathBuf,
-        cell: String,
-        #[arg(long, default_value = "agent")]
-        stage: String,
-        /// Keep printing as the log grows.
-        #[arg(long, short)]
-        follow: bool,
-        #[command(flatten)]
-        at: Where,
-    },
+    Logs(commands::logs::Args),
 }
 
 #[derive(clap::Args, Debug)]

@@ -11,6 +11,7 @@ use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
 use super::cpu_kernels::HostBuf;
+use super::error::EvalError;
 
 /// Elements per task when widening: a few per core even at batch 1.
 const CHUNK: usize = 1 << 16;
@@ -18,7 +19,7 @@ const CHUNK: usize = 1 << 16;
 /// The elements in row-major order as f32 (16-bit ones widened, exactly) in `out`, keeping
 /// its allocation: an ndarray tensor is copied from its own buffer, any other read off its
 /// device first.
-pub fn to_vec_into<B: Backend, const D: usize>(t: Tensor<B, D>, out: &mut Vec<f32>) -> Result<(), String> {
+pub fn to_vec_into<B: Backend, const D: usize>(t: Tensor<B, D>, out: &mut Vec<f32>) -> Result<(), EvalError> {
     match HostBuf::of(&t) {
         Some(h) => {
             out.clear();
@@ -31,8 +32,8 @@ pub fn to_vec_into<B: Backend, const D: usize>(t: Tensor<B, D>, out: &mut Vec<f3
 
 /// `data` as f32 in `out`: 16-bit floats widened in parallel into `out`'s allocation; f32
 /// data becomes `out` without a copy (its allocation is the device read's).
-pub fn data_into(data: TensorData, out: &mut Vec<f32>) -> Result<(), String> {
-    let err = |e| format!("{e:?}");
+pub fn data_into(data: TensorData, out: &mut Vec<f32>) -> Result<(), EvalError> {
+    let err = |e| EvalError::Backend(format!("reading logits off the device: {e:?}"));
     match data.dtype {
         DType::BF16 => widen(data.as_slice::<half::bf16>().map_err(err)?, out),
         DType::F16 => widen(data.as_slice::<half::f16>().map_err(err)?, out),

@@ -286,7 +286,7 @@ async fn run_stage(
                 Some(lease)
             }
             Err(e) => {
-                job = Err(e.to_string());
+                job = Err(e.into());
                 None
             }
         }
@@ -298,8 +298,8 @@ async fn run_stage(
     let sink = move |line: &str| reporter.stage_log(&cell_id, stage_name, line);
     let outcome = match job {
         Ok(job) => match ctx.executors.get(stage_executor(sp, exp)) {
-            Ok(ex) => ex.run(&job, &sink as &dyn LineSink).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+            Ok(ex) => ex.run(&job, &sink as &dyn LineSink).await,
+            Err(e) => Err(e),
         },
         Err(e) => Err(e),
     };

@@ -92,6 +92,12 @@ pub enum ExecError {
     Engine(String),
     #[error("stage needs the {0} executor, which this build does not provide")]
     Unsupported(&'static str),
+    #[error("secret `{0}` is not set in ptb's environment (export it before `ptb apply`)")]
+    SecretMissing(String),
+    #[error(transparent)]
+    Task(#[from] ptb_core::task::TaskError),
+    #[error(transparent)]
+    Gpu(#[from] gpus::GpuError),
     /// The image is not in the local engine (and was not to be pulled).
     /// A variant of its own so planning can name the stage that needs it.
     #[error(

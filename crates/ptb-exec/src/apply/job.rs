@@ -1,6 +1,6 @@
 //! Turning a planned stage into an executor job: inputs, env, argv.
 
-use crate::{JobInput, StageJob};
+use crate::{ExecError, JobInput, StageJob};
 use ptb_core::plan::{StagePlan, effective_runner};
 use ptb_core::spec::{AgentKind, Cell, CheckpointSource, Experiment, StageKind};
 use ptb_core::store::Building;
@@ -41,8 +41,15 @@ pub fn inputs(exp: &Experiment, cell: &Cell, stage: StageKind, outs: &BTreeMap<S
     v
 }
 
-pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: &BTreeMap<StageKind, PathBuf>, judge_cache: &Path) -> Result<StageJob, String> {
-    let spec = exp.stages.get(sp.stage).ok_or("stage is not declared")?;
+pub fn build(
+    exp: &Experiment,
+    cell: &Cell,
+    sp: &StagePlan,
+    b: &Building,
+    outs: &BTreeMap<StageKind, PathBuf>,
+    judge_cache: &Path,
+) -> Result<StageJob, ExecError> {
+    let spec = exp.stages.get(sp.stage).expect("the plan lists declared stages only");
     let runner = effective_runner(exp, cell, spec);
     let mut command = runner.command.clone();
     if let Some(p) = runner.program() {
@@ -50,11 +57,12 @@ pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: 
     } else if command.first().is_some_and(|c| c == "ptb") && runner.image.is_none() {
         // `ptb eval` is the built-in evaluator: this very binary, whose
         // evaluation behaviour is hashed as `harness` (plan::HARNESS_VERSION).
-        command[0] = std::env::current_exe().map_err(|e| format!("locating the ptb binary: {e}"))?.to_string_lossy().into_owned();
+        command[0] =
+            std::env::current_exe().map_err(|source| ExecError::Io { context: "locating the ptb binary".into(), source })?.to_string_lossy().into_owned();
     }
     let mut secrets = BTreeMap::new();
     for name in &runner.secrets {
-        let v = std::env::var(name).map_err(|_| format!("secret `{name}` is not set in ptb's environment (export it before `ptb apply`)"))?;
+        let v = std::env::var(name).map_err(|_| ExecError::SecretMissing(name.clone()))?;
         secrets.insert(name.clone(), v);
     }
     let model = exp.model(cell);
@@ -76,9 +84,9 @@ pub fn build(exp: &Experiment, cell: &Cell, sp: &StagePlan, b: &Building, outs: 
             seed: cell.seed,
             extra_rules: vec![],
         };
-        let task = ptb_core::task::render_agent_task(&ctx).map_err(|e| e.to_string())?;
+        let task = ptb_core::task::render_agent_task(&ctx)?;
         let path = abs(&b.dir.join("task.md"));
-        std::fs::write(&path, task).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        std::fs::write(&path, task).map_err(|source| ExecError::Io { context: format!("writing {}", path.display()), source })?;
         inputs.push(JobInput { name: "task.md".into(), path });
     }
     let mut env = runner.env.clone();

@@ -14,7 +14,7 @@ use ptb_engine::error::{EvalError, Result};
 use ptb_engine::sampling::Sampling;
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct GenerateArgs {
+pub struct Args {
     /// Checkpoint directory (Hugging Face layout) or a .gguf file.
     #[arg(long)]
     pub model: PathBuf,
@@ -79,16 +79,16 @@ impl Reporter for TextReporter {
     }
 }
 
-pub fn cli_generate(args: GenerateArgs) -> Result<()> {
+pub fn cli_generate(args: Args) -> Result<()> {
     cli_generate_with(args, &TextReporter::default())
 }
 
-pub fn cli_generate_with(args: GenerateArgs, reporter: &dyn Reporter) -> Result<()> {
+pub fn cli_generate_with(args: Args, reporter: &dyn Reporter) -> Result<()> {
     ptb_engine::device::on_device(args.device, Generate { args: &args, reporter })
 }
 
 struct Generate<'a> {
-    args: &'a GenerateArgs,
+    args: &'a Args,
     reporter: &'a dyn Reporter,
 }
 
@@ -100,7 +100,7 @@ impl ptb_engine::device::OnDevice for Generate<'_> {
     }
 }
 
-fn run<B: Backend>(args: &GenerateArgs, device: &B::Device, memory: Option<u64>, reporter: &dyn Reporter) -> Result<()> {
+fn run<B: Backend>(args: &Args, device: &B::Device, memory: Option<u64>, reporter: &dyn Reporter) -> Result<()> {
     let mut base = match &args.architecture {
         Some(a) => BaseModelSpec { architecture: a.clone(), chat_template: None, config: None },
         None if args.model.extension().is_some_and(|e| e == "gguf") => {

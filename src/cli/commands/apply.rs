@@ -1,0 +1,76 @@
+use super::*;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    pub spec: PathBuf,
+    #[arg(long)]
+    pub cell: Vec<String>,
+    /// Force matching cells to rerun (like terraform's -replace); repeatable.
+    #[arg(long)]
+    pub replace: Vec<String>,
+    /// Stages run at once.
+    #[arg(long, short, default_value_t = 1)]
+    pub jobs: usize,
+    /// Fail if the lockfile would change (nothing is run).
+    #[arg(long)]
+    pub locked: bool,
+    /// Only plan.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// GPU device ids to hand out to stages (default: what `nvidia-smi -L` lists).
+    #[arg(long)]
+    pub gpus: Option<String>,
+    #[command(flatten)]
+    pub at: Where,
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let Args { spec, cell, replace, jobs, locked, dry_run, gpus, at } = a;
+    let bars = Arc::new(Bars::new());
+    let exp = ptb_core::spec::load(&spec)?;
+    let rt = runtime()?;
+    let docker = docker_for(&exp, &rt).map_err(|e| {
+        miette::miette!(
+            help = "start it (`sudo systemctl start docker`, or `dockerd &`), or run the stages with executor=\"local\"",
+            "the spec has container stages, but {e}"
+        )
+    })?;
+    let s = Session::from_experiment(exp, &locations(&at), docker.as_ref().map(|d| d as &dyn ptb_exec::ImageResolver), bars.as_ref())?;
+    let opts = ApplyOptions { plan: PlanOptions { cells: cell, replace }, jobs, locked };
+    no_match(&s, &spec, &opts.plan.cells)?;
+    if dry_run {
+        print!("{}", render_text(&s.plan(&opts.plan), &spec.display().to_string(), false));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut executors = Executors::local_only();
+    executors.gpus = Arc::new(ptb_exec::gpus::GpuPool::discover(gpus.as_deref()).into_diagnostic()?);
+    if let Some(d) = docker {
+        // Containers left by a killed apply would hold GPUs and keep
+        // writing; remove them before starting anything.
+        let reaped = rt.block_on(d.reap_orphans()).into_diagnostic()?;
+        if !reaped.is_empty() {
+            bars.note(&format!("removed {} container(s) left by a killed ptb apply", reaped.len()));
+        }
+        executors.docker = Some(Arc::new(d));
+    }
+    let summary = rt.block_on(apply(&s, &opts, &executors, bars.clone()))?;
+    bars.finish();
+    eprintln!(
+        "apply: {} ran ({} succeeded, {} failed), {} cached, {} skipped, {} blocked; lockfile {} {}",
+        summary.ran,
+        summary.succeeded,
+        summary.failed.len(),
+        summary.cached,
+        summary.skipped,
+        summary.blocked,
+        s.lock_path.display(),
+        if summary.lockfile_written { "updated" } else { "unchanged" }
+    );
+    for ptb_exec::apply::FailedStage { cell, stage, status, log } in &summary.failed {
+        eprintln!("  ✗ {cell} {stage}: {status}; log: {log}");
+    }
+    if summary.blocked > 0 {
+        eprintln!("  {} stage(s) blocked by missing inputs: `ptb plan {}` lists them", summary.blocked, spec.display());
+    }
+    Ok(if summary.failed.is_empty() && summary.blocked == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
