@@ -9,7 +9,7 @@ mod parse;
 mod units;
 
 pub use diag::{SpecDiagnostic, SpecError};
-pub use parse::{load, parse_str};
+pub use parse::{Disk, SpecSources, load, parse, parse_str};
 pub use units::{parse_duration, parse_memory};
 
 use std::collections::BTreeMap;

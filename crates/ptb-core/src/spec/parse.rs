@@ -33,13 +33,52 @@ impl Loc {
     }
 }
 
-#[derive(Default)]
-pub(super) struct Ctx {
+pub(super) struct Ctx<'a> {
     pub(super) errors: Vec<SpecDiagnostic>,
     include_stack: Vec<PathBuf>,
+    sources: &'a dyn SpecSources,
 }
 
-impl Ctx {
+/// What parsing needs from outside the spec's text: the files it includes
+/// and where the Hugging Face cache is. [`load`] takes them from the disk
+/// and the environment ([`Disk`]); parsing itself does no I/O.
+pub trait SpecSources {
+    /// An included file's text and a canonical name for it (for cycles).
+    fn include(&self, path: &Path) -> std::io::Result<(String, PathBuf)>;
+    /// The Hugging Face hub cache, where `repo=` + `revision=` models are.
+    fn hf_hub(&self) -> &Path;
+}
+
+/// Spec sources on this machine: files on disk, the hub cache from
+/// `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`
+/// (as huggingface_hub resolves it), read once.
+pub struct Disk {
+    hf_hub: PathBuf,
+}
+
+impl Disk {
+    pub fn from_env() -> Disk {
+        let hf_hub = std::env::var_os("HF_HUB_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+            let home = std::env::var_os("HF_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/huggingface"));
+            home.join("hub")
+        });
+        Disk { hf_hub }
+    }
+}
+
+impl SpecSources for Disk {
+    fn include(&self, path: &Path) -> std::io::Result<(String, PathBuf)> {
+        let text = std::fs::read_to_string(path)?;
+        Ok((text, std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())))
+    }
+    fn hf_hub(&self) -> &Path {
+        &self.hf_hub
+    }
+}
+
+impl Ctx<'_> {
     pub(super) fn error(&mut self, loc: &Loc, message: impl Into<String>, label: impl Into<String>, help: Option<String>) {
         self.errors.push(SpecDiagnostic {
             message: message.into(),
@@ -51,23 +90,30 @@ impl Ctx {
     }
 }
 
-/// Load a spec file (and its includes) from disk.
+/// Load a spec file (and its includes) from disk: the I/O step; parsing
+/// follows with what it read.
 pub fn load(path: &Path) -> Result<Experiment, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { path: path.to_path_buf(), source })?;
+    let disk = Disk::from_env();
+    let (text, canonical) = disk.include(path).map_err(|source| SpecError::Read { path: path.to_path_buf(), source })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut exp = parse_str(&path.display().to_string(), &text, &dir)?;
+    let mut exp = parse(&path.display().to_string(), &text, &dir, Some(canonical), &disk)?;
     exp.source = path.to_path_buf();
     Ok(exp)
 }
 
-/// Parse spec text named `name`; relative paths resolve against `dir`.
+/// Parse spec text named `name`; relative paths resolve against `dir`;
+/// includes are read from the disk, and the hub cache from the environment.
 pub fn parse_str(name: &str, text: &str, dir: &Path) -> Result<Experiment, SpecError> {
-    let mut ctx = Ctx::default();
+    parse(name, text, dir, None, &Disk::from_env())
+}
+
+/// Parse spec text named `name` (whose canonical path, if it is a file, is
+/// `canonical`: an include of it is a cycle) with `sources` for everything
+/// outside the text.
+pub fn parse(name: &str, text: &str, dir: &Path, canonical: Option<PathBuf>, sources: &dyn SpecSources) -> Result<Experiment, SpecError> {
+    let mut ctx = Ctx { errors: Vec::new(), include_stack: canonical.into_iter().collect(), sources };
     let mut raw = Raw::default();
     let src = Arc::new(Src { name: name.to_string(), text: Arc::new(text.to_string()), dir: dir.to_path_buf() });
-    if let Ok(p) = std::fs::canonicalize(dir.join(Path::new(name).file_name().unwrap_or_default())) {
-        ctx.include_stack.push(p);
-    }
     read_document(&mut ctx, &mut raw, &src, true);
     let exp = if ctx.errors.is_empty() { build(&mut ctx, raw, name, dir) } else { None };
     match exp {
@@ -340,14 +386,13 @@ fn read_include(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         return;
     };
     let path = n.src.dir.join(rel);
-    let text = match std::fs::read_to_string(&path) {
+    let (text, canon) = match ctx.sources.include(&path) {
         Ok(t) => t,
         Err(e) => {
             ctx.error(&loc, format!("cannot read included file {}: {e}", path.display()), "here", Some("paths are relative to the including file".into()));
             return;
         }
     };
-    let canon = std::fs::canonicalize(&path).unwrap_or(path.clone());
     if ctx.include_stack.contains(&canon) {
         ctx.error(&loc, format!("include cycle: {} includes itself", path.display()), "cycle", None);
         return;
@@ -366,7 +411,7 @@ fn read_input_ref(ctx: &mut Ctx, n: &N, what: &str) -> Option<InputRef> {
     let revision = n.str_prop(ctx, "revision");
     match (path, repo, revision) {
         (Some(p), None, None) => Some(InputRef { origin: n.str_prop(ctx, "path").unwrap_or_default(), path: p, sha256 }),
-        (None, Some(repo), Some(rev)) => Some(InputRef { path: hf_snapshot(&repo, &rev), origin: format!("{repo}@{rev}"), sha256 }),
+        (None, Some(repo), Some(rev)) => Some(InputRef { path: hf_snapshot(ctx.sources.hf_hub(), &repo, &rev), origin: format!("{repo}@{rev}"), sha256 }),
         (None, Some(_), None) => {
             ctx.error(&n.entry_loc("repo"), format!("{what} `repo` needs a `revision`"), "unpinned", Some("pin the commit: revision=\"<sha>\"".into()));
             None
@@ -383,13 +428,7 @@ fn read_input_ref(ctx: &mut Ctx, n: &N, what: &str) -> Option<InputRef> {
 }
 
 /// Where a Hugging Face hub snapshot lives, per the hub's cache layout.
-fn hf_snapshot(repo: &str, rev: &str) -> PathBuf {
-    let hub = std::env::var_os("HF_HUB_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HF_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/huggingface"));
-        home.join("hub")
-    });
+fn hf_snapshot(hub: &Path, repo: &str, rev: &str) -> PathBuf {
     hub.join(format!("models--{}", repo.replace('/', "--"))).join("snapshots").join(rev)
 }
 
