@@ -197,3 +197,85 @@ fn healthbench_grading_retries_bad_replies_and_applies_the_formula() {
     assert_eq!(again.1.accuracy, 1.0);
     assert_eq!(srv.seen.lock().unwrap().len(), 5);
 }
+
+fn arena_questions(n: usize) -> (Vec<ArenaQuestion>, std::collections::HashMap<String, String>, Vec<String>) {
+    let qs: Vec<ArenaQuestion> =
+        (0..n).map(|i| ArenaQuestion { uid: format!("u{i}"), category: "creative_writing".into(), subcategory: None, prompt: format!("Write {i}") }).collect();
+    let baseline = qs.iter().map(|q| (q.uid.clone(), format!("BASE {}", q.uid))).collect();
+    let answers = qs.iter().map(|q| format!("CAND {}", q.uid)).collect();
+    (qs, baseline, answers)
+}
+
+/// An endpoint that is down (500 on every request) fails the evaluation; it
+/// is never a score of 0. Once one request has run out of retries the others
+/// stop asking, so the outage costs one request's retries, not every one's.
+#[test]
+fn a_judge_outage_fails_the_evaluation_and_stops_asking() {
+    let srv = serve_fn(200, |_| status(500));
+    let (qs, baseline, answers) = arena_questions(10);
+    let mut cfg = config(&srv.url, None);
+    cfg.concurrency = 1;
+    let client = JudgeClient::new(cfg);
+    let err = judged::judge_arena(&client, &qs, &baseline, &answers).unwrap_err().to_string();
+    assert!(err.contains("a judge request failed") && err.contains("HTTP 500"), "{err}");
+    let asked = srv.seen.lock().unwrap().len();
+    assert_eq!(asked, 4, "one request's 1 + 3 retries, then nothing: {asked}");
+}
+
+/// A refused key is not retried and fails the evaluation with the server's word.
+#[test]
+fn a_refused_key_fails_the_evaluation_at_once() {
+    let srv = serve_fn(50, |_| status(401));
+    let (qs, baseline, answers) = arena_questions(3);
+    let client = JudgeClient::new(config(&srv.url, None));
+    let err = judged::judge_arena(&client, &qs, &baseline, &answers).unwrap_err().to_string();
+    assert!(err.contains("HTTP 401"), "{err}");
+    assert!(srv.seen.lock().unwrap().len() <= 4, "a 401 is not retried");
+}
+
+/// Replies that are never in the verdict format are a broken judge, not a
+/// candidate that lost every game; nothing is scored.
+#[test]
+fn a_judge_that_never_gives_a_verdict_fails_the_evaluation() {
+    let srv = serve_fn(50, |_| ok("I would rather not say."));
+    let (qs, baseline, answers) = arena_questions(3);
+    let client = JudgeClient::new(config(&srv.url, None));
+    let err = judged::judge_arena(&client, &qs, &baseline, &answers).unwrap_err().to_string();
+    assert!(err.contains("none of the judge's 6 replies has a verdict"), "{err}");
+}
+
+/// The same for the HealthBench grader: replies without `criteria_met`, even
+/// after the reference's re-asks, are an error; so is an outage.
+#[test]
+fn a_grader_without_json_or_reachable_fails_the_evaluation() {
+    let item = RubricItem { criterion: "asks about severity".into(), points: 5.0, tags: vec![] };
+    let examples = vec![HealthExample { prompt_id: "e1".into(), prompt: vec![Message::user("I have a headache")], rubrics: vec![item], example_tags: vec![] }];
+    let answers = vec!["Drink water.".to_string()];
+    let srv = serve_fn(50, |_| ok("met, I suppose"));
+    let err = judged::grade_healthbench(&JudgeClient::new(config(&srv.url, None)), &examples, &answers).unwrap_err().to_string();
+    assert!(err.contains("has `criteria_met`"), "{err}");
+    let down = serve_fn(50, |_| status(503));
+    let err = judged::grade_healthbench(&JudgeClient::new(config(&down.url, None)), &examples, &answers).unwrap_err().to_string();
+    assert!(err.contains("a judge request failed") && err.contains("HTTP 503"), "{err}");
+}
+
+/// Retry-After is the server's to choose: an absurd one is capped at
+/// max_backoff, never a panic.
+#[test]
+fn an_absurd_retry_after_is_capped_not_a_panic() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let seen = n.clone();
+    let srv = serve_fn(10, move |_| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply { status: 429, headers: vec![("Retry-After", "1e20".into())], body: "{}".into(), delay: Duration::ZERO }
+        } else {
+            ok("fine")
+        }
+    });
+    let mut cfg = config(&srv.url, None);
+    cfg.max_backoff = Duration::from_millis(50);
+    let started = Instant::now();
+    let reply = JudgeClient::new(cfg).complete(&msgs("hi")).unwrap();
+    assert_eq!((reply.content.as_str(), reply.attempts), ("fine", 2));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -241,3 +241,25 @@ fn a_judged_benchmark_without_a_judge_fails_before_generating() {
         .collect::<String>();
     assert!(log.contains("healthbench is scored by an LLM judge: add `llm-judge"), "{log}");
 }
+
+/// A judge that refuses the key: the judged evals fail (their logs say
+/// why), no score is recorded for them, nothing is cached, and the next
+/// apply runs them again; the unjudged AIME eval is unaffected.
+#[test]
+fn a_judge_outage_is_a_failed_stage_never_a_score() {
+    let srv = serve_for(100, Duration::from_secs(600), |_| status(401));
+    let s = Study::new(&srv.url, "judge-a");
+    let o = s.ptb(&["apply", "experiments/j.kdl"]);
+    assert!(!o.status.success(), "an apply whose judge is down must fail");
+    let lock = s.lock();
+    for cell in [ARENA, HEALTH] {
+        let rec = lock.stage(cell, "eval").unwrap_or_else(|| panic!("{cell} not recorded"));
+        assert_eq!(rec.status, ptb_core::status::StageStatus::Failed, "{cell}");
+        assert!(rec.metrics.get("score").is_none(), "{cell} has a score: {:?}", rec.metrics);
+        let log = std::fs::read_to_string(s.dir.path().join("store").join(&rec.path).join("log")).unwrap();
+        assert!(log.contains("a judge request failed") && log.contains("HTTP 401"), "{cell}: {log}");
+    }
+    assert_eq!(s.lock().stage(AIME, "eval").unwrap().status, ptb_core::status::StageStatus::Success);
+    let plan = s.ok(&["plan", "experiments/j.kdl"]);
+    assert!(plan.contains("Plan: 2 to run, 1 cached"), "the failed evals must rerun: {plan}");
+}

@@ -98,6 +98,10 @@ pub struct JudgeClient {
     sem: Semaphore,
     served_from_cache: AtomicUsize,
     asked: AtomicUsize,
+    /// Set by the first request that fails for good: an eval with a failed
+    /// judge request fails whole, so the others stop asking at once rather
+    /// than each waiting out its own retries against an endpoint that is down.
+    gave_up: std::sync::atomic::AtomicBool,
 }
 
 /// Replies a client has given: from the cache, or asked of the endpoint.
@@ -125,7 +129,7 @@ impl JudgeClient {
     pub fn new(cfg: JudgeConfig) -> Self {
         let agent = ureq::AgentBuilder::new().timeout(cfg.request_timeout).build();
         let sem = Semaphore { free: Mutex::new(cfg.concurrency.max(1)), cv: Condvar::new() };
-        JudgeClient { cfg, agent, sem, served_from_cache: AtomicUsize::new(0), asked: AtomicUsize::new(0) }
+        JudgeClient { cfg, agent, sem, served_from_cache: AtomicUsize::new(0), asked: AtomicUsize::new(0), gave_up: Default::default() }
     }
 
     pub fn usage(&self) -> JudgeUsage {
@@ -193,8 +197,13 @@ impl JudgeClient {
                 }
             }
             Err(ureq::Error::Status(code, r)) => {
-                let after =
-                    r.header("Retry-After").and_then(|h| h.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64);
+                // Any number the server sends, however large, is a wait
+                // capped by max_backoff below, never a panic.
+                let after = r
+                    .header("Retry-After")
+                    .and_then(|h| h.trim().parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX));
                 let text = r.into_string().unwrap_or_default();
                 let why = format!("HTTP {code}: {}", text.chars().take(300).collect::<String>());
                 match code {
@@ -235,18 +244,25 @@ impl JudgeClient {
             .map_err(|_| BenchError::Judge(format!("environment variable {} (the judge's API key) is not set", self.cfg.api_key_env)))?;
         let body = self.request_body(messages);
         self.asked.fetch_add(1, Ordering::Relaxed);
+        let give_up = |why: String| {
+            self.gave_up.store(true, Ordering::Relaxed);
+            Err(BenchError::Judge(why))
+        };
         let mut attempts = 0;
         loop {
+            if self.gave_up.load(Ordering::Relaxed) {
+                return Err(BenchError::Judge("not asked: another judge request already failed".into()));
+            }
             attempts += 1;
             match self.attempt(&body, &api_key) {
                 Attempt::Done(content) => {
                     self.cache_put(&ck, &content)?;
                     return Ok(JudgeReply { content, cached: false, attempts });
                 }
-                Attempt::Fail(why) => return Err(BenchError::Judge(why)),
+                Attempt::Fail(why) => return give_up(why),
                 Attempt::Retry { after, why } => {
                     if attempts > self.cfg.max_retries {
-                        return Err(BenchError::Judge(format!("giving up after {attempts} attempts: {why}")));
+                        return give_up(format!("giving up after {attempts} attempts: {why}"));
                     }
                     let backoff = self.cfg.initial_backoff.saturating_mul(1 << (attempts - 1).min(16));
                     std::thread::sleep(after.unwrap_or(backoff).min(self.cfg.max_backoff));

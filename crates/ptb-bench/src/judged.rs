@@ -56,8 +56,11 @@ pub fn judge_arena(
         requests.push(g2);
         judged.push(q);
     }
-    let replies = client.complete_many(&requests);
-    let verdict = |i: usize| replies[i].as_ref().ok().and_then(|r| arena::parse_verdict(&r.content));
+    // A request that failed (endpoint down, refused, out of retries) fails
+    // the evaluation: a missing verdict would otherwise shrink the sample, or
+    // with every request failed turn the outage into a score.
+    let replies = client.complete_many(&requests).into_iter().collect::<Result<Vec<_>, _>>().map_err(|e| judge_failed(requests.len(), e))?;
+    let verdict = |i: usize| arena::parse_verdict(&replies[i].content);
     let battles: Vec<Battle> =
         judged.iter().enumerate().map(|(k, q)| Battle { uid: q.uid.clone(), game1: verdict(2 * k), game2: verdict(2 * k + 1) }).collect();
     let results = battles
@@ -71,7 +74,19 @@ pub fn judge_arena(
             })
         })
         .collect();
+    // The reference drops a question whose games have no verdict; a judge
+    // that never once answered in the verdict format is broken, not strict.
+    if !battles.is_empty() && battles.iter().all(|b| b.game1.is_none() && b.game2.is_none()) {
+        return Err(BenchError::Judge(format!(
+            "none of the judge's {} replies has a verdict ([[A>B]] and the like): check its model and prompt",
+            replies.len()
+        )));
+    }
     Ok((results, arena::aggregate(&battles), battles))
+}
+
+fn judge_failed(asked: usize, e: BenchError) -> BenchError {
+    BenchError::Judge(format!("a judge request failed, so the evaluation has no score (of {asked} requests): {e}"))
 }
 
 /// Grade `candidate[i]` on `examples[i]`, one grader call per rubric item;
@@ -99,8 +114,17 @@ pub fn grade_healthbench(client: &JudgeClient, examples: &[HealthExample], candi
         }
         let batch: Vec<Vec<Message>> = pending.iter().map(|&i| requests[i].clone()).collect();
         for (i, reply) in pending.into_iter().zip(client.complete_many_attempt(&batch, attempt)) {
-            met[i] = reply.ok().and_then(|r| healthbench::parse_grader_reply(&r.content));
+            // A failed request fails the evaluation (see judge_arena); an
+            // unusable reply is asked again, as in the reference.
+            let reply = reply.map_err(|e| judge_failed(requests.len(), e))?;
+            met[i] = healthbench::parse_grader_reply(&reply.content);
         }
+    }
+    if !met.is_empty() && met.iter().all(Option::is_none) {
+        return Err(BenchError::Judge(format!(
+            "none of the grader's replies to {} rubric items, asked {GRADER_ATTEMPTS} times each, has `criteria_met`: check its model and prompt",
+            met.len()
+        )));
     }
     let mut per_example: Vec<Vec<bool>> = examples.iter().map(|ex| vec![false; ex.rubrics.len()]).collect();
     for ((e, r), m) in slots.into_iter().zip(met) {
