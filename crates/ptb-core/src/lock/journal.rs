@@ -233,7 +233,7 @@ mod tests {
     fn a_torn_or_damaged_frame_is_skipped_and_later_frames_kept() {
         let (a, b, c) = (frame("c1", &cell(), "agent", &rec("k1")), frame("c2", &cell(), "agent", &rec("k2")), frame("c3", &cell(), "agent", &rec("k3")));
         // Torn in the middle of b, then c appended by another process.
-        let mut bytes = journal(&[a.clone()]);
+        let mut bytes = journal(std::slice::from_ref(&a));
         bytes.extend_from_slice(&b[..b.len() / 2]);
         bytes.extend_from_slice(&c);
         let mut l = Lockfile::default();
