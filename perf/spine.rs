@@ -6,7 +6,14 @@
 //! 2. Directory hashing of a 1 GiB synthetic checkpoint: cold (no stat
 //!    cache) and warm (stat cache), beside `sha256sum` on the same files.
 //!
+//! 3. First `ptb apply --jobs 2` of trivial shell stages on the paper's
+//!    shape (and 4× and 10× its agents), beside `make -j2` running the same
+//!    scripts from a generated Makefile; then the no-op `ptb plan` beside
+//!    `make -n` on the finished trees. Wall time and peak memory.
+//!
 //! Sizes can be reduced for a quick look: PTB_BENCH_GIB=0.25.
+//! PTB_BENCH=plan,hash,apply picks parts (default: all three);
+//! PTB_BENCH_AGENTS=12,48,120 the apply sizes (default 12: 1,008 cells).
 
 use ptb_core::hash::{ContentHasher, StatCache};
 use ptb_core::lock::{Lockfile, StageRecord};
@@ -176,11 +183,129 @@ fn bench_hash() {
     println!("  ptb with stat cache   {:>9.1} ms     ({:.0}× faster than cold)", warm.as_secs_f64() * 1e3, cold.as_secs_f64() / warm.as_secs_f64());
 }
 
+/// The paper's shape with `agents` agents; every stage runs `stage.sh`,
+/// which writes a one-line checkpoint and a metric.
+fn scale_spec(dir: &Path, agents: usize) -> (String, Vec<(String, String)>) {
+    let models = ["qwen3-1.7b", "qwen3-4b", "smollm3-3b", "gemma-3-4b"];
+    let benches = ["aime2025", "arenahard", "bfcl", "gpqa", "gsm8k", "healthbench", "humaneval"];
+    let mut s = String::from("experiment scale\n");
+    for m in models {
+        let d = dir.join("models").join(m);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("config.json"), "{}").unwrap();
+        s += &format!("model {m} path=\"models/{m}\" arch=qwen3\n");
+    }
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    for b in benches {
+        std::fs::write(dir.join(format!("data/{b}.jsonl")), format!("{{\"q\": \"{b}\"}}\n")).unwrap();
+        s += &format!("benchmark {b} data=\"data/{b}.jsonl\"\n");
+    }
+    let script = dir.join("stage.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nmkdir -p \"$PTB_OUT/final_model\"\necho \"$1\" > \"$PTB_OUT/final_model/w\"\necho '{\"score\": 0.5}' > \"$PTB_OUT/metrics.json\"\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&script).status().unwrap();
+    for a in 0..agents {
+        s += &format!("agent agent{a} {{ command \"./stage.sh\" \"{a}\"; }}\n");
+    }
+    s += "stage agent budget=\"10h\"\nstage judge budget=\"1h\" { command \"./stage.sh\" \"judge\"; }\nstage eval budget=\"2h\" { command \"./stage.sh\" \"eval\"; }\nmatrix { seeds 1 2 3; }\n";
+    // (cell slug, agent argument) for the Makefile.
+    let mut cells = Vec::new();
+    for m in models {
+        for b in benches {
+            for a in 0..agents {
+                for seed in 1..=3 {
+                    cells.push((format!("{m}-{b}-agent{a}-seed{seed}"), a.to_string()));
+                }
+            }
+        }
+    }
+    (s, cells)
+}
+
+/// The same three steps per cell as make rules: agent, then judge and eval
+/// on its output; each with its own output directory and log, like ptb.
+fn makefile(cells: &[(String, String)]) -> String {
+    let mut m = String::from("all:");
+    for (c, _) in cells {
+        m += &format!(" o/{c}/eval.done o/{c}/judge.done");
+    }
+    m += "\n";
+    for (c, a) in cells {
+        let rule = |stage: &str, arg: &str, dep: &str| {
+            format!("o/{c}/{stage}.done:{dep}\n\t@mkdir -p o/{c}/{stage} && PTB_OUT=o/{c}/{stage} ./stage.sh {arg} > o/{c}/{stage}.log 2>&1 && touch $@\n")
+        };
+        m += &rule("agent", a, "");
+        m += &rule("judge", "judge", &format!(" o/{c}/agent.done"));
+        m += &rule("eval", "eval", &format!(" o/{c}/agent.done"));
+    }
+    m
+}
+
+/// Wall seconds and peak RSS (KiB) of one run, through /usr/bin/time.
+fn timed(dir: &Path, program: &str, args: &[&str]) -> (f64, u64) {
+    let out = Command::new("/usr/bin/time").current_dir(dir).arg("-f").arg("@@ %e %M").arg(program).args(args).output().expect("/usr/bin/time runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{program} {args:?} failed:\n{err}");
+    let line = err.lines().rev().find(|l| l.starts_with("@@ ")).expect("time's line");
+    let mut f = line[3..].split(' ');
+    (f.next().unwrap().parse().unwrap(), f.next().unwrap().parse().unwrap())
+}
+
+fn bench_apply(agents: usize) {
+    let dir = tempfile::tempdir_in(std::env::var("PTB_BENCH_DIR").unwrap_or_else(|_| "target".into())).unwrap();
+    let dir = dir.path();
+    let (spec, cells) = scale_spec(dir, agents);
+    std::fs::write(dir.join("scale.kdl"), spec).unwrap();
+    std::fs::write(dir.join("Makefile"), makefile(&cells)).unwrap();
+    let stages = cells.len() * 3;
+    let ptb = env!("CARGO_BIN_EXE_ptb");
+    let (make_s, make_kib) = timed(dir, "make", &["-j2", "-s"]);
+    let (apply_s, apply_kib) = timed(dir, ptb, &["apply", "scale.kdl", "--jobs", "2", "--store", "store", "--lockfile", "scale.lock"]);
+    let lock_kib = std::fs::metadata(dir.join("scale.lock")).unwrap().len() / 1024;
+    let runs = 9;
+    let mut plan = Command::new(ptb);
+    plan.current_dir(dir).args(["plan", "scale.kdl", "--store", "store", "--lockfile", "scale.lock"]);
+    let out = plan.output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("0 to run, {stages} cached")), "not a no-op:\n{}", String::from_utf8_lossy(&out.stdout));
+    let t_plan = time_cmd(plan, runs);
+    let mut make_n = Command::new("make");
+    make_n.current_dir(dir).arg("-n");
+    let t_make_n = time_cmd(make_n, runs);
+    let nix = if Command::new("nix-build").arg("--version").output().is_ok() { "installed, not run" } else { "skipped (not installed)" };
+    println!("first apply, {} cells / {stages} stages of trivial shell work, --jobs 2 (lockfile {lock_kib} KiB):", cells.len());
+    println!("  make -j2       {make_s:>8.2} s   peak {:>6.1} MiB", make_kib as f64 / 1024.0);
+    println!(
+        "  ptb apply -j2  {apply_s:>8.2} s   peak {:>6.1} MiB   {:.2}× make, {:.2} ms/stage",
+        apply_kib as f64 / 1024.0,
+        apply_s / make_s,
+        apply_s * 1e3 / stages as f64
+    );
+    println!("  nix-build      {nix}");
+    println!("no-op, same trees (median of {runs}):");
+    println!("  ptb plan       {:>8.1} ms   {:.2}× make -n", t_plan.as_secs_f64() * 1e3, t_plan.as_secs_f64() / t_make_n.as_secs_f64());
+    println!("  make -n        {:>8.1} ms", t_make_n.as_secs_f64() * 1e3);
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` does not run this.
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    bench_plan();
-    bench_hash();
+    let parts = std::env::var("PTB_BENCH").unwrap_or_else(|_| "plan,hash,apply".into());
+    let parts: Vec<&str> = parts.split(',').collect();
+    if parts.contains(&"plan") {
+        bench_plan();
+    }
+    if parts.contains(&"hash") {
+        bench_hash();
+    }
+    if parts.contains(&"apply") {
+        let sizes = std::env::var("PTB_BENCH_AGENTS").unwrap_or_else(|_| "12".into());
+        for agents in sizes.split(',').map(|a| a.trim().parse().expect("PTB_BENCH_AGENTS: numbers")) {
+            bench_apply(agents);
+        }
+    }
 }

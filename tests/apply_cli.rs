@@ -232,3 +232,58 @@ fn committed_demo_lockfile_is_current() {
         "regenerate it with `cargo run --release -- apply experiments/demo.kdl`:\n{plan}"
     );
 }
+
+#[test]
+fn cells_finish_their_chain_before_later_cells_start() {
+    let p = Project::demo();
+    let out = p.apply(&["-j", "1"]);
+    // With one job, finish lines are execution order.
+    let order: Vec<&str> = out.lines().filter(|l| l.starts_with("✓ ")).map(|l| l[4..].split(':').next().unwrap()).collect();
+    assert_eq!(order.len(), 52, "{out}");
+    // The first cell with an agent, and the last (reference rows have none).
+    let agents: Vec<&str> = order.iter().filter_map(|l| l.strip_suffix(" agent")).collect();
+    let (first_cell, last_cell) = (agents[0], agents[agents.len() - 1]);
+    let pos = |s: &str| order.iter().position(|l| *l == s).unwrap_or_else(|| panic!("{s} not in {order:?}"));
+    assert!(
+        pos(&format!("{first_cell} eval")) < pos(&format!("{last_cell} agent")),
+        "the first cell's eval finished after the last cell's agent started:\n{order:#?}"
+    );
+    // Every cell's stages are contiguous.
+    let mut seen = std::collections::HashSet::new();
+    let mut prev = "";
+    for l in &order {
+        let cell = l.rsplit_once(' ').unwrap().0;
+        if cell != prev {
+            assert!(seen.insert(cell), "{cell} was interrupted by another cell:\n{order:#?}");
+            prev = cell;
+        }
+    }
+}
+
+#[test]
+fn a_new_lockfile_gets_the_mode_the_umask_gives() {
+    use std::os::unix::fs::PermissionsExt;
+    for (umask, want) in [("022", 0o644), ("027", 0o640)] {
+        let p = Project::demo();
+        let bin = env!("CARGO_BIN_EXE_ptb");
+        let o = std::process::Command::new("sh")
+            .current_dir(p.path())
+            .env_remove("PTB_STORE")
+            .args(["-c", &format!("umask {umask} && exec \"$0\" apply experiments/demo.kdl --cell 'tiny-a/arith/base/*'"), bin])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mode = std::fs::metadata(p.lockfile()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, want, "umask {umask}: lockfile mode {mode:o}");
+    }
+}
+
+#[test]
+fn why_says_a_field_that_was_absent_was_unset() {
+    let p = Project::demo();
+    p.edit_spec("model tiny-b path=\"../fixtures/demo/models/tiny-b\" arch=llama", "model tiny-b path=\"../fixtures/demo/models/tiny-b\"");
+    p.apply(&["--cell", "tiny-b/arith/base/*"]);
+    p.edit_spec("model tiny-b path=\"../fixtures/demo/models/tiny-b\"", "model tiny-b path=\"../fixtures/demo/models/tiny-b\" arch=qwen3");
+    let why = p.stdout(&["why", "experiments/demo.kdl", "tiny-b/arith/base/seed=1"]);
+    assert!(why.contains("input `model.arch` changed: (was unset) → qwen3"), "{why}");
+}

@@ -255,7 +255,7 @@ fn a_judge_outage_is_a_failed_stage_never_a_score() {
     for cell in [ARENA, HEALTH] {
         let rec = lock.stage(cell, "eval").unwrap_or_else(|| panic!("{cell} not recorded"));
         assert_eq!(rec.status, ptb_core::status::StageStatus::Failed, "{cell}");
-        assert!(rec.metrics.get("score").is_none(), "{cell} has a score: {:?}", rec.metrics);
+        assert!(!rec.metrics.contains_key("score"), "{cell} has a score: {:?}", rec.metrics);
         let log = std::fs::read_to_string(s.dir.path().join("store").join(&rec.path).join("log")).unwrap();
         assert!(log.contains("a judge request failed") && log.contains("HTTP 401"), "{cell}: {log}");
     }

@@ -136,3 +136,77 @@ fn gc_removes_unreferenced_entries_and_verify_catches_tampering() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("CHANGED v1/{victim}")));
 }
+
+/// `kill -9` while stages are being recorded in the journal: the next
+/// command folds the journal in, no recorded stage runs again, and the
+/// final lockfile is byte-identical to one written in a single
+/// uninterrupted pass over the same results.
+#[test]
+fn kill_9_mid_apply_leaves_a_journal_the_next_command_compacts() {
+    let p = Project::demo();
+    let counter = counted(&p, "0.2");
+    let journal = ptb_core::lock::journal_path(&p.lockfile());
+    let mut child =
+        p.cmd(&["apply", "experiments/demo.kdl", "-j", "2"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    // Wait until a few stages are recorded (and the apply is not finished).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let recorded = std::fs::read(&journal).map(|b| b.windows(2).filter(|w| w == b"\n@").count()).unwrap_or(0);
+        if recorded >= 5 {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "apply finished before it was killed");
+        assert!(std::time::Instant::now() < deadline, "no journal records appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    assert!(journal.exists(), "the killed apply left no journal");
+    let in_journal = ptb_core::lock::Lockfile::load(&p.lockfile()).unwrap();
+    let recorded_agents: Vec<String> = in_journal.cells.iter().filter(|(_, c)| c.stages.contains_key("agent")).map(|(id, _)| id.clone()).collect();
+    assert!(!recorded_agents.is_empty());
+
+    // `plan` reads the journal's records and folds them into the lockfile.
+    let plan = p.ok(&["plan", "experiments/demo.kdl"]);
+    assert!(!journal.exists(), "plan left the journal:\n{plan}");
+    assert_eq!(ptb_core::lock::Lockfile::load_file(&p.lockfile()).unwrap(), in_journal, "compaction changed the records");
+
+    let out = p.apply(&["-j", "2"]);
+    assert!(out.contains("0 failed"), "{out}");
+    assert!(!journal.exists());
+    let runs = std::fs::read_to_string(&counter).unwrap();
+    for cell in &recorded_agents {
+        assert_eq!(runs.lines().filter(|l| l == cell).count(), 1, "{cell}'s agent was recorded before the kill but ran again:\n{runs}");
+    }
+    let resumed = p.lock_text();
+    let lock = ptb_core::lock::parse(&resumed).unwrap();
+    let stages: usize = lock.cells.values().map(|c| c.stages.values().filter(|s| s.status == ptb_core::status::StageStatus::Success).count()).sum();
+    assert_eq!(stages, 52);
+
+    // The same results recorded in one pass: from the store, into a fresh lockfile.
+    std::fs::remove_file(p.lockfile()).unwrap();
+    assert!(Project::ran(&p.apply(&[])).is_empty());
+    assert_eq!(p.lock_text(), resumed, "the resumed lockfile differs from a one-pass lockfile of the same results");
+}
+
+#[test]
+fn a_torn_or_garbage_journal_tail_is_ignored_with_a_note() {
+    let p = Project::demo();
+    p.apply(&["--cell", "tiny-a/arith/*/seed=1"]);
+    let before = p.lock_text();
+    let journal = ptb_core::lock::journal_path(&p.lockfile());
+    for garbage in [&b"ptb-journal 1\n\n@400 0123456789abcdef\ncell \"tiny-a/ari"[..], b"\x00\xff not a journal at all", b"ptb-journal 1\n\n@"] {
+        std::fs::write(&journal, garbage).unwrap();
+        let o = p.run(&["plan", "experiments/demo.kdl"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("ignored") && err.contains("demo.lock.journal"), "no note:\n{err}");
+        assert!(!journal.exists());
+        assert_eq!(p.lock_text(), before);
+    }
+    // apply too: it notes, then carries on.
+    std::fs::write(&journal, b"ptb-journal 1\n\n@9 zz\ngarbage").unwrap();
+    let out = p.apply(&["--cell", "tiny-a/arith/*/seed=1"]);
+    assert!(out.contains("ignored"), "{out}");
+    assert!(!journal.exists());
+}

@@ -2,7 +2,7 @@
 //! store index. The I/O half of planning.
 
 use crate::hash::{ContentHasher, StatCache};
-use crate::lock::{AgentInfo, BenchmarkInfo, LockError, Lockfile};
+use crate::lock::{AgentInfo, BenchmarkInfo, LockError, Lockfile, Replay};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::progress::Reporter;
 use crate::resolve::ImageResolver;
@@ -40,6 +40,28 @@ pub struct Session {
     pub lock: Lockfile,
     pub lock_path: PathBuf,
     pub index: StoreIndex,
+    /// What the lockfile's journal held when it was loaded (records of a
+    /// running or killed apply, replayed into `lock`).
+    pub journal: Replay,
+}
+
+/// Serialises the processes that write a lockfile or its journal (applies
+/// appending records, commands compacting the journal): an flock on a file
+/// in the store, named after the lockfile's absolute path.
+pub struct LockfileGuard {
+    _file: std::fs::File,
+}
+
+impl LockfileGuard {
+    pub fn acquire(store: &Store, lock_path: &Path) -> Result<LockfileGuard, LockError> {
+        let abs = std::path::absolute(lock_path).unwrap_or_else(|_| lock_path.to_path_buf());
+        let name = format!("lockfile-{}.lock", &crate::hash::sha256_hex(abs.to_string_lossy().as_bytes())[..16]);
+        let path = store.root().join(".locks").join(name);
+        let werr = |source| LockError::Write { path: path.clone(), source };
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(werr)?;
+        file.lock().map_err(werr)?;
+        Ok(LockfileGuard { _file: file })
+    }
 }
 
 impl Session {
@@ -55,15 +77,32 @@ impl Session {
         let lock_path = loc.lockfile.clone().unwrap_or_else(|| exp.lockfile.clone());
         // Reading a large lockfile and hashing inputs are independent.
         let (lock, pins) = std::thread::scope(|s| {
-            let lock = s.spawn(|| Lockfile::load(&lock_path));
+            let lock = s.spawn(|| Lockfile::load_replayed(&lock_path));
             let cache = StatCache::load(store.stat_cache_path());
             let pins = resolve(&exp, &ContentHasher::new(&cache, reporter), images);
             let _ = cache.save();
             (lock.join().expect("lockfile reader does not panic"), pins)
         });
-        let (lock, pins) = (lock?, pins?);
+        let ((lock, journal), pins) = (lock?, pins?);
         let index = store.index()?;
-        Ok(Session { exp, store, pins, lock, lock_path, index })
+        Ok(Session { exp, store, pins, lock, lock_path, index, journal })
+    }
+
+    /// Notes for the user about what loading found.
+    pub fn notes(&self) -> Option<String> {
+        self.journal.note(&self.lock_path)
+    }
+
+    /// Fold a journal left by an apply (killed, or running concurrently)
+    /// into the lockfile and delete it. The records were already replayed
+    /// into `self.lock`, so planning sees them either way; this makes the
+    /// file on disk say it too. Returns whether the lockfile was written.
+    pub fn compact_journal(&self) -> Result<bool, SessionError> {
+        if !self.journal.present {
+            return Ok(false);
+        }
+        let _guard = LockfileGuard::acquire(&self.store, &self.lock_path)?;
+        Ok(crate::lock::compact(&self.lock_path, |_| {})?.0)
     }
 
     pub fn plan(&self, opts: &PlanOptions) -> Plan {

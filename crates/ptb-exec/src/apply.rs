@@ -103,7 +103,15 @@ fn check_locked(session: &Session, plan: &Plan) -> Result<(), ApplyError> {
             details.push(format!("  pin {k}: {} → {v}", session.lock.pins.get(k).map(String::as_str).unwrap_or("(none)")));
         }
     }
+    if session.journal.records > 0 {
+        details.push(format!(
+            "  {} record(s) of an interrupted apply are in {} (any command but `apply --locked` folds them in)",
+            session.journal.records,
+            ptb_core::lock::journal_path(&session.lock_path).display()
+        ));
+    }
     if changing.is_empty()
+        && session.journal.records == 0
         && header.pins == session.lock.pins
         && header.models == session.lock.models
         && header.benchmarks == session.lock.benchmarks
@@ -123,7 +131,8 @@ pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors
     let writer = Arc::new(LockWriter::new(&session.store, &session.lock_path, &session.exp, &session.pins));
     let mut summary = ApplySummary::default();
 
-    // Record reuse from the store that the lockfile does not know yet.
+    // Record reuse from the store that the lockfile does not know yet. This
+    // first write also folds in a journal left by a killed apply.
     let hits: Vec<&StagePlan> = plan.stages.iter().filter(|s| s.action == Action::Cached && !s.reasons.is_empty()).collect();
     let mut recs = Vec::new();
     for s in &hits {
@@ -140,27 +149,64 @@ pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors
     summary.cached = plan.count(Action::Cached);
     summary.blocked = plan.count(Action::Blocked);
 
+    let result = run_all(session, &plan, opts, executors, &writer, &reporter).await;
+    // Whatever happened, fold this run's journal into the lockfile.
+    let compacted = writer.update(&session.exp, |_| {});
+    let ran = result?;
+    summary.lockfile_written |= compacted?;
+    summary.ran += ran.ran;
+    summary.succeeded += ran.succeeded;
+    summary.cached += ran.cached;
+    summary.skipped += ran.skipped;
+    summary.failed = ran.failed;
+    summary.failed.sort_by(|a, b| (&a.cell, a.stage).cmp(&(&b.cell, b.stage)));
+    Ok(summary)
+}
+
+async fn run_all(
+    session: &Session,
+    plan: &Plan,
+    opts: &ApplyOptions,
+    executors: &Executors,
+    writer: &Arc<LockWriter>,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<ApplySummary, ApplyError> {
+    let mut summary = ApplySummary::default();
     let to_run: Vec<&StagePlan> = plan.stages.iter().filter(|s| s.action == Action::Run).collect();
     reporter.apply_started(to_run.len());
-    let sem = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let mut cells: BTreeMap<usize, Vec<StagePlan>> = BTreeMap::new();
     for s in &to_run {
         cells.entry(s.cell_index).or_default().push((*s).clone());
     }
-    let ctx = Arc::new(RunCtx { session_store: session.store.clone(), writer: writer.clone(), executors: executors.clone(), reporter: reporter.clone(), sem });
+    // Upstream outputs already in the store (cached upstream stages), by cell.
+    let mut cached_outs: BTreeMap<usize, BTreeMap<StageKind, PathBuf>> = BTreeMap::new();
+    for s in plan.stages.iter().filter(|s| s.action == Action::Cached && cells.contains_key(&s.cell_index)) {
+        if let Some(name) = session.index.entry_name(&s.key) {
+            cached_outs.entry(s.cell_index).or_default().insert(s.stage, session.store.entry_dir(name).join("out"));
+        }
+    }
+    let ctx = Arc::new(RunCtx {
+        session_store: session.store.clone(),
+        // One copy of the experiment, shared by every cell's task.
+        exp: Arc::new(session.exp.clone()),
+        writer: writer.clone(),
+        executors: executors.clone(),
+        reporter: reporter.clone(),
+        sem: Arc::new(Semaphore::new(opts.jobs.max(1))),
+    });
     let mut tasks = tokio::task::JoinSet::new();
     for (ci, stages) in cells {
+        // A cell holds one job slot for its whole chain, and cells take
+        // slots in plan order: each finishes (agent → judge → eval) before
+        // a later one starts, so complete results arrive from the start of
+        // an apply instead of after every agent has run.
+        let permit = ctx.sem.clone().acquire_owned().await.expect("semaphore never closed");
         let ctx = ctx.clone();
-        let exp = session.exp.clone();
-        let cell = exp.cells[ci].clone();
-        // Upstream outputs already in the store (cached upstream stages).
-        let mut outs: BTreeMap<StageKind, PathBuf> = BTreeMap::new();
-        for s in plan.stages.iter().filter(|s| s.cell_index == ci && s.action == Action::Cached) {
-            if let Some(name) = session.index.entry_name(&s.key) {
-                outs.insert(s.stage, session.store.entry_dir(name).join("out"));
-            }
-        }
-        tasks.spawn(async move { run_cell(&ctx, &exp, &cell, stages, outs).await });
+        let outs = cached_outs.remove(&ci).unwrap_or_default();
+        tasks.spawn(async move {
+            let _permit = permit;
+            run_cell(&ctx, ci, stages, outs).await
+        });
     }
     while let Some(r) = tasks.join_next().await {
         let cell_summary = match r {
@@ -174,12 +220,12 @@ pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors
         summary.failed.extend(cell_summary.failed);
         summary.lockfile_written |= cell_summary.lockfile_written;
     }
-    summary.failed.sort_by(|a, b| (&a.cell, a.stage).cmp(&(&b.cell, b.stage)));
     Ok(summary)
 }
 
 struct RunCtx {
     session_store: Store,
+    exp: Arc<ptb_core::spec::Experiment>,
     writer: Arc<LockWriter>,
     executors: Executors,
     reporter: Arc<dyn Reporter>,
@@ -188,13 +234,9 @@ struct RunCtx {
 
 /// Run one cell's stages in chain order. A stage whose upstream did not
 /// produce a result is skipped.
-async fn run_cell(
-    ctx: &RunCtx,
-    exp: &ptb_core::spec::Experiment,
-    cell: &ptb_core::spec::Cell,
-    stages: Vec<StagePlan>,
-    mut outs: BTreeMap<StageKind, PathBuf>,
-) -> Result<ApplySummary, ApplyError> {
+async fn run_cell(ctx: &RunCtx, ci: usize, stages: Vec<StagePlan>, mut outs: BTreeMap<StageKind, PathBuf>) -> Result<ApplySummary, ApplyError> {
+    let exp = &*ctx.exp;
+    let cell = &exp.cells[ci];
     let mut sum = ApplySummary::default();
     for sp in stages {
         if let Some(up) = sp.upstream
@@ -204,12 +246,11 @@ async fn run_cell(
             sum.skipped += 1;
             continue;
         }
-        let _permit = ctx.sem.acquire().await.expect("semaphore never closed");
         let result = run_stage(ctx, exp, cell, &sp, &outs).await?;
         match result {
-            StageResult::Done { out, cached, written } => {
+            StageResult::Done { out, cached } => {
                 outs.insert(sp.stage, out);
-                sum.lockfile_written |= written;
+                sum.lockfile_written = true;
                 if cached {
                     sum.cached += 1;
                 } else {
@@ -217,9 +258,9 @@ async fn run_cell(
                     sum.succeeded += 1;
                 }
             }
-            StageResult::Failed { status, log, written } => {
+            StageResult::Failed { status, log } => {
                 sum.ran += 1;
-                sum.lockfile_written |= written;
+                sum.lockfile_written = true;
                 sum.failed.push(FailedStage { cell: sp.cell.clone(), stage: sp.stage, status, log });
             }
         }
@@ -228,8 +269,8 @@ async fn run_cell(
 }
 
 enum StageResult {
-    Done { out: PathBuf, cached: bool, written: bool },
-    Failed { status: StageStatus, log: String, written: bool },
+    Done { out: PathBuf, cached: bool },
+    Failed { status: StageStatus, log: String },
 }
 
 fn now() -> SystemTime {
@@ -249,22 +290,32 @@ async fn run_stage(
 ) -> Result<StageResult, ApplyError> {
     let store = &ctx.session_store;
     let key: &StageKey = &sp.key;
-    let lock = match store.try_lock(key)? {
-        Some(l) => l,
+    let (lock, waited) = match store.try_lock(key)? {
+        Some(l) => (l, false),
         None => {
             ctx.reporter.note(&format!("{} {}: another ptb is building this stage; waiting for it", sp.cell, sp.stage.name()));
             let (s, k) = (store.clone(), key.clone());
-            tokio::task::spawn_blocking(move || s.lock(&k)).await.expect("lock task")?
+            (tokio::task::spawn_blocking(move || s.lock(&k)).await.expect("lock task")?, true)
         }
     };
-    // Someone else may have finished it while we waited.
+    // Another ptb may have finished it since we planned. Where we did not
+    // wait, it can only be under this cell's entry name: one stat instead
+    // of listing a store that grows with every stage.
     let forced = sp.reasons.iter().any(|r| matches!(r, ptb_core::plan::Reason::Forced | ptb_core::plan::Reason::UpstreamReruns { .. }));
-    if !forced && let Some(name) = store.index()?.entry_name(key) {
-        let meta = store.read_meta(name)?;
-        let rec = record::from_meta(&meta, store.relative(name));
-        let written = ctx.writer.update(exp, |l| record::put(l, exp, &sp.cell, sp.stage, rec))?;
+    let done = if forced {
+        None
+    } else if waited {
+        store.index()?.entry_name(key).map(str::to_string)
+    } else {
+        let name = ptb_core::store::entry_name(key, &sp.cell, sp.stage.name());
+        store.entry_dir(&name).join("meta.json").exists().then_some(name)
+    };
+    if let Some(name) = done {
+        let meta = store.read_meta(&name)?;
+        let rec = record::from_meta(&meta, store.relative(&name));
+        ctx.writer.record(exp, cell, sp.stage, &rec)?;
         ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), StageEnd::BuiltConcurrently, std::time::Duration::ZERO);
-        return Ok(StageResult::Done { out: store.entry_dir(name).join("out"), cached: true, written });
+        return Ok(StageResult::Done { out: store.entry_dir(&name).join("out"), cached: true });
     }
     let building = store.begin(key, &sp.cell, sp.stage.name(), lock)?;
     ctx.reporter.stage_started(&sp.cell, sp.stage.name());
@@ -346,12 +397,12 @@ async fn run_stage(
     // (`v1/<entry>` or `v1/failed/<entry>`).
     let dest = if keep { store.commit(building, &meta)? } else { store.fail(building, &meta)? };
     let rel = dest.strip_prefix(store.root().parent().unwrap_or(store.root())).unwrap_or(&dest).to_string_lossy().into_owned();
-    let written = ctx.writer.update(exp, |l| record::put(l, exp, &sp.cell, sp.stage, record::from_meta(&meta, rel)))?;
+    ctx.writer.record(exp, cell, sp.stage, &record::from_meta(&meta, rel))?;
     ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), StageEnd::Ran(status), wall);
     Ok(if keep {
-        StageResult::Done { out: dest.join("out"), cached: false, written }
+        StageResult::Done { out: dest.join("out"), cached: false }
     } else {
-        StageResult::Failed { status, log: dest.join("log").display().to_string(), written }
+        StageResult::Failed { status, log: dest.join("log").display().to_string() }
     })
 }
 

@@ -36,6 +36,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         )
     })?;
     let s = Session::from_experiment(exp, &locations(&at), docker.as_ref().map(|d| d as &dyn ptb_exec::ImageResolver), bars.as_ref())?;
+    if let Some(note) = s.notes() {
+        bars.note(&note);
+    }
     let opts = ApplyOptions { plan: PlanOptions { cells: cell, replace }, jobs, locked };
     no_match(&s, &spec, &opts.plan.cells)?;
     if dry_run {

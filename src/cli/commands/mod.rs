@@ -46,7 +46,13 @@ fn load(spec: &Path, at: &Where, reporter: &dyn Reporter) -> Result<Session> {
     let exp = ptb_core::spec::load(spec)?;
     // No runtime (and its threads) for specs without container stages.
     let docker = if exp.uses_docker() { docker_for(&exp, &runtime()?).ok().flatten() } else { None };
-    Ok(Session::from_experiment(exp, &locations(at), docker.as_ref().map(|d| d as &dyn ptb_exec::ImageResolver), reporter)?)
+    let s = Session::from_experiment(exp, &locations(at), docker.as_ref().map(|d| d as &dyn ptb_exec::ImageResolver), reporter)?;
+    if let Some(note) = s.notes() {
+        eprintln!("note: {note}");
+    }
+    // A journal left by a killed apply: make the lockfile on disk complete.
+    s.compact_journal()?;
+    Ok(s)
 }
 
 pub fn dispatch(cmd: Command) -> Result<ExitCode> {

@@ -76,33 +76,39 @@ pub fn render(l: &Lockfile) -> String {
         o.push_str("}\n");
     }
     for (id, c) in &l.cells {
-        let _ = writeln!(o, "cell {} model={} benchmark={} agent={} seed={} {{", q(id), q(&c.model), q(&c.benchmark), q(&c.agent), c.seed);
-        let mut stages: Vec<_> = c.stages.iter().collect();
-        stages.sort_by_key(|(n, _)| (stage_rank(n), n.to_string()));
-        for (name, s) in stages {
-            let exit = s.exit_code.map(|e| format!(" exit={e}")).unwrap_or_default();
-            let _ = writeln!(
-                o,
-                "    stage {} key={} status={} path={} started={} finished={} duration={:.3}{exit} {{",
-                q(name),
-                q(&s.key),
-                q(s.status.name()),
-                q(&s.path),
-                q(&s.started),
-                q(&s.finished),
-                s.duration_s
-            );
-            for (k, v) in &s.metrics {
-                let _ = writeln!(o, "        metric {} {}", q(k), metric(v));
-            }
-            for (k, v) in &s.inputs {
-                let _ = writeln!(o, "        input {} {}", q(k), q(v));
-            }
-            o.push_str("    }\n");
-        }
-        o.push_str("}\n");
+        render_cell(&mut o, id, c);
     }
     o
+}
+
+/// One `cell` node, as it appears in the lockfile; the journal frames the
+/// same text so a replayed record is byte-for-byte what a full write gives.
+pub(super) fn render_cell(o: &mut String, id: &str, c: &CellRecord) {
+    let _ = writeln!(o, "cell {} model={} benchmark={} agent={} seed={} {{", q(id), q(&c.model), q(&c.benchmark), q(&c.agent), c.seed);
+    let mut stages: Vec<_> = c.stages.iter().collect();
+    stages.sort_by_key(|(n, _)| (stage_rank(n), n.to_string()));
+    for (name, s) in stages {
+        let exit = s.exit_code.map(|e| format!(" exit={e}")).unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "    stage {} key={} status={} path={} started={} finished={} duration={:.3}{exit} {{",
+            q(name),
+            q(&s.key),
+            q(s.status.name()),
+            q(&s.path),
+            q(&s.started),
+            q(&s.finished),
+            s.duration_s
+        );
+        for (k, v) in &s.metrics {
+            let _ = writeln!(o, "        metric {} {}", q(k), metric(v));
+        }
+        for (k, v) in &s.inputs {
+            let _ = writeln!(o, "        input {} {}", q(k), q(v));
+        }
+        o.push_str("    }\n");
+    }
+    o.push_str("}\n");
 }
 
 fn bad(message: impl Into<String>) -> ParseError {

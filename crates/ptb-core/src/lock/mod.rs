@@ -5,8 +5,10 @@
 
 mod fast;
 mod format;
+mod journal;
 
 pub use format::{parse, render};
+pub use journal::{Journal, Replay, compact, frame, journal_path};
 
 use crate::store::MetricValue;
 use std::collections::BTreeMap;
@@ -88,8 +90,22 @@ pub enum LockError {
 }
 
 impl Lockfile {
-    /// Read a lockfile; a missing file is an empty lockfile.
+    /// Read a lockfile with its journal (records of an apply that is
+    /// running or was killed) replayed on top; a missing file is an empty
+    /// lockfile.
     pub fn load(path: &Path) -> Result<Lockfile, LockError> {
+        Ok(Lockfile::load_replayed(path)?.0)
+    }
+
+    /// [`Lockfile::load`], also saying what the journal held.
+    pub fn load_replayed(path: &Path) -> Result<(Lockfile, Replay), LockError> {
+        let mut l = Lockfile::load_file(path)?;
+        let replay = journal::replay_file(&mut l, path)?;
+        Ok((l, replay))
+    }
+
+    /// The lockfile file alone, without its journal.
+    pub fn load_file(path: &Path) -> Result<Lockfile, LockError> {
         match std::fs::read_to_string(path) {
             Ok(text) => parse(&text).map_err(|e| e.at(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Lockfile::default()),
@@ -98,19 +114,36 @@ impl Lockfile {
     }
 
     /// Write atomically (temp file, fsync, rename) if the content changed.
-    /// Returns whether the file was written.
+    /// Returns whether the file was written. A new lockfile gets the mode
+    /// the umask gives (it is meant to be committed and shared); an
+    /// existing one keeps its mode.
     pub fn save(&self, path: &Path) -> Result<bool, LockError> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let text = render(self);
-        if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
+        let old = std::fs::read(path).ok();
+        if old.as_deref() == Some(text.as_bytes()) {
             return Ok(false);
         }
         let werr = |source| LockError::Write { path: path.to_path_buf(), source };
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(werr)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(werr)?;
-        tmp.write_all(text.as_bytes()).map_err(werr)?;
-        tmp.as_file().sync_all().map_err(werr)?;
-        tmp.persist(path).map_err(|e| werr(e.error))?;
+        let mode = std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777);
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o666).open(&tmp)?;
+            if let Some(m) = mode {
+                f.set_permissions(std::fs::Permissions::from_mode(m))?;
+            }
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(werr(e));
+        }
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }

@@ -47,15 +47,18 @@ fn short(v: &str) -> String {
     v.to_string()
 }
 
-fn opt(v: &Option<String>) -> String {
-    v.as_deref().map(short).unwrap_or_else(|| "(none)".into())
+/// An absent field is hashed as the empty string (so adding an optional
+/// field does not change existing keys); either way, say it was not set
+/// rather than print nothing.
+fn opt(v: &Option<String>, unset: &str) -> String {
+    v.as_deref().filter(|s| !s.is_empty()).map(short).unwrap_or_else(|| unset.into())
 }
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::New => f.write_str("new: never run"),
-            Reason::InputChanged { field, old, new } => write!(f, "input `{field}` changed: {} → {}", opt(old), opt(new)),
+            Reason::InputChanged { field, old, new } => write!(f, "input `{field}` changed: {} → {}", opt(old, "(was unset)"), opt(new, "(unset)")),
             Reason::UpstreamChanged { stage } => write!(f, "upstream stage `{stage}` changed"),
             Reason::UpstreamReruns { stage } => write!(f, "upstream stage `{stage}` reruns"),
             Reason::OutputMissing { path } => write!(f, "output missing from the store (was {path})"),
@@ -83,5 +86,18 @@ impl Reason {
             Reason::MissingInput { .. } => "missing input",
             Reason::UpstreamBlocked { .. } => "upstream blocked",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_absent_field_reads_as_unset() {
+        let r = Reason::InputChanged { field: "model.arch".into(), old: Some(String::new()), new: Some("qwen3".into()) };
+        assert_eq!(r.to_string(), "input `model.arch` changed: (was unset) → qwen3");
+        let r = Reason::InputChanged { field: "x".into(), old: Some("1".into()), new: None };
+        assert_eq!(r.to_string(), "input `x` changed: 1 → (unset)");
     }
 }

@@ -1,10 +1,10 @@
 //! Recording finished stages: metrics from `$PTB_OUT/metrics.json`, and
 //! lockfile updates that are safe against concurrent `ptb apply` runs.
 
-use ptb_core::lock::{LockError, Lockfile, StageRecord};
+use ptb_core::lock::{CellRecord, Journal, LockError, Lockfile, StageRecord};
 use ptb_core::resolve::Pins;
-use ptb_core::session::refresh_header;
-use ptb_core::spec::{Experiment, StageKind};
+use ptb_core::session::{LockfileGuard, refresh_header};
+use ptb_core::spec::{Cell, Experiment, StageKind};
 use ptb_core::store::{Meta, MetricValue, Store};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,50 +51,48 @@ pub fn put(l: &mut Lockfile, exp: &Experiment, cell: &str, stage: StageKind, rec
     super::ensure_cell(l, exp, cell).stages.insert(stage.name().into(), rec);
 }
 
-/// Read-modify-write of the lockfile under a lock in the store, so two
-/// `ptb apply` runs never lose each other's records. Each write is atomic.
+/// Writes the lockfile for one apply, safely against concurrent `ptb
+/// apply` runs (every write holds the lockfile's guard). Finished stages
+/// are appended to the journal, O(1) each ([`LockWriter::record`]); the
+/// canonical lockfile is rewritten only at the start and end of an apply
+/// ([`LockWriter::update`], which folds the journal in).
 pub struct LockWriter {
     path: PathBuf,
-    guard: PathBuf,
+    store: Store,
     pins: Pins,
-    /// The lockfile as last written by us, with the file's stamp right
-    /// after that write: if the file still has it, no other process wrote
-    /// it and re-reading it can be skipped.
-    last: std::sync::Mutex<Option<(Lockfile, Stamp)>>,
-}
-
-/// Every write is a rename of a new file, so another writer changes the
-/// inode even where mtimes are too coarse to tell two writes apart.
-type Stamp = (u64, u64, std::time::SystemTime);
-
-fn stamp(path: &Path) -> Option<Stamp> {
-    use std::os::unix::fs::MetadataExt;
-    let md = std::fs::metadata(path).ok()?;
-    Some((md.ino(), md.len(), md.modified().ok()?))
+    journal: std::sync::Mutex<Journal>,
 }
 
 impl LockWriter {
     pub fn new(store: &Store, path: &Path, _exp: &Experiment, pins: &Pins) -> Self {
-        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let guard = store.root().join(".locks").join(format!("lockfile-{}.lock", &ptb_core::hash::sha256_hex(abs.to_string_lossy().as_bytes())[..16]));
-        LockWriter { path: path.to_path_buf(), guard, pins: pins.clone(), last: std::sync::Mutex::new(None) }
+        LockWriter { path: path.to_path_buf(), store: store.clone(), pins: pins.clone(), journal: std::sync::Mutex::new(Journal::new(path)) }
     }
 
+    /// Rewrite the lockfile: its journal folded in, the header refreshed
+    /// from the spec, then `f`. Returns whether the file changed.
     pub fn update(&self, exp: &Experiment, f: impl FnOnce(&mut Lockfile)) -> Result<bool, LockError> {
-        let mut last = self.last.lock().unwrap();
-        let werr = |source| LockError::Write { path: self.path.clone(), source };
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&self.guard).map_err(werr)?;
-        file.lock().map_err(werr)?;
-        let mut l = match last.take() {
-            Some((l, s)) if stamp(&self.path) == Some(s) => l,
-            _ => Lockfile::load(&self.path)?,
-        };
-        refresh_header(&mut l, exp, &self.pins);
-        f(&mut l);
-        let written = l.save(&self.path)?;
-        if let Some(s) = stamp(&self.path) {
-            *last = Some((l, s));
-        }
+        let _journal = self.journal.lock().unwrap();
+        let _guard = LockfileGuard::acquire(&self.store, &self.path)?;
+        let (written, _) = ptb_core::lock::compact(&self.path, |l| {
+            refresh_header(l, exp, &self.pins);
+            f(l);
+        })?;
         Ok(written)
+    }
+
+    /// Record one finished stage: a journal append and fsync, whose cost
+    /// does not depend on the size of the experiment.
+    pub fn record(&self, exp: &Experiment, cell: &Cell, stage: StageKind, rec: &StageRecord) -> Result<(), LockError> {
+        let header = CellRecord {
+            model: exp.model(cell).name.clone(),
+            benchmark: exp.benchmark(cell).name.clone(),
+            agent: exp.agent(cell).name.clone(),
+            seed: cell.seed,
+            stages: BTreeMap::new(),
+        };
+        let frame = ptb_core::lock::frame(&cell.id, &header, stage.name(), rec);
+        let mut journal = self.journal.lock().unwrap();
+        let _guard = LockfileGuard::acquire(&self.store, &self.path)?;
+        journal.append(&frame)
     }
 }
