@@ -245,6 +245,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Judge(args) => super::judge::run(args),
         Command::Generate(args) => {
             crate::cli::generate::cli_generate(args).map_err(|e| miette::miette!("{e}"))?;
             Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 
 mod commands;
 mod generate;
+mod judge;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -119,6 +120,11 @@ pub enum Command {
     /// an eval stage runs as `command "ptb" "eval"`. Inside a stage every
     /// input comes from PTB_* variables; flags override them.
     Eval(EvalArgs),
+    /// Judge an agent's run with the built-in anti-cheat judge: what a judge
+    /// stage runs as `command "ptb" "judge"`. Writes verdict.json (findings:
+    /// contamination, substitution, tampering) and metrics.json (`verdict`
+    /// = pass/flagged). Inside a stage inputs come from PTB_*; flags override.
+    Judge(crate::cli::judge::JudgeArgs),
     /// Show a stage's log.
     Logs {
         spec: PathBuf,
