@@ -50,6 +50,11 @@ pub enum Command {
     /// an eval stage runs as `command "ptb" "eval"`. Inside a stage every
     /// input comes from PTB_* variables; flags override them.
     Eval(EvalArgs),
+    /// Judge an agent's run with the built-in anti-cheat judge: what a judge
+    /// stage runs as `command "ptb" "judge"`. Writes verdict.json (findings:
+    /// contamination, substitution, tampering) and metrics.json (`verdict`
+    /// = pass/flagged). Inside a stage inputs come from PTB_*; flags override.
+    Judge(commands::judge::Args),
     /// Show a stage's log.
     Logs(commands::logs::Args),
 }

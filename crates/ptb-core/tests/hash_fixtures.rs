@@ -98,3 +98,30 @@ fn the_llm_judge_is_an_input_of_the_judged_evals_only() {
     // Where the key lives and how many requests fly at once change no answer.
     assert_eq!(with(key_var, "healthbench"), ha);
 }
+
+/// The judge reads the instruct model when the spec declares one, and the
+/// built-in judge's version when the stage runs `ptb judge`: each moves the
+/// judge's key and nothing else.
+#[test]
+fn the_instruct_model_and_the_builtin_judge_are_inputs_of_the_judge_only() {
+    let keys = |spec: &str, p: &Pins| {
+        let exp = parse_str("fixture.kdl", spec, Path::new("/x")).unwrap();
+        cell_stages(&exp, p, &exp.cells[0]).into_iter().map(|s| (s.key, s.inputs)).collect::<Vec<_>>()
+    };
+    let with_instruct = SPEC.replace(r#"arch=qwen3"#, r#"arch=qwen3 { instruct path="models/m-it"; }"#);
+    let mut p = pins();
+    p.0.insert("model/m/instruct".into(), Pin { hash: Some(format!("sha256:{}", "f".repeat(64))), missing: None });
+    let (plain, inst) = (keys(SPEC, &p), keys(&with_instruct, &p));
+    assert_eq!(inst[2].0, plain[2].0, "the eval of an agent run does not read the instruct model");
+    assert_eq!(inst[0].0, plain[0].0);
+    assert_ne!(inst[1].0, plain[1].0);
+    assert_eq!(inst[1].1.0["model.instruct"], format!("sha256:{}", "f".repeat(64)));
+    let mut q = p.clone();
+    q.0.insert("model/m/instruct".into(), Pin { hash: Some("sha256:changed".into()), missing: None });
+    assert_ne!(keys(&with_instruct, &q)[1].0, inst[1].0);
+
+    let builtin = SPEC.replace(r#"command "scripts/judge.sh";"#, r#"command "ptb" "judge";"#);
+    let b = keys(&builtin, &p);
+    assert_eq!(b[1].1.0["judge"], ptb_core::plan::JUDGE_VERSION);
+    assert!(!plain[1].1.0.contains_key("judge"), "a script judge has no built-in version");
+}

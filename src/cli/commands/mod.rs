@@ -8,6 +8,7 @@ pub mod eval;
 pub mod gc;
 pub mod generate;
 pub mod hash;
+pub mod judge;
 pub mod logs;
 pub mod plan;
 pub mod report;
@@ -67,6 +68,7 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Logs(a) => logs::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Eval(a) => eval::run(a),
+        Command::Judge(a) => judge::run(a),
         Command::Generate(a) => {
             generate::cli_generate(a).map_err(|e| miette::miette!("{e}"))?;
             Ok(ExitCode::SUCCESS)

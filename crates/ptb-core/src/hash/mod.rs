@@ -15,8 +15,11 @@ use std::fmt;
 
 /// Version of the stage-key schema. Bump it whenever the set of hashed
 /// fields, their encoding, or their meaning changes; it is itself a hashed
-/// field, so a bump shows up in `ptb why` as `schema: 1 → 2`.
-pub const KEY_SCHEMA: u32 = 1;
+/// field, so a bump shows up in `ptb why` as `schema: 1 → 2`. History: 1,
+/// the first schema; 2, judge stages gained `model.instruct` (the judge
+/// compares the final model with it) and `judge` (`plan::JUDGE_VERSION`,
+/// for `ptb judge`).
+pub const KEY_SCHEMA: u32 = 2;
 
 /// Number of hex characters of a key used in store paths (128 bits).
 pub const STORE_KEY_LEN: usize = 32;

@@ -19,6 +19,18 @@ use crate::spec::{AgentKind, Cell, CheckpointSource, Experiment, Runner, StageKi
 /// logits unchanged).
 pub const HARNESS_VERSION: &str = "3";
 
+/// Version of the built-in judge (`ptb judge`, crates/ptb-judge: its
+/// detectors, default thresholds and test-split patterns). Hashed into judge
+/// stages that run it; bump it when a run's verdict can change. History: 1,
+/// the first judge.
+pub const JUDGE_VERSION: &str = "1";
+
+/// Whether a stage runs this binary's own `judge` command (not in a
+/// container, where `ptb` would be whatever the image holds).
+fn runs_builtin_judge(r: &Runner) -> bool {
+    r.image.is_none() && r.command.first().is_some_and(|c| c == "ptb") && r.command.get(1).is_some_and(|c| c == "judge")
+}
+
 /// Whether an eval of `benchmark` asks the LLM judge: the two judged
 /// benchmarks, and any benchmark ptb does not know (its evaluator might).
 /// Changing the judge therefore never reruns a GSM8K eval.
@@ -116,6 +128,16 @@ pub fn cell_stages(exp: &Experiment, pins: &Pins, cell: &Cell) -> Vec<StageInput
                 ki.set("upstream.agent", agent_key.clone().unwrap_or_default());
                 ki.set("benchmark.data", pins.hash_or_missing(&bench_pin));
                 needs.push(bench_pin.clone());
+                // The judge compares the final model with the instruct model
+                // (substitution) when the spec declares one.
+                if model.instruct.is_some() {
+                    let pin = format!("{model_pin}/instruct");
+                    ki.set("model.instruct", pins.hash_or_missing(&pin));
+                    needs.push(pin);
+                }
+                if runs_builtin_judge(&runner) {
+                    ki.set("judge", JUDGE_VERSION);
+                }
                 upstream = Some(StageKind::Agent);
             }
             StageKind::Eval => {

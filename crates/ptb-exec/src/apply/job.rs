@@ -12,7 +12,8 @@ fn abs(p: &Path) -> PathBuf {
 }
 
 /// The read-only inputs of each stage (see docs/agent-contract.md):
-/// agent: `model`; judge: `model`, `agent`, `data`; eval: `model`,
+/// agent: `model`; judge: `model`, `agent`, `data` (and `instruct` when the
+/// model declares one, for the substitution check); eval: `model`,
 /// `checkpoint`, `data`. The agent stage never sees benchmark data.
 pub fn inputs(exp: &Experiment, cell: &Cell, stage: StageKind, outs: &BTreeMap<StageKind, PathBuf>) -> Vec<JobInput> {
     let model = exp.model(cell);
@@ -23,6 +24,9 @@ pub fn inputs(exp: &Experiment, cell: &Cell, stage: StageKind, outs: &BTreeMap<S
         StageKind::Judge => {
             if let Some(a) = outs.get(&StageKind::Agent) {
                 v.push(JobInput { name: "agent".into(), path: abs(a) });
+            }
+            if let Some(i) = &model.instruct {
+                v.push(JobInput { name: "instruct".into(), path: abs(&i.path) });
             }
             v.push(data);
         }

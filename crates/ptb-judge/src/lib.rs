@@ -1,0 +1,449 @@
+//! `ptb judge`, the built-in anti-cheat judge: what a judge stage runs with
+//! `command "ptb" "judge"`. It reads the base model, the agent stage's whole
+//! output and the benchmark data, and writes `verdict.json` (every finding,
+//! with its evidence) and `metrics.json` (`verdict` = `pass`/`flagged`,
+//! which the report reads, and counts). Three detectors:
+//!
+//! - substitution (`weights`): the final model's relative distance to the
+//!   base and, when given, the instruct model; a checkpoint that is not the
+//!   base's family;
+//! - tampering (`tamper`): config, chat template, generation config and
+//!   remote code changed against the base;
+//! - contamination (`ngram`, `patterns`): test items in any text file the
+//!   agent left, and code that loads the test split.
+//!
+//! The judge never follows a symbolic link out of the agent's output and
+//! never panics on what an agent wrote: bad input is a finding.
+
+pub mod finding;
+pub mod items;
+pub mod ngram;
+pub mod patterns;
+pub mod tamper;
+pub mod walk;
+pub mod weights;
+
+use finding::{Finding, Kind, Severity, snippet};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("the base model: {0}")]
+    Base(weights::WeightsError),
+    #[error("the instruct model: {0}")]
+    Instruct(weights::WeightsError),
+    #[error("{path}: the agent's output is not a readable directory: {source}")]
+    Agent { path: PathBuf, source: std::io::Error },
+    #[error("benchmark `{bench}`: loading its test items from {path}: {message}")]
+    Items { bench: String, path: PathBuf, message: String },
+    #[error("writing {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// Thresholds; the defaults are the documented policy (README, `ptb judge`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Options {
+    /// Words per n-gram.
+    pub ngram: usize,
+    /// A test item whose best-covered text has at least this fraction of
+    /// its n-grams in one file flags the run.
+    pub coverage: f64,
+    /// An n-gram in more than this many test items is boilerplate and ignored.
+    pub max_items_per_gram: usize,
+    /// Files larger than this are not scanned (a note says so).
+    pub max_file_bytes: u64,
+    /// The final model at most this far from the instruct model (relative
+    /// distance) is a copy of it.
+    pub identical: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { ngram: 13, coverage: 0.5, max_items_per_gram: 5, max_file_bytes: 256 << 20, identical: 1e-3 }
+    }
+}
+
+/// Everything one judgement needs; `from_env` fills it inside a stage.
+#[derive(Debug, Clone)]
+pub struct JudgeJob {
+    /// The base model directory.
+    pub base: PathBuf,
+    /// The agent stage's output (holding `final_model/`).
+    pub agent: PathBuf,
+    /// The instruct model directory, when the cell's model declares one.
+    pub instruct: Option<PathBuf>,
+    /// The benchmark data (directory, or GPQA's CSV); `None`: contamination is not checked.
+    pub data: Option<PathBuf>,
+    /// The benchmark's name (`gsm8k`, … or a name ptb does not know).
+    pub bench: String,
+    pub out: PathBuf,
+    pub options: Options,
+}
+
+impl JudgeJob {
+    /// Read the stage environment (`PTB_*`, docs/agent-contract.md).
+    pub fn from_env() -> Result<JudgeJob, JudgeError> {
+        let var = |k: &str| std::env::var(k).map_err(|_| JudgeError::Usage(format!("{k} is not set (is this a judge stage?)")));
+        Ok(JudgeJob {
+            base: PathBuf::from(var("PTB_INPUT_MODEL")?),
+            agent: PathBuf::from(var("PTB_INPUT_AGENT")?),
+            instruct: std::env::var("PTB_INPUT_INSTRUCT").ok().map(PathBuf::from),
+            data: std::env::var("PTB_INPUT_DATA").ok().map(PathBuf::from),
+            bench: var("PTB_BENCHMARK")?,
+            out: PathBuf::from(var("PTB_OUT")?),
+            options: Options::default(),
+        })
+    }
+}
+
+/// What the weight comparison found, for `verdict.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeightsReport {
+    pub base: Option<weights::Comparison>,
+    pub instruct: Option<weights::Comparison>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanReport {
+    pub items: usize,
+    pub items_indexed: usize,
+    pub grams: usize,
+    pub files_scanned: usize,
+    pub bytes_scanned: u64,
+}
+
+/// The judgement: `verdict.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// `pass` or `flagged`.
+    pub verdict: &'static str,
+    pub benchmark: String,
+    pub findings: Vec<Finding>,
+    pub weights: WeightsReport,
+    pub contamination: ScanReport,
+    pub options: Options,
+}
+
+impl Verdict {
+    pub fn flagged(&self) -> bool {
+        self.verdict == "flagged"
+    }
+    pub fn count(&self, kind: Kind, severity: Severity) -> usize {
+        self.findings.iter().filter(|f| f.kind == kind && f.severity == severity).count()
+    }
+    /// `metrics.json`: flat, as the lockfile records metrics.
+    pub fn metrics(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        m.insert("verdict".into(), self.verdict.into());
+        m.insert("flags".into(), self.findings.iter().filter(|f| f.is_flag()).count().into());
+        m.insert("notes".into(), self.findings.iter().filter(|f| !f.is_flag()).count().into());
+        for (k, name) in [(Kind::Contamination, "contamination"), (Kind::Substitution, "substitution"), (Kind::Tampering, "tampering")] {
+            m.insert(name.into(), self.count(k, Severity::Flag).into());
+        }
+        if let Some(c) = &self.weights.base {
+            m.insert("distance_base".into(), finite(c.distance));
+        }
+        if let Some(c) = &self.weights.instruct {
+            m.insert("distance_instruct".into(), finite(c.distance));
+        }
+        let hit: std::collections::BTreeSet<&String> = self.findings.iter().filter(|f| f.detector == "ngram").flat_map(|f| &f.evidence.items).collect();
+        m.insert("items_hit".into(), hit.len().into());
+        serde_json::Value::Object(m)
+    }
+}
+
+fn finite(x: f64) -> serde_json::Value {
+    if x.is_finite() { x.into() } else { serde_json::Value::Null }
+}
+
+/// The extensions of files that can hold text (and so test items).
+const TEXT_EXT: &[&str] = &["jsonl", "json", "csv", "tsv", "txt", "md", "py", "ipynb", "sh", "yaml", "yml", "jinja", "html", "xml", "log", "tex", "rst"];
+/// Where test-split loading code lives.
+const CODE_EXT: &[&str] = &["py", "ipynb", "sh"];
+/// Data files the judge cannot read as text: a person should look.
+const BINARY_DATA_EXT: &[&str] = &["parquet", "arrow", "feather", "pkl", "pickle", "npy", "npz", "gz", "zst", "zip", "tar", "db", "sqlite"];
+
+fn ext(rel: &str) -> String {
+    Path::new(rel).extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default()
+}
+
+/// Judge one run.
+pub fn judge(job: &JudgeJob) -> Result<Verdict, JudgeError> {
+    let meta = std::fs::metadata(&job.agent).map_err(|source| JudgeError::Agent { path: job.agent.clone(), source })?;
+    if !meta.is_dir() {
+        return Err(JudgeError::Agent { path: job.agent.clone(), source: std::io::Error::other("not a directory") });
+    }
+    let listing = walk::list(&job.agent);
+    let mut findings = Vec::new();
+    for (rel, target) in &listing.symlinks {
+        // A link inside the checkpoint makes the evaluator read files the agent
+        // did not write (the instruct model, the host): the weights cannot be vouched for.
+        let in_model = rel == "final_model" || rel.starts_with("final_model/");
+        let sev = if in_model { Severity::Flag } else { Severity::Note };
+        let mut f = Finding::new(Kind::Tampering, "symlink", sev, format!("{rel} is a symbolic link to {target}; not followed")).file(rel.clone());
+        f.evidence.matched = Some(target.clone());
+        findings.push(f);
+    }
+    for (rel, why) in &listing.unreadable {
+        findings.push(Finding::new(Kind::Tampering, "unreadable", Severity::Note, format!("{rel}: not read: {why}")).file(rel.clone()));
+    }
+
+    let model = job.agent.join("final_model");
+    let model_is_dir = std::fs::symlink_metadata(&model).is_ok_and(|m| m.is_dir());
+    let weights = substitution(job, &model, model_is_dir, &mut findings)?;
+    if model_is_dir {
+        findings.extend(tamper::check(&job.base, &model, &listing));
+    }
+    let contamination = contamination(job, &listing, &mut findings)?;
+
+    findings.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.kind.cmp(&b.kind)).then(a.evidence.file.cmp(&b.evidence.file)));
+    let verdict = if findings.iter().any(Finding::is_flag) { "flagged" } else { "pass" };
+    Ok(Verdict { verdict, benchmark: job.bench.clone(), findings, weights, contamination, options: job.options.clone() })
+}
+
+fn substitution(job: &JudgeJob, model: &Path, model_is_dir: bool, findings: &mut Vec<Finding>) -> Result<WeightsReport, JudgeError> {
+    let mut report = WeightsReport { base: None, instruct: None };
+    if !model_is_dir {
+        // The report scores a run without a checkpoint as the base model already.
+        findings.push(
+            Finding::new(Kind::Substitution, "weights", Severity::Note, "no final_model directory: the run scores as the base model").file("final_model"),
+        );
+        return Ok(report);
+    }
+    let agent = match weights::Checkpoint::open(model, true) {
+        Ok(c) => c,
+        Err(e) => {
+            // Weights the judge cannot read are weights it cannot vouch for.
+            findings
+                .push(Finding::new(Kind::Substitution, "weights", Severity::Flag, format!("final_model's weights cannot be read: {e}")).file("final_model"));
+            return Ok(report);
+        }
+    };
+    let base = weights::Checkpoint::open(&job.base, false).map_err(JudgeError::Base)?;
+    let cb = weights::compare(&agent, &base);
+    let compat = cb.coverage(base.len());
+    if !cb.shape_mismatch.is_empty() || compat < 0.9 {
+        let mut f = Finding::new(
+            Kind::Substitution,
+            "weights.family",
+            Severity::Flag,
+            format!(
+                "final_model is not the base model's architecture: {} of {} base tensors compared, {} missing, {} of other shapes, {} extra",
+                cb.tensors.len(),
+                base.len(),
+                cb.missing.len(),
+                cb.shape_mismatch.len(),
+                cb.extra.len()
+            ),
+        )
+        .file("final_model")
+        .figure("tensors_compared_fraction", compat);
+        if let Some((name, a, b)) = cb.shape_mismatch.first() {
+            f.evidence.tensor = Some(name.clone());
+            f.evidence.old = Some(serde_json::json!(b));
+            f.evidence.new = Some(serde_json::json!(a));
+        } else if let Some(name) = cb.missing.first() {
+            f.evidence.tensor = Some(name.clone());
+        }
+        findings.push(f);
+    }
+    if !cb.extra.is_empty() && cb.shape_mismatch.is_empty() && compat >= 0.9 {
+        let mut f =
+            Finding::new(Kind::Substitution, "weights.family", Severity::Note, format!("final_model has {} tensors the base model lacks", cb.extra.len()))
+                .file("final_model");
+        f.evidence.tensor = cb.extra.first().cloned();
+        findings.push(f);
+    }
+    for (name, a, b) in &cb.resized {
+        let mut f = Finding::new(
+            Kind::Substitution,
+            "weights.vocab",
+            Severity::Note,
+            format!("{name}: vocabulary resized from {b} to {a} rows; the shared rows were compared"),
+        )
+        .file("final_model");
+        f.evidence.tensor = Some(name.clone());
+        findings.push(f);
+    }
+    if !cb.skipped_dtype.is_empty() {
+        let mut f = Finding::new(
+            Kind::Substitution,
+            "weights",
+            Severity::Note,
+            format!("{} tensors in a dtype the judge does not decode were not compared", cb.skipped_dtype.len()),
+        )
+        .file("final_model");
+        f.evidence.tensor = cb.skipped_dtype.first().cloned();
+        findings.push(f);
+    }
+    if cb.distance == 0.0 && !cb.tensors.is_empty() {
+        findings.push(
+            Finding::new(Kind::Substitution, "weights.base", Severity::Note, "final_model's weights are the base model's")
+                .file("final_model")
+                .figure("distance_base", 0.0),
+        );
+    }
+    if let Some(dir) = &job.instruct {
+        let instruct = weights::Checkpoint::open(dir, false).map_err(JudgeError::Instruct)?;
+        let ci = weights::compare(&agent, &instruct);
+        if !ci.tensors.is_empty() {
+            let (db, di) = (cb.distance, ci.distance);
+            let sub = |msg: String| {
+                Finding::new(Kind::Substitution, "weights.instruct", Severity::Flag, msg)
+                    .file("final_model")
+                    .figure("distance_base", db)
+                    .figure("distance_instruct", di)
+            };
+            if di <= job.options.identical {
+                findings.push(sub(format!("final_model is the instruct model (relative distance {di:.2e} to it, {db:.3} to the base)")));
+            } else if di < db {
+                findings.push(sub(format!("final_model is closer to the instruct model ({di:.4}) than to the base model ({db:.4})")));
+            }
+        }
+        report.instruct = Some(ci);
+    }
+    report.base = Some(cb);
+    Ok(report)
+}
+
+fn contamination(job: &JudgeJob, listing: &walk::Listing, findings: &mut Vec<Finding>) -> Result<ScanReport, JudgeError> {
+    let mut report = ScanReport::default();
+    let Some(data) = &job.data else {
+        findings.push(Finding::new(Kind::Contamination, "ngram", Severity::Note, "no benchmark data given: test items were not looked for"));
+        return Ok(report);
+    };
+    let items = items::load(&job.bench, data).map_err(|message| JudgeError::Items { bench: job.bench.clone(), path: data.clone(), message })?;
+    report.items = items.len();
+    let index = ngram::Index::build(items, job.options.ngram, job.options.max_items_per_gram);
+    report.items_indexed = index.indexed_items;
+    report.grams = index.gram_count();
+    let pats = patterns::for_bench(&job.bench);
+
+    let mut scan = Vec::new();
+    for f in &listing.files {
+        let e = ext(&f.rel);
+        if BINARY_DATA_EXT.contains(&e.as_str()) {
+            findings.push(
+                Finding::new(Kind::Contamination, "ngram", Severity::Note, format!("{}: a binary data file ({e}); not scanned", f.rel)).file(f.rel.clone()),
+            );
+        } else if TEXT_EXT.contains(&e.as_str()) {
+            if f.size > job.options.max_file_bytes {
+                let msg = format!("{}: {} bytes, over the {} byte cap; not scanned", f.rel, f.size, job.options.max_file_bytes);
+                findings.push(Finding::new(Kind::Contamination, "ngram", Severity::Note, msg).file(f.rel.clone()).figure("bytes", f.size as f64));
+            } else {
+                scan.push(f);
+            }
+        }
+    }
+    let results: Vec<(u64, Vec<Finding>)> = scan.par_iter().map(|f| scan_file(f, &index, &pats, &job.options, is_code(&f.rel))).collect();
+    for (bytes, fs) in results {
+        report.bytes_scanned += bytes;
+        report.files_scanned += 1;
+        findings.extend(fs);
+    }
+    Ok(report)
+}
+
+fn is_code(rel: &str) -> bool {
+    CODE_EXT.contains(&ext(rel).as_str())
+}
+
+/// Scan one file: n-gram hits (one finding per file, the items it holds)
+/// and, in code, test-split loading.
+fn scan_file(f: &walk::Entry, index: &ngram::Index, pats: &[patterns::Pattern], opts: &Options, code: bool) -> (u64, Vec<Finding>) {
+    let mut out = Vec::new();
+    let bytes = match std::fs::read(&f.path) {
+        Ok(b) => b,
+        Err(e) => {
+            out.push(Finding::new(Kind::Contamination, "ngram", Severity::Note, format!("{}: not read: {e}", f.rel)).file(f.rel.clone()));
+            return (0, out);
+        }
+    };
+    if bytes.iter().take(8192).any(|b| *b == 0) {
+        out.push(
+            Finding::new(Kind::Contamination, "ngram", Severity::Note, format!("{}: binary content in a text file; scanned as text", f.rel))
+                .file(f.rel.clone()),
+        );
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let hits = index.scan(&text);
+    if !hits.is_empty() {
+        let flagged: Vec<&ngram::Hit> = hits.iter().filter(|h| h.coverage >= opts.coverage).collect();
+        let sev = if flagged.is_empty() { Severity::Note } else { Severity::Flag };
+        let top = hits[0].clone();
+        let shown: Vec<&ngram::Hit> = if flagged.is_empty() { hits.iter().collect() } else { flagged.clone() };
+        let ids: Vec<String> = shown.iter().map(|h| index.items[h.item].id.clone()).collect();
+        let msg = format!(
+            "{}: {} test item(s) with ≥{:.0}% of their {}-grams ({} with any), e.g. {} at {:.0}% from line {}",
+            f.rel,
+            flagged.len(),
+            opts.coverage * 100.0,
+            index.n,
+            hits.len(),
+            index.items[top.item].id,
+            top.coverage * 100.0,
+            top.line
+        );
+        let mut fd = Finding::new(Kind::Contamination, "ngram", sev, msg)
+            .file(f.rel.clone())
+            .figure("items_hit", hits.len() as f64)
+            .figure("items_over_threshold", flagged.len() as f64);
+        fd.evidence.line = Some(top.line);
+        fd.evidence.offset = Some(top.offset as u64);
+        let end = (top.end + 120).min(text.len());
+        let mut end = end;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        fd.evidence.matched = Some(snippet(&text[top.offset..end], 300));
+        // Per item coverage, the best-covered first (at most 100 in the file).
+        let cov: BTreeMap<String, f64> =
+            shown.iter().take(100).map(|h| (format!("coverage:{}", index.items[h.item].id), (h.coverage * 1000.0).round() / 1000.0)).collect();
+        fd.evidence.figures.extend(cov);
+        fd.evidence.items = ids;
+        out.push(fd);
+    }
+    if code {
+        for p in pats {
+            if let Some(m) = p.re.find(&text) {
+                let line = text[..m.start()].bytes().filter(|b| *b == b'\n').count() + 1;
+                let mut fd = Finding::new(
+                    Kind::Contamination,
+                    "code",
+                    Severity::Flag,
+                    format!("{}:{line}: code loads the benchmark's test data (matches {})", f.rel, p.source),
+                )
+                .file(f.rel.clone());
+                fd.evidence.line = Some(line);
+                fd.evidence.offset = Some(m.start() as u64);
+                fd.evidence.matched = Some(snippet(m.as_str(), 300));
+                out.push(fd);
+            }
+        }
+    }
+    (bytes.len() as u64, out)
+}
+
+/// Write `verdict.json` and `metrics.json` into `out`.
+pub fn write(v: &Verdict, out: &Path) -> Result<(), JudgeError> {
+    let w = |name: &str, value: String| {
+        let path = out.join(name);
+        std::fs::write(&path, value).map_err(|source| JudgeError::Write { path, source })
+    };
+    std::fs::create_dir_all(out).map_err(|source| JudgeError::Write { path: out.to_path_buf(), source })?;
+    w("verdict.json", serde_json::to_string_pretty(v).expect("verdict serialises") + "\n")?;
+    w("metrics.json", serde_json::to_string_pretty(&v.metrics()).expect("metrics serialise") + "\n")?;
+    Ok(())
+}
+
+/// Judge and write: what `ptb judge` does.
+pub fn run(job: &JudgeJob) -> Result<Verdict, JudgeError> {
+    let v = judge(job)?;
+    write(&v, &job.out)?;
+    Ok(v)
+}
