@@ -3,19 +3,10 @@
 //! replaces flagged runs with the base model's score.
 
 use ptb_core::lock::{AgentInfo, BenchmarkInfo, CellRecord, Lockfile, StageRecord};
+use ptb_core::report::synthetic::{BENCHES, MODELS};
 use ptb_core::store::MetricValue;
 use std::collections::BTreeMap;
 
-const BENCHES: [(&str, f64); 7] = [
-    ("aime2025", 0.2265),
-    ("arenahardwriting", 0.0904),
-    ("bfcl", 0.0746),
-    ("gpqamain", 0.2246),
-    ("gsm8k", 0.0936),
-    ("healthbench", 0.1841),
-    ("humaneval", 0.1061),
-];
-const MODELS: [&str; 4] = ["qwen3-1.7b", "qwen3-4b", "smollm3-3b", "gemma-3-4b"];
 // Table 1 of the paper (../shared/SEEDS.md), percent.
 const INSTRUCT: [f64; 7] = [29.2, 70.2, 85.0, 36.2, 87.0, 43.3, 71.5];
 const OPUS: [f64; 7] = [5.0, 7.8, 75.9, 25.5, 41.0, 18.8, 24.7];

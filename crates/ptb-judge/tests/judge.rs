@@ -10,19 +10,10 @@ use safetensors::{Dtype, tensor::TensorView};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
-/// Deterministic pseudo-random numbers in [-1, 1) (SplitMix64).
+/// Deterministic pseudo-random numbers in [-1, 1) (ptb-core's SplitMix64).
 fn noise(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_add(0x9e3779b97f4a7c15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-            z ^= z >> 31;
-            (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
+    let mut rng = ptb_core::rng::SplitMix64::new(seed);
+    (0..n).map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0).collect()
 }
 
 type Tensors = Vec<(String, Vec<usize>, Vec<f32>)>;
