@@ -57,16 +57,15 @@ pub struct Plan {
     pub total_cells: usize,
     pub selected_cells: usize,
     pub stages: Vec<StagePlan>,
-    /// Inputs that are missing on this machine and block some stage.
-    pub missing: Vec<String>,
 }
 
 impl Plan {
     pub fn count(&self, a: Action) -> usize {
         self.stages.iter().filter(|s| s.action == a).count()
     }
-    pub fn gpu_hours_to_run(&self) -> f64 {
-        self.stages.iter().filter(|s| s.action != Action::Cached).map(|s| s.gpu_seconds).sum::<u64>() as f64 / 3600.0
+    /// Upper bound on the GPU-hours (budget × GPUs) of the stages with this action.
+    pub fn gpu_hours(&self, a: Action) -> f64 {
+        self.stages.iter().filter(|s| s.action == a).map(|s| s.gpu_seconds).sum::<u64>() as f64 / 3600.0
     }
 }
 
@@ -86,23 +85,19 @@ pub fn plan(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex, 
     // (the 1,008-cell paper plan is on the path of every `ptb plan`).
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(selected.len().div_ceil(256)).max(1);
     let chunks: Vec<&[usize]> = selected.chunks(selected.len().div_ceil(threads).max(1)).collect();
-    let parts: Vec<(Vec<StagePlan>, Vec<String>)> = std::thread::scope(|s| {
+    let parts: Vec<Vec<StagePlan>> = std::thread::scope(|s| {
         let handles: Vec<_> = chunks.iter().map(|c| s.spawn(|| plan_cells(exp, pins, lock, index, opts, c))).collect();
         handles.into_iter().map(|h| h.join().expect("planning does not panic")).collect()
     });
     let mut out = Plan { experiment: exp.name.clone(), total_cells: exp.cells.len(), selected_cells: selected.len(), ..Default::default() };
-    let mut missing = std::collections::BTreeSet::new();
-    for (stages, miss) in parts {
+    for stages in parts {
         out.stages.extend(stages);
-        missing.extend(miss);
     }
-    out.missing = missing.into_iter().collect();
     out
 }
 
-fn plan_cells(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex, opts: &PlanOptions, cells: &[usize]) -> (Vec<StagePlan>, Vec<String>) {
+fn plan_cells(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex, opts: &PlanOptions, cells: &[usize]) -> Vec<StagePlan> {
     let mut out: Vec<StagePlan> = Vec::new();
-    let mut missing = Vec::new();
     for &ci in cells {
         let cell = &exp.cells[ci];
         let forced = opts.replace.iter().any(|p| cell_matches(p, &cell.id));
@@ -147,8 +142,7 @@ fn plan_cells(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex
             if action == Action::Run {
                 for need in &si.needs {
                     if let Some(why) = pins.missing(need) {
-                        reasons.push(Reason::MissingInput { what: why.clone() });
-                        missing.push(why);
+                        reasons.push(Reason::MissingInput { what: why });
                         action = Action::Blocked;
                     }
                 }
@@ -176,7 +170,7 @@ fn plan_cells(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex
         }
         out.extend(planned);
     }
-    (out, missing)
+    out
 }
 
 /// Field-by-field differences against the lockfile's record. Upstream key

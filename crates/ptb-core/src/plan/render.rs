@@ -6,6 +6,30 @@ use std::fmt::Write as _;
 
 /// Lines of "to run" shown without `--verbose`.
 const SHOWN: usize = 40;
+/// Blocked stages shown as examples without `--verbose`.
+const EXAMPLES: usize = 3;
+
+fn stage_line(s: &StagePlan, width: usize) -> String {
+    let first = s.reasons.first().map(|r| r.to_string()).unwrap_or_else(|| "up to date".into());
+    let more = if s.reasons.len() > 1 { format!(" (+{} more)", s.reasons.len() - 1) } else { String::new() };
+    format!("  {} {:<width$}  {:<5}  {first}{more}", sigil(s), s.cell, s.stage.name())
+}
+
+/// Each missing input (its message says what it is and how to provide it)
+/// with the number of stages it blocks, most first.
+fn blocking_inputs(blocked: &[&StagePlan]) -> Vec<(String, usize)> {
+    let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
+    for s in blocked {
+        for r in &s.reasons {
+            if let super::Reason::MissingInput { what } = r {
+                *by.entry(what.as_str()).or_default() += 1;
+            }
+        }
+    }
+    let mut v: Vec<(String, usize)> = by.into_iter().map(|(w, n)| (w.to_string(), n)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
 
 fn sigil(s: &StagePlan) -> char {
     match s.action {
@@ -26,42 +50,59 @@ pub fn render_text(plan: &Plan, spec_path: &str, verbose: bool) -> String {
             let _ = writeln!(o, "  {:<6} {:>6} {:>7} {:>8}", kind.name(), of(Action::Run), of(Action::Cached), of(Action::Blocked));
         }
     }
-    let listed: Vec<&StagePlan> = plan.stages.iter().filter(|s| verbose || s.action != Action::Cached).collect();
+    // Without --verbose, stages to run are listed; blocked ones are grouped
+    // by what blocks them below (a paper-sized spec on a fresh machine has
+    // thousands, all for a handful of missing inputs).
+    let listed: Vec<&StagePlan> = plan.stages.iter().filter(|s| verbose || s.action == Action::Run).collect();
     if !listed.is_empty() {
         let width = listed.iter().map(|s| s.cell.len()).max().unwrap_or(0);
         let _ = writeln!(o, "\n{}:", if verbose { "Stages" } else { "To run" });
         for s in listed.iter().take(if verbose { usize::MAX } else { SHOWN }) {
-            let first = s.reasons.first().map(|r| r.to_string()).unwrap_or_else(|| "up to date".into());
-            let more = if s.reasons.len() > 1 { format!(" (+{} more)", s.reasons.len() - 1) } else { String::new() };
-            let _ = writeln!(o, "  {} {:<width$}  {:<5}  {first}{more}", sigil(s), s.cell, s.stage.name());
+            let _ = writeln!(o, "{}", stage_line(s, width));
         }
         if !verbose && listed.len() > SHOWN {
             let _ = writeln!(o, "  … and {} more (`ptb plan --verbose` lists all, `ptb why SPEC CELL` explains one)", listed.len() - SHOWN);
         }
-        let mut cats: std::collections::BTreeMap<&str, usize> = Default::default();
-        for s in plan.stages.iter().filter(|s| s.action != Action::Cached) {
-            if let Some(r) = s.reasons.first() {
-                *cats.entry(r.category()).or_default() += 1;
+    }
+    let mut cats: std::collections::BTreeMap<&str, usize> = Default::default();
+    for s in plan.stages.iter().filter(|s| s.action != Action::Cached) {
+        if let Some(r) = s.reasons.first() {
+            *cats.entry(r.category()).or_default() += 1;
+        }
+    }
+    let by: Vec<String> = cats.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    if !by.is_empty() {
+        let _ = writeln!(o, "\nBy reason: {}", by.join(", "));
+    }
+    let blocked: Vec<&StagePlan> = plan.stages.iter().filter(|s| s.action == Action::Blocked).collect();
+    if !blocked.is_empty() {
+        let _ = writeln!(o, "\nBlocked: {} stage(s), by what is missing on this machine:", blocked.len());
+        for (what, n) in blocking_inputs(&blocked) {
+            let _ = writeln!(o, "  - {n:>5} stage(s): {what}");
+        }
+        let upstream = blocked.iter().filter(|s| !s.reasons.iter().any(|r| matches!(r, super::Reason::MissingInput { .. }))).count();
+        if upstream > 0 {
+            let _ = writeln!(o, "  - {upstream:>5} stage(s): only because an upstream stage of their cell is blocked");
+        }
+        if !verbose {
+            let width = blocked.iter().take(EXAMPLES).map(|s| s.cell.len()).max().unwrap_or(0);
+            let _ = writeln!(o, "  For example:");
+            for s in blocked.iter().take(EXAMPLES) {
+                let _ = writeln!(o, "  {}", stage_line(s, width));
             }
         }
-        let by: Vec<String> = cats.iter().map(|(c, n)| format!("{c} {n}")).collect();
-        if !by.is_empty() {
-            let _ = writeln!(o, "\nBy reason: {}", by.join(", "));
-        }
     }
-    if !plan.missing.is_empty() {
-        let _ = writeln!(o, "\nMissing on this machine (stages that need them are blocked):");
-        for m in &plan.missing {
-            let _ = writeln!(o, "  - {m}");
-        }
-    }
+    let blocked_hours = match plan.count(Action::Blocked) {
+        0 => String::new(),
+        _ => format!(", and {:.1} for the blocked ones", plan.gpu_hours(Action::Blocked)),
+    };
     let _ = writeln!(
         o,
-        "\nPlan: {} to run, {} cached, {} blocked. GPU budget of the stages to run: {:.1} GPU-hours (upper bound).",
+        "\nPlan: {} to run, {} cached, {} blocked. GPU budget (budget × GPUs, an upper bound): {:.1} GPU-hours for the stages to run{blocked_hours}.",
         plan.count(Action::Run),
         plan.count(Action::Cached),
         plan.count(Action::Blocked),
-        plan.gpu_hours_to_run()
+        plan.gpu_hours(Action::Run),
     );
     o
 }
