@@ -121,6 +121,25 @@ fn locked_refuses_to_change_the_lockfile() {
     assert!(err.contains("input `command` changed"), "{err}");
 }
 
+/// Dropping cells from the spec changes no stage that remains, but apply
+/// would drop their records: --locked refuses, and the file keeps every byte.
+#[test]
+fn locked_refuses_to_drop_cells_and_leaves_the_file_alone() {
+    let p = Project::demo();
+    p.apply(&[]);
+    let before = std::fs::read(p.lockfile()).unwrap();
+    p.edit_spec("    agents eager lazy\n    seeds 1 2\n", "    agents eager lazy\n    seeds 1\n");
+    let o = p.run(&["apply", "experiments/demo.kdl", "--locked"]);
+    assert!(!o.status.success(), "--locked let apply drop cells");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("8 cell(s) no longer in the spec would be dropped"), "{err}");
+    assert_eq!(std::fs::read(p.lockfile()).unwrap(), before, "--locked changed the lockfile");
+    // Without --locked the records go, and then --locked is satisfied.
+    p.apply(&[]);
+    assert_ne!(std::fs::read(p.lockfile()).unwrap(), before);
+    p.ok(&["apply", "experiments/demo.kdl", "--locked"]);
+}
+
 #[test]
 fn a_failing_stage_is_not_cached_and_blocks_nothing_else() {
     let p = Project::demo();

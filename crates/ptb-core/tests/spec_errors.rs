@@ -151,3 +151,21 @@ fn parsing_reads_includes_and_the_hub_cache_through_its_sources() {
     let err = parse("t.kdl", "experiment t\ninclude \"missing.kdl\"\n", Path::new("/nowhere"), None, &sources).unwrap_err();
     assert!(err.diagnostics().iter().any(|d| d.one_line().contains("cannot read included file /nowhere/missing.kdl")), "{err:?}");
 }
+
+/// A container without network cannot reach its LLM judge: said at plan
+/// time, at the `llm-judge` line, with the fix, instead of after hours of
+/// generation.
+#[test]
+fn a_judge_behind_a_container_without_network_is_a_diagnostic() {
+    let spec = |network: &str| {
+        format!(
+            "experiment t\nmodel m1 path=\"models/m1\" arch=qwen3\nbenchmark healthbench data=\"d\"\nagent a {{ command \"run.sh\"; }}\nstage agent\nstage eval executor=docker image=\"e:1\"{network} {{\n    command \"eval\"\n    llm-judge url=\"https://judge.example/v1\" model=\"m\"\n}}\nmatrix {{ seeds 1; }}\n"
+        )
+    };
+    let errs = errors(&spec(""));
+    assert!(
+        errs.iter().any(|e| e.contains("t.kdl:8:5") && e.contains("cannot be reached from this stage's container") && e.contains("network=bridge")),
+        "{errs:?}"
+    );
+    assert!(errors(&spec(" network=bridge")).is_empty());
+}

@@ -110,13 +110,20 @@ fn check_locked(session: &Session, plan: &Plan) -> Result<(), ApplyError> {
             ptb_core::lock::journal_path(&session.lock_path).display()
         ));
     }
-    if changing.is_empty()
-        && session.journal.records == 0
-        && header.pins == session.lock.pins
-        && header.models == session.lock.models
-        && header.benchmarks == session.lock.benchmarks
-        && header.agents == session.lock.agents
-    {
+    // Whatever else changes in the file (its header, the records of cells
+    // the spec no longer has) is a change too: --locked compares the very
+    // bytes apply would write with those on disk.
+    let would = ptb_core::lock::render(&header);
+    let on_disk = std::fs::read(&session.lock_path).ok();
+    if on_disk.as_deref() != Some(would.as_bytes()) {
+        let removed = session.lock.cells.len().saturating_sub(header.cells.len());
+        details.push(match (&on_disk, removed) {
+            (None, _) => "  the lockfile does not exist yet".to_string(),
+            (Some(_), 0) => "  the lockfile's header (experiment, ptb version, models, benchmarks, agents or pins) would be rewritten".to_string(),
+            (Some(_), n) => format!("  {n} cell(s) no longer in the spec would be dropped from the lockfile"),
+        });
+    }
+    if changing.is_empty() && session.journal.records == 0 && on_disk.as_deref() == Some(would.as_bytes()) {
         return Ok(());
     }
     Err(ApplyError::Locked { path: session.lock_path.clone(), count: changing.len(), details: details.join("\n") })

@@ -575,8 +575,10 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
     read_runner_props(ctx, n, &mut runner);
     let mut resources = Resources::default();
     let mut llm_judge = None;
+    let mut llm_judge_loc = None;
     for c in n.children() {
         if c.name() == "llm-judge" {
+            llm_judge_loc = Some(c.name_loc());
             if kind != StageKind::Eval {
                 ctx.error(
                     &c.name_loc(),
@@ -608,6 +610,17 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         None if runner.image.is_some() => ExecutorKind::Docker,
         None => ExecutorKind::Local,
     };
+    if let (Some(j), Some(loc)) = (&llm_judge, &llm_judge_loc)
+        && executor == ExecutorKind::Docker
+        && runner.network != Some(Network::Bridge)
+    {
+        ctx.error(
+            loc,
+            format!("the judge at {} cannot be reached from this stage's container, which has no network", j.url),
+            "needs the network",
+            Some(format!("add `network=bridge` to `stage {name}`")),
+        );
+    }
     if kind == StageKind::Agent && !runner.command.is_empty() {
         ctx.error(&n.loc(), "the agent stage's command comes from each `agent`", "command here", Some("move `command` into the `agent` nodes".into()));
     }
