@@ -49,6 +49,16 @@ fn tokens(line: &str) -> Option<Vec<(Option<&str>, Tok)>> {
                             b'n' => s.push('\n'),
                             b'r' => s.push('\r'),
                             b't' => s.push('\t'),
+                            b'u' => {
+                                // `\u{hex}`, as the writer escapes control and
+                                // direction characters.
+                                let body = line.get(i + 2..)?.strip_prefix('{')?;
+                                let close = body.find('}')?;
+                                let c = char::from_u32(u32::from_str_radix(&body[..close], 16).ok()?)?;
+                                s.push(c);
+                                i += 3 + close + 1;
+                                continue;
+                            }
                             _ => return None,
                         }
                         i += 2;
@@ -81,6 +91,13 @@ impl Tok {
         match self {
             Tok::Str(s) => Some(s),
             Tok::Word(_) => None,
+        }
+    }
+    /// An integer, exactly (through f64 a seed above 2^53 would change).
+    fn int<T: std::str::FromStr>(&self) -> Option<T> {
+        match self {
+            Tok::Word(w) => w.parse().ok(),
+            Tok::Str(_) => None,
         }
     }
     fn num(&self) -> Option<f64> {
@@ -153,7 +170,7 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
                     finished: prop(&mut toks, "finished")?.str()?,
                     duration_s: prop(&mut toks, "duration")?.num()?,
                     exit_code: match prop(&mut toks, "exit") {
-                        Some(t) => Some(t.num()? as i32),
+                        Some(t) => Some(t.int()?),
                         None => None,
                     },
                     metrics: BTreeMap::new(),
@@ -167,7 +184,7 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
                     model: prop(&mut toks, "model")?.str()?,
                     benchmark: prop(&mut toks, "benchmark")?.str()?,
                     agent: prop(&mut toks, "agent")?.str()?,
-                    seed: prop(&mut toks, "seed")?.num().filter(|s| *s >= 0.0 && s.fract() == 0.0)? as u64,
+                    seed: prop(&mut toks, "seed")?.int()?,
                     stages: BTreeMap::new(),
                 };
                 cell = Some((args(toks).into_iter().next()?.str()?, c));
@@ -206,7 +223,9 @@ pub(super) fn parse_canonical_parallel(text: &str) -> Option<Lockfile> {
     if text.len() < PARALLEL_ABOVE {
         return parse_canonical(text);
     }
-    let split = text[text.len() / 2..].find("\ncell \"").map(|i| text.len() / 2 + i + 1)?;
+    // The middle byte may fall inside a multi-byte character.
+    let mid = (text.len() / 2..text.len()).find(|&i| text.is_char_boundary(i))?;
+    let split = text[mid..].find("\ncell \"").map(|i| mid + i + 1)?;
     let (head, tail) = text.split_at(split);
     let tail = format!("version {LOCK_VERSION}\n{tail}");
     let (a, b) = std::thread::scope(|s| {

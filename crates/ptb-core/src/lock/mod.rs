@@ -6,6 +6,8 @@
 mod fast;
 mod format;
 mod journal;
+#[cfg(test)]
+mod roundtrip_tests;
 
 pub use format::{parse, render};
 pub use journal::{Journal, Replay, compact, frame, journal_path};
