@@ -169,3 +169,44 @@ fn a_judge_behind_a_container_without_network_is_a_diagnostic() {
     );
     assert!(errors(&spec(" network=bridge")).is_empty());
 }
+
+/// What a fuzzer or a careless user can write: each a diagnostic with a
+/// location, never a panic or a stack overflow.
+#[test]
+fn hostile_specs_get_bounded_diagnostics() {
+    let deep = format!("{}{}", "a {".repeat(2_000), "}".repeat(2_000));
+    let deep_comment = format!("{}{}\n{GOOD}", "/*".repeat(2_000), "*/".repeat(2_000));
+    let long = "m".repeat(65_536);
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{GOOD}\n{deep}"), "nested more than 32 levels deep"),
+        (deep_comment, "nested more than 32 levels deep"),
+        (GOOD.replace("agent a", &format!("agent {long}")).replace("seeds 1;", "seeds 1;"), "at most 64 are allowed"),
+        (GOOD.replace("budget=\"1h\"", "budget=\"99999999999d\""), "must be between"),
+        (GOOD.replace("budget=\"1h\"", "budget=0"), "must be between"),
+        (GOOD.replace("budget=\"1h\"", "budget=18446744073709551616"), "too long"),
+        (GOOD.replace("budget=\"1h\"", "budget=\"1h\" grace=\"400d\""), "must be between"),
+    ];
+    for (text, want) in cases {
+        let errs = errors(&text);
+        assert!(errs.iter().any(|e| e.contains(want)), "want `{want}` in {errs:?}");
+        assert!(errs.iter().all(|e| e.len() < 2_000), "a diagnostic must not echo a huge input: {}", errs[0].len());
+    }
+    // Braces inside strings and raw strings are not nesting.
+    let braces = GOOD.replace("command \"run.sh\";", &format!("command \"run.sh\" \"{}\" #\"{}\"#;", "{".repeat(100), "{{".repeat(100)));
+    assert!(errors(&braces).is_empty(), "{:?}", errors(&braces));
+}
+
+#[test]
+fn include_chains_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    // A chain of 40 distinct files, each including the next.
+    for i in 0..40 {
+        std::fs::write(dir.path().join(format!("i{i}.kdl")), format!("include \"i{}.kdl\"\n", i + 1)).unwrap();
+    }
+    std::fs::write(dir.path().join("i40.kdl"), "").unwrap();
+    let spec = dir.path().join("t.kdl");
+    std::fs::write(&spec, format!("include \"i0.kdl\"\n{GOOD}")).unwrap();
+    let e = ptb_core::spec::load(&spec).unwrap_err();
+    let text = e.diagnostics().iter().map(|d| d.one_line()).collect::<Vec<_>>().join("\n");
+    assert!(text.contains("includes are nested more than 16 deep"), "{text}");
+}

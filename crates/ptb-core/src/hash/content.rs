@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -32,6 +33,25 @@ pub enum HashError {
     Io { path: PathBuf, source: io::Error },
     #[error("cannot walk {path}: {source}")]
     Walk { path: PathBuf, source: walkdir::Error },
+    /// Reading a FIFO or a device would block or never end.
+    #[error("{path} is a {kind}; only regular files, directories and symlinks can be hashed")]
+    Special { path: PathBuf, kind: &'static str },
+}
+
+fn special(path: &Path, ft: fs::FileType) -> Result<(), HashError> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_char_device() {
+        "character device"
+    } else {
+        return Ok(());
+    };
+    Err(HashError::Special { path: path.to_path_buf(), kind })
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> HashError + '_ {
@@ -151,6 +171,7 @@ impl<'a> ContentHasher<'a> {
     /// sha256 (hex) of a file's bytes, through the stat cache.
     pub fn file(&self, path: &Path) -> Result<String, HashError> {
         let md = fs::metadata(path).map_err(io_err(path))?;
+        special(path, md.file_type())?;
         let abs = fs::canonicalize(path).map_err(io_err(path))?;
         let stamp = Stamp::of(&md);
         if let Some(h) = self.cache.lookup(&abs, stamp) {
@@ -167,17 +188,21 @@ impl<'a> ContentHasher<'a> {
         enum Kind {
             Dir,
             File { exec: bool, size: u64 },
-            Link(String),
+            Link(Vec<u8>),
         }
-        let mut entries: Vec<(String, PathBuf, Kind)> = Vec::new();
+        use std::os::unix::ffi::OsStrExt;
+        // Paths and link targets as raw bytes: through a lossy UTF-8
+        // conversion two different non-UTF-8 names would hash the same.
+        let mut entries: Vec<(Vec<u8>, PathBuf, Kind)> = Vec::new();
         for e in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
             let e = e.map_err(|source| HashError::Walk { path: root.to_path_buf(), source })?;
             let rel = e.path().strip_prefix(root).unwrap_or(e.path());
-            let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            let rel = rel.components().map(|c| c.as_os_str().as_bytes()).collect::<Vec<_>>().join(&b'/');
             let ft = e.file_type();
+            special(e.path(), ft)?;
             let kind = if ft.is_symlink() {
                 let t = fs::read_link(e.path()).map_err(io_err(e.path()))?;
-                Kind::Link(t.to_string_lossy().into_owned())
+                Kind::Link(t.into_os_string().into_vec())
             } else if ft.is_dir() {
                 Kind::Dir
             } else {
@@ -187,7 +212,7 @@ impl<'a> ContentHasher<'a> {
             entries.push((rel, e.path().to_path_buf(), kind));
         }
         // Byte order of the relative path, independent of the walk order.
-        entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
 
         let total: u64 = entries.iter().map(|e| if let Kind::File { size, .. } = e.2 { size } else { 0 }).sum();
         self.reporter.hash_started(root, total);
@@ -201,19 +226,19 @@ impl<'a> ContentHasher<'a> {
             match kind {
                 Kind::Dir => {
                     h.update(b"d");
-                    put(&mut h, rel.as_bytes());
+                    put(&mut h, rel);
                 }
                 Kind::File { exec, size } => {
                     h.update(if *exec { b"x" } else { b"f" });
-                    put(&mut h, rel.as_bytes());
+                    put(&mut h, rel);
                     h.update(size.to_le_bytes());
                     let fh = by_index.remove(&i).unwrap_or_default();
                     h.update(decode_hex(&fh));
                 }
                 Kind::Link(target) => {
                     h.update(b"l");
-                    put(&mut h, rel.as_bytes());
-                    put(&mut h, target.as_bytes());
+                    put(&mut h, rel);
+                    put(&mut h, target);
                 }
             }
         }
@@ -228,6 +253,7 @@ impl<'a> ContentHasher<'a> {
     /// A file's or a directory's hash, whichever `path` is.
     pub fn path(&self, path: &Path) -> Result<String, HashError> {
         let md = fs::metadata(path).map_err(io_err(path))?;
+        special(path, md.file_type())?;
         if md.is_dir() { self.dir(path) } else { self.file(path) }
     }
 }
@@ -287,6 +313,24 @@ mod tests {
         assert_ne!(h1, h2);
         fs::rename(d.path().join("config.json"), d.path().join("config2.json")).unwrap();
         assert_ne!(h2, hash_dir(d.path()).unwrap());
+    }
+
+    #[test]
+    fn non_utf8_names_hash_apart_and_special_files_are_refused() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // Both names decode lossily to "w\u{FFFD}".
+        fs::write(a.path().join(OsStr::from_bytes(b"w\xff")), b"x").unwrap();
+        fs::write(b.path().join(OsStr::from_bytes(b"w\xfe")), b"x").unwrap();
+        assert_ne!(hash_dir(a.path()).unwrap(), hash_dir(b.path()).unwrap());
+        let fifo = std::ffi::CString::new(a.path().join("pipe").to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        // Opening the FIFO would block forever; it must be refused instead.
+        let e = hash_dir(a.path()).unwrap_err().to_string();
+        assert!(e.contains("pipe is a FIFO"), "{e}");
+        assert!(hash_path(&a.path().join("pipe")).is_err());
     }
 
     #[test]

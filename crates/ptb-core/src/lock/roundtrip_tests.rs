@@ -9,8 +9,8 @@ use proptest::prelude::*;
 /// Any string, with the characters KDL treats specially well represented.
 fn text() -> impl Strategy<Value = String> {
     let special = prop::sample::select(vec![
-        '"', '\\', '\n', '\r', '\t', '\u{0}', '\u{b}', '\u{c}', '\u{7f}', '\u{85}', '\u{200e}', '\u{2028}', '\u{2029}', '\u{202e}', '\u{2067}',
-        '\u{feff}', '{', '}', ';', '=', '#', ' ', '/', 'é', '日', '😀',
+        '"', '\\', '\n', '\r', '\t', '\u{0}', '\u{b}', '\u{c}', '\u{7f}', '\u{85}', '\u{200e}', '\u{2028}', '\u{2029}', '\u{202e}', '\u{2067}', '\u{feff}',
+        '{', '}', ';', '=', '#', ' ', '/', 'é', '日', '😀',
     ]);
     prop::collection::vec(prop_oneof![3 => any::<char>(), 2 => special, 2 => prop::char::range('a', 'z')], 0..24).prop_map(|v| v.into_iter().collect())
 }
@@ -48,14 +48,15 @@ fn stage() -> impl Strategy<Value = StageRecord> {
 }
 
 fn cell() -> impl Strategy<Value = CellRecord> {
-    (text(), text(), text(), any::<u64>(), prop::collection::btree_map(prop::sample::select(vec!["agent", "judge", "eval", "x"]), stage(), 0..3))
-        .prop_map(|(model, benchmark, agent, seed, stages)| CellRecord {
+    (text(), text(), text(), any::<u64>(), prop::collection::btree_map(prop::sample::select(vec!["agent", "judge", "eval", "x"]), stage(), 0..3)).prop_map(
+        |(model, benchmark, agent, seed, stages)| CellRecord {
             model,
             benchmark,
             agent,
             seed,
             stages: stages.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        })
+        },
+    )
 }
 
 fn lockfile() -> impl Strategy<Value = Lockfile> {

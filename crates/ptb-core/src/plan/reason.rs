@@ -33,10 +33,12 @@ pub enum Reason {
 
 /// Hashes are long; people need the first few characters.
 fn short(v: &str) -> String {
+    // `get`, not slicing: a lockfile's value can hold any character.
     if let Some(h) = v.strip_prefix("sha256:")
         && h.len() > 12
+        && let Some(h) = h.get(..12)
     {
-        return format!("sha256:{}…", &h[..12]);
+        return format!("sha256:{h}…");
     }
     if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
         return format!("{}…", &v[..12]);

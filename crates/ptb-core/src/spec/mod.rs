@@ -219,6 +219,10 @@ pub struct Resources {
     pub gpus: u32,
     pub cpus: Option<u32>,
     pub memory_bytes: Option<u64>,
+    /// Free space the store's filesystem must have before the stage starts
+    /// (`disk="200G"`). Not hashed: it decides whether a stage starts, not
+    /// what it computes.
+    pub disk_bytes: Option<u64>,
 }
 
 /// How one kind of stage runs, for every cell.

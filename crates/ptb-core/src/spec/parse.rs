@@ -134,7 +134,95 @@ struct Raw {
     matrices: Vec<RawMatrix>,
 }
 
+/// Longest model, benchmark, agent or stage name.
+const NAME_MAX: usize = 64;
+/// Deepest nesting of `{ }` (and of `/* */` comments) a spec may have; the
+/// KDL parser recurses per level, so a hostile or broken file could
+/// otherwise overflow the stack. Real specs nest three or four levels.
+const NESTING_MAX: usize = 32;
+/// Deepest chain of `include`s.
+const INCLUDE_DEPTH_MAX: usize = 16;
+/// Largest spec file (a paper's is a few kilobytes).
+const SPEC_MAX_BYTES: usize = 4 << 20;
+/// The longest budget a stage may have, and the longest grace.
+const BUDGET_MAX: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+const GRACE_MAX: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// The byte offset where `text` first nests deeper than [`NESTING_MAX`]:
+/// braces outside strings and comments, and block comments within block
+/// comments. Raw strings (`#"…"#`) and escapes are skipped; anything this
+/// scan gets wrong the KDL parser reports properly afterwards.
+fn too_deep(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut i, mut depth, mut comment) = (0, 0usize, 0usize);
+    while i < b.len() {
+        if comment > 0 {
+            if b[i..].starts_with(b"*/") {
+                comment -= 1;
+                i += 2;
+            } else if b[i..].starts_with(b"/*") {
+                comment += 1;
+                if comment > NESTING_MAX {
+                    return Some(i);
+                }
+                i += 2;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'#' if b[i..].iter().skip_while(|&&c| c == b'#').next() == Some(&b'"') => {
+                let hashes = b[i..].iter().take_while(|&&c| c == b'#').count();
+                let close: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
+                i += hashes + 1;
+                i = b[i..].windows(close.len()).position(|w| w == close.as_slice()).map_or(b.len(), |p| i + p + close.len());
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => i = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p),
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                comment = 1;
+                i += 2;
+            }
+            b'{' => {
+                depth += 1;
+                if depth > NESTING_MAX {
+                    return Some(i);
+                }
+                i += 1;
+            }
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 fn read_document(ctx: &mut Ctx, raw: &mut Raw, src: &Arc<Src>, top: bool) {
+    if src.text.len() > SPEC_MAX_BYTES {
+        let loc = Loc { src: src.clone(), span: (0, 0).into() };
+        ctx.error(&loc, format!("the spec is {} bytes; at most {SPEC_MAX_BYTES} are read", src.text.len()), "here", Some("is this the right file?".into()));
+        return;
+    }
+    if let Some(at) = too_deep(&src.text) {
+        let loc = Loc { src: src.clone(), span: (at, 1).into() };
+        ctx.error(
+            &loc,
+            format!("nodes are nested more than {NESTING_MAX} levels deep"),
+            "too deep",
+            Some("a spec nests a few levels (stage { command … }); look for unbalanced `{`".into()),
+        );
+        return;
+    }
     let doc = match KdlDocument::parse(&src.text) {
         Ok(d) => d,
         Err(e) => {
@@ -247,7 +335,16 @@ impl<'a> N<'a> {
     pub(super) fn label(&self, ctx: &mut Ctx, what: &str) -> Option<String> {
         match self.args().first() {
             Some((KdlValue::String(s), loc)) => {
-                if s.is_empty() || s.contains(['/', '=']) || s.chars().any(char::is_whitespace) {
+                if s.chars().count() > NAME_MAX {
+                    ctx.error(
+                        loc,
+                        format!("{what} name is {} characters long; at most {NAME_MAX} are allowed", s.chars().count()),
+                        "name too long",
+                        Some("names appear in cell ids, store entries and tables: use a short one".into()),
+                    );
+                    return None;
+                }
+                if s.is_empty() || s.contains(['/', '=']) || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
                     ctx.error(
                         loc,
                         format!("invalid {what} name `{s}`"),
@@ -308,10 +405,27 @@ impl<'a> N<'a> {
     fn duration_prop(&self, ctx: &mut Ctx, key: &str) -> Option<std::time::Duration> {
         let v = match self.node.get(key)? {
             KdlValue::String(s) => parse_duration(s),
-            KdlValue::Integer(i) if *i >= 0 => Ok(std::time::Duration::from_secs(*i as u64)),
+            KdlValue::Integer(i) if *i >= 0 => u64::try_from(*i).map(std::time::Duration::from_secs).map_err(|_| format!("`{key}` of {i} seconds is too long")),
             other => Err(format!("`{key}` must be a duration like \"10h\", found {}", kind_of(other))),
         };
         v.map_err(|m| ctx.error(&self.entry_loc(key), m, "bad duration", None)).ok()
+    }
+
+    /// A duration property within `range` (budgets: a stage that may run
+    /// for a thousand years is a typo, and its deadline would overflow).
+    fn duration_in(&self, ctx: &mut Ctx, key: &str, range: std::ops::RangeInclusive<std::time::Duration>) -> Option<std::time::Duration> {
+        let d = self.duration_prop(ctx, key)?;
+        if range.contains(&d) {
+            return Some(d);
+        }
+        let show = |d: &std::time::Duration| humantime::format_duration(*d).to_string();
+        ctx.error(
+            &self.entry_loc(key),
+            format!("`{key}` is {}; it must be between {} and {}", show(&d), show(range.start()), show(range.end())),
+            "out of range",
+            None,
+        );
+        None
     }
 
     /// A `sha256=` property: 64 hex characters.
@@ -395,6 +509,15 @@ fn read_include(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
     };
     if ctx.include_stack.contains(&canon) {
         ctx.error(&loc, format!("include cycle: {} includes itself", path.display()), "cycle", None);
+        return;
+    }
+    if ctx.include_stack.len() > INCLUDE_DEPTH_MAX {
+        ctx.error(
+            &loc,
+            format!("includes are nested more than {INCLUDE_DEPTH_MAX} deep"),
+            "too deep",
+            Some("include shared files from the top-level spec".into()),
+        );
         return;
     }
     ctx.include_stack.push(canon);
@@ -589,11 +712,13 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
             }
             llm_judge = read_llm_judge(ctx, &c, &mut runner);
         } else if c.name() == "resources" {
-            c.check_shape(ctx, &["gpus", "cpus", "memory"], 0);
+            c.check_shape(ctx, &["gpus", "cpus", "memory", "disk"], 0);
             resources.gpus = c.uint_prop(ctx, "gpus").unwrap_or(0);
             resources.cpus = c.uint_prop(ctx, "cpus");
             resources.memory_bytes =
                 c.str_prop(ctx, "memory").and_then(|m| parse_memory(&m).map_err(|e| ctx.error(&c.entry_loc("memory"), e, "bad size", None)).ok());
+            resources.disk_bytes =
+                c.str_prop(ctx, "disk").and_then(|m| parse_memory(&m).map_err(|e| ctx.error(&c.entry_loc("disk"), e, "bad size", None)).ok());
         } else if !read_runner_child(ctx, &mut runner, &c) {
             ctx.error(
                 &c.name_loc(),
@@ -635,8 +760,8 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
     let spec = StageSpec {
         kind,
         executor,
-        budget: n.duration_prop(ctx, "budget").unwrap_or(std::time::Duration::from_secs(default_budget)),
-        grace: n.duration_prop(ctx, "grace").unwrap_or(std::time::Duration::from_secs(30)),
+        budget: n.duration_in(ctx, "budget", std::time::Duration::from_secs(1)..=BUDGET_MAX).unwrap_or(std::time::Duration::from_secs(default_budget)),
+        grace: n.duration_in(ctx, "grace", std::time::Duration::ZERO..=GRACE_MAX).unwrap_or(std::time::Duration::from_secs(30)),
         resources,
         runner,
         llm_judge,

@@ -63,9 +63,9 @@ pub fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
         let out = store.entry_dir(name).join("out");
         match (crate::hash::hash_dir(&out), meta.out_sha256) {
             (Ok(actual), Some(expected)) if actual == expected => report.ok += 1,
-            (Ok(actual), Some(expected)) => {
-                report.bad.push((name.clone(), format!("out/ changed on disk: expected {}…, found {}…", &expected[..12], &actual[..12])))
-            }
+            (Ok(actual), Some(expected)) => report
+                .bad
+                .push((name.clone(), format!("out/ changed on disk: expected {}…, found {}…", expected.get(..12).unwrap_or(&expected), &actual[..12]))),
             (Ok(_), None) => report.bad.push((name.clone(), "meta.json records no output hash".into())),
             (Err(e), _) => report.bad.push((name.clone(), e.to_string())),
         }

@@ -8,6 +8,7 @@
 
 mod maintain;
 mod meta;
+pub mod output;
 
 pub use maintain::{GcReport, VerifyReport, gc, verify};
 pub use meta::{Meta, MetricValue};
@@ -64,10 +65,25 @@ impl StoreIndex {
     }
 }
 
+/// The key prefix of an entry's directory name (`<key32>-…`), if it is one.
+fn key_prefix(name: &str) -> Option<&str> {
+    let prefix = name.get(..32)?;
+    (name.as_bytes().get(32) == Some(&b'-') && prefix.bytes().all(|b| b.is_ascii_hexdigit())).then_some(prefix)
+}
+
+/// The longest cell part of an entry name: with the key prefix and the
+/// stage it stays well under the 255 bytes a file name may have. The key
+/// makes names unique; the slug is only for people.
+const SLUG_MAX: usize = 160;
+
 /// `tiny-a/gsm8k/echo/seed=1` + `agent` → `tiny-a-gsm8k-echo-seed1-agent`.
 pub fn slug(cell: &str, stage: &str) -> String {
-    let mut s: String =
-        cell.chars().filter(|c| *c != '=').map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '-' }).collect();
+    let mut s: String = cell
+        .chars()
+        .filter(|c| *c != '=')
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '-' })
+        .take(SLUG_MAX)
+        .collect();
     s.push('-');
     s.push_str(stage);
     s
@@ -147,10 +163,10 @@ impl Store {
         for e in fs::read_dir(&self.root).map_err(err("cannot list", &self.root))? {
             let e = e.map_err(err("cannot list", &self.root))?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name == "failed" || name.len() < 33 {
-                continue;
-            }
-            index.entries.insert(name[..32].to_string(), name);
+            // Anything else in the store directory (a stray file, a name with a
+            // multi-byte character where the key should be) is not an entry.
+            let Some(prefix) = key_prefix(&name) else { continue };
+            index.entries.insert(prefix.to_string(), name);
         }
         Ok(index)
     }
@@ -199,19 +215,28 @@ impl Store {
     }
 
     /// Move a successful build into the store: write meta.json, drop the
-    /// scratch dir, make it read-only and rename it in atomically.
-    pub fn commit(&self, b: Building, meta: &Meta) -> Result<PathBuf, StoreError> {
+    /// scratch dir, make it read-only and rename it in atomically. On an
+    /// error (a full disk) the build comes back, to be kept as a failure.
+    pub fn commit(&self, b: Building, meta: &Meta) -> Result<PathBuf, (Building, StoreError)> {
         let _ = remove_tree(&b.work_dir());
-        meta.write(&b.dir.join("meta.json"))?;
+        if let Err(e) = meta.write(&b.dir.join("meta.json")) {
+            return Err((b, e));
+        }
         fsync_tree(&b.dir);
         set_readonly(&b.dir, true);
         let dest = self.root.join(&b.name);
         // A forced rerun replaces the old entry under the same key. Between
         // the removal and the rename the entry is absent, never partial.
-        if dest.exists() {
-            remove_tree(&dest)?;
+        if dest.exists()
+            && let Err(e) = remove_tree(&dest)
+        {
+            set_readonly(&b.dir, false);
+            return Err((b, e));
         }
-        fs::rename(&b.dir, &dest).map_err(err("cannot move into the store", &dest))?;
+        if let Err(source) = fs::rename(&b.dir, &dest) {
+            set_readonly(&b.dir, false);
+            return Err((b, StoreError::Io { context: "cannot move into the store", path: dest, source }));
+        }
         sync_dir(&self.root);
         Ok(dest)
     }
@@ -221,11 +246,16 @@ impl Store {
     pub fn fail(&self, b: Building, meta: &Meta) -> Result<PathBuf, StoreError> {
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
         let dest = self.root.join("failed").join(format!("{}-{stamp}", b.name));
-        fs::create_dir_all(&dest).map_err(err("cannot create", &dest))?;
-        let _ = fs::rename(b.log_path(), dest.join("log"));
-        meta.write(&dest.join("meta.json"))?;
+        // Outputs go first: a stage that filled the disk frees it here, so
+        // its record (and its siblings) can still be written.
+        let _ = remove_tree(&b.out_dir());
+        let _ = remove_tree(&b.work_dir());
+        let kept = fs::create_dir_all(&dest).map_err(err("cannot create", &dest)).and_then(|()| {
+            let _ = fs::rename(b.log_path(), dest.join("log"));
+            meta.write(&dest.join("meta.json"))
+        });
         remove_tree(&b.dir)?;
-        Ok(dest)
+        kept.map(|()| dest)
     }
 
     /// Remove build directories left by killed runs (their key lock is free).
@@ -234,16 +264,42 @@ impl Store {
         let mut n = 0;
         for e in fs::read_dir(&tmp).map_err(err("cannot list", &tmp))?.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.len() < 32 {
-                continue;
-            }
-            let key = StageKey(name[..32].to_string());
+            let Some(prefix) = key_prefix(&name) else { continue };
+            let key = StageKey(prefix.to_string());
             if let Some(_lock) = self.try_lock(&key)? {
                 remove_tree(&e.path())?;
                 n += 1;
             }
         }
         Ok(n)
+    }
+
+    /// Bytes free for ptb on the store's filesystem (`statvfs`).
+    pub fn free_bytes(&self) -> Result<u64, StoreError> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(self.root.as_os_str().as_bytes()).map_err(|_| StoreError::Io {
+            context: "cannot inspect",
+            path: self.root.clone(),
+            source: io::Error::other("NUL in path"),
+        })?;
+        // SAFETY: a valid C string and a zeroed out-parameter.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return Err(StoreError::Io { context: "cannot inspect", path: self.root.clone(), source: io::Error::last_os_error() });
+        }
+        Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    }
+
+    /// Keep the record of a stage that could not be built at all (its
+    /// build directory could not be made or committed): `failed/` gets a
+    /// log with the reason. Best effort: on a full disk even this may fail.
+    pub fn fail_unbuilt(&self, name: &str, meta: &Meta, reason: &str) -> Result<PathBuf, StoreError> {
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
+        let dest = self.root.join("failed").join(format!("{name}-{stamp}"));
+        fs::create_dir_all(&dest).map_err(err("cannot create", &dest))?;
+        fs::write(dest.join("log"), format!("ptb: {reason}\n")).map_err(err("cannot write", &dest))?;
+        meta.write(&dest.join("meta.json"))?;
+        Ok(dest)
     }
 
     pub fn read_meta(&self, name: &str) -> Result<Meta, StoreError> {
