@@ -153,6 +153,27 @@ pub struct EvalSummary {
     pub judge: Option<JudgeUsage>,
 }
 
+impl EvalSummary {
+    /// The flat metrics of `metrics.json`: `score`, `accuracy`, `stderr`,
+    /// `n`, `completion_tokens`, `mismatches` (how many), and for judged
+    /// benchmarks `judge_cached` and `judge_requested`.
+    pub fn metrics(&self) -> serde_json::Value {
+        let mut m = serde_json::json!({
+            "score": self.score,
+            "accuracy": self.accuracy,
+            "stderr": self.stderr,
+            "n": self.n,
+            "completion_tokens": self.completion_tokens,
+            "mismatches": self.mismatches.len(),
+        });
+        if let Some(j) = &self.judge {
+            m["judge_cached"] = j.cached.into();
+            m["judge_requested"] = j.requested.into();
+        }
+        m
+    }
+}
+
 /// What is generated for, and how the answers are scored.
 enum Scoring {
     Rule(Task),
@@ -312,8 +333,13 @@ pub fn run(job: &EvalJob, reporter: &dyn ptb_engine::Reporter) -> Result<EvalSum
         completion_tokens: completions.iter().map(|c| c.completion_tokens).sum(),
         judge: scoring.judge_usage(),
     };
+    // The whole summary for people and tools; metrics.json holds only flat
+    // numbers, as the stage contract requires (docs/agent-contract.md).
+    let spath = job.out.join("summary.json");
+    std::fs::write(&spath, serde_json::to_string_pretty(&summary).expect("serialises")).map_err(|source| EvaluateError::Write { path: spath, source })?;
     let mpath = job.out.join("metrics.json");
-    std::fs::write(&mpath, serde_json::to_string_pretty(&summary).expect("serialises")).map_err(|source| EvaluateError::Write { path: mpath, source })?;
+    std::fs::write(&mpath, serde_json::to_string_pretty(&summary.metrics()).expect("serialises"))
+        .map_err(|source| EvaluateError::Write { path: mpath, source })?;
     Ok(summary)
 }
 

@@ -324,11 +324,20 @@ async fn run_stage(
         ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), StageEnd::BuiltConcurrently, std::time::Duration::ZERO);
         return Ok(StageResult::Done { out: store.entry_dir(&name).join("out"), cached: true });
     }
-    let building = store.begin(key, &sp.cell, sp.stage.name(), lock)?;
-    ctx.reporter.stage_started(&sp.cell, sp.stage.name());
+    // A stage that cannot even start (a full disk, an unwritable store) is
+    // a failure of that stage, recorded; its siblings go on.
     let started = now();
+    if let Err(reason) = room_to_start(store, exp, sp) {
+        return unbuilt(ctx, exp, cell, sp, started, &reason);
+    }
+    let building = match store.begin(key, &sp.cell, sp.stage.name(), lock) {
+        Ok(b) => b,
+        Err(e) => return unbuilt(ctx, exp, cell, sp, started, &e.to_string()),
+    };
+    ctx.reporter.stage_started(&sp.cell, sp.stage.name());
     let clock = Instant::now();
     let mut job = job::build(exp, cell, sp, &building, outs, &store.judge_cache_dir());
+    let redactor = job.as_ref().map(|j| crate::Redactor::new(&j.secrets)).unwrap_or_default();
     // GPUs: a host with none runs local stages without (CPU demo); a
     // container stage that asks for GPUs then fails with the executor's
     // "no GPUs assigned" error rather than silently running on CPU.
@@ -370,16 +379,23 @@ async fn run_stage(
         }
     };
     let keep = status == StageStatus::Success || (status == StageStatus::BudgetExhausted && sp.stage == StageKind::Agent);
-    let (metrics, metrics_err) = record::read_metrics(&building.out_dir());
-    let keep = keep && metrics_err.is_none();
-    if let Some(e) = &metrics_err {
+    // The output is data (docs/security.md): checked before anything of it
+    // is read, and metrics or files ptb cannot accept fail the stage,
+    // whatever its exit status.
+    let checked = if keep { record::check_output(&building.out_dir(), &redactor) } else { record::Checked::default() };
+    let note = |line: &str| {
         let _ = std::fs::OpenOptions::new()
             .append(true)
             .open(building.log_path())
-            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("ptb: {e}\n").as_bytes()));
+            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("ptb: {line}\n").as_bytes()));
+    };
+    checked.notes.iter().for_each(|n| note(n));
+    if let Some(e) = &checked.error {
+        note(e);
     }
-    // Metrics ptb cannot accept fail the stage, whatever its exit status.
-    let status = if metrics_err.is_some() { StageStatus::Failed } else { status };
+    let keep = keep && checked.error.is_none();
+    let status = if checked.error.is_some() { StageStatus::Failed } else { status };
+    let metrics = checked.metrics;
     let out_sha256 = if keep { ptb_core::hash::hash_dir(&building.out_dir()).ok() } else { None };
     let wall = clock.elapsed();
     let meta = Meta {
@@ -402,7 +418,29 @@ async fn run_stage(
     // A result goes into the store, a failure's log into failed/; the
     // lockfile records either, by its path relative to the store
     // (`v1/<entry>` or `v1/failed/<entry>`).
-    let dest = if keep { store.commit(building, &meta)? } else { store.fail(building, &meta)? };
+    let (keep, status, meta, dest) = if keep {
+        match store.commit(building, &meta) {
+            Ok(dest) => (true, status, meta, Ok(dest)),
+            Err((building, e)) => {
+                let meta = Meta { status: StageStatus::Failed, out_sha256: None, ..meta };
+                let _ = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(building.log_path())
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, format!("ptb: the result could not be stored: {e}\n").as_bytes()));
+                let dest = store.fail(building, &meta);
+                (false, StageStatus::Failed, meta, dest)
+            }
+        }
+    } else {
+        let dest = store.fail(building, &meta);
+        (false, status, meta, dest)
+    };
+    // Even the failure record may not fit on a full disk: the lockfile
+    // still says the stage failed, with no log to point to.
+    let dest = dest.unwrap_or_else(|e| {
+        ctx.reporter.note(&format!("{} {}: {e}", sp.cell, sp.stage.name()));
+        PathBuf::new()
+    });
     let rel = dest.strip_prefix(store.root().parent().unwrap_or(store.root())).unwrap_or(&dest).to_string_lossy().into_owned();
     ctx.writer.record(exp, cell, sp.stage, &record::from_meta(&meta, rel))?;
     ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), StageEnd::Ran(status), wall);
@@ -411,6 +449,65 @@ async fn run_stage(
     } else {
         StageResult::Failed { status, log: dest.join("log").display().to_string() }
     })
+}
+
+/// The free space a stage needs on the store's filesystem before it
+/// starts: what it declares (`resources disk=`), and never less than
+/// [`MIN_FREE_BYTES`], so that a full disk fails stages at their start
+/// with a clear message instead of midway.
+pub const MIN_FREE_BYTES: u64 = 64 << 20;
+
+fn room_to_start(store: &Store, exp: &ptb_core::spec::Experiment, sp: &StagePlan) -> Result<(), String> {
+    let need = exp.stages.get(sp.stage).and_then(|s| s.resources.disk_bytes).unwrap_or(0).max(MIN_FREE_BYTES);
+    let free = store.free_bytes().map_err(|e| e.to_string())?;
+    if free < need {
+        let mib = |b: u64| b >> 20;
+        return Err(format!(
+            "only {} MiB are free on the store's filesystem ({}); the stage needs {} MiB to start: free some space (`ptb gc`) or move the store",
+            mib(free),
+            store.root().display(),
+            mib(need)
+        ));
+    }
+    Ok(())
+}
+
+/// Record a stage that could not be started at all.
+fn unbuilt(
+    ctx: &RunCtx,
+    exp: &ptb_core::spec::Experiment,
+    cell: &ptb_core::spec::Cell,
+    sp: &StagePlan,
+    started: SystemTime,
+    reason: &str,
+) -> Result<StageResult, ApplyError> {
+    let store = &ctx.session_store;
+    let meta = Meta {
+        key: sp.key.0.clone(),
+        cell: sp.cell.clone(),
+        stage: sp.stage.name().into(),
+        status: StageStatus::Failed,
+        exit_code: None,
+        signal: None,
+        oom_killed: false,
+        peak_memory_bytes: None,
+        started: rfc3339(started),
+        finished: rfc3339(now()),
+        duration_s: 0.0,
+        metrics: BTreeMap::new(),
+        inputs: sp.inputs.0.clone(),
+        out_sha256: None,
+        ptb_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    ctx.reporter.note(&format!("{} {}: not started: {reason}", sp.cell, sp.stage.name()));
+    let name = ptb_core::store::entry_name(&sp.key, &sp.cell, sp.stage.name());
+    let rel = match store.fail_unbuilt(&name, &meta, reason) {
+        Ok(dest) => dest.strip_prefix(store.root().parent().unwrap_or(store.root())).unwrap_or(&dest).to_string_lossy().into_owned(),
+        Err(_) => String::new(),
+    };
+    ctx.writer.record(exp, cell, sp.stage, &record::from_meta(&meta, rel.clone()))?;
+    ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), StageEnd::Ran(StageStatus::Failed), std::time::Duration::ZERO);
+    Ok(StageResult::Failed { status: StageStatus::Failed, log: if rel.is_empty() { reason.to_string() } else { format!("{rel}/log") } })
 }
 
 fn stage_executor(sp: &StagePlan, exp: &ptb_core::spec::Experiment) -> ExecutorKind {

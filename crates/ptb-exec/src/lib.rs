@@ -10,6 +10,7 @@ pub mod apply;
 pub mod docker;
 pub mod gpus;
 pub mod local;
+pub mod log;
 mod redact;
 
 pub use redact::Redactor;
@@ -98,6 +99,9 @@ pub enum ExecError {
     Task(#[from] ptb_core::task::TaskError),
     #[error(transparent)]
     Gpu(#[from] gpus::GpuError),
+    /// An upstream stage's output cannot be handed on (a link, a special file).
+    #[error(transparent)]
+    Output(#[from] ptb_core::store::output::OutputError),
     /// The image is not in the local engine (and was not to be pulled).
     /// A variant of its own so planning can name the stage that needs it.
     #[error(

@@ -7,11 +7,11 @@
 //! Docker executor's mounts (documented in docs/agent-contract.md).
 
 use super::*;
+use crate::log::StageLog;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::AsyncRead;
 use tokio::process::Command;
 use tokio::sync::Mutex;
 
@@ -64,7 +64,7 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink) -> Result<StageOutcome,
         std::fs::create_dir_all(&cache.path).map_err(io(format!("creating {}", cache.path.display())))?;
     }
     let log = std::fs::File::create(&job.log_path).map_err(io(format!("creating {}", job.log_path.display())))?;
-    let log = Arc::new(Mutex::new(tokio::fs::File::from_std(log)));
+    let log = Mutex::new(StageLog::new(log, Redactor::new(&job.secrets), lines));
 
     let mut cmd = Command::new(program);
     cmd.args(&job.command[1..])
@@ -88,9 +88,8 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink) -> Result<StageOutcome,
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|source| ExecError::Spawn { program: program.clone(), source })?;
     let pgid = child.id().map(|p| p as i32);
-    let redactor = Redactor::new(&job.secrets);
-    let out = pump(child.stdout.take(), log.clone(), redactor.clone(), lines);
-    let err = pump(child.stderr.take(), log.clone(), redactor, lines);
+    let out = pump(child.stdout.take(), 0, &log);
+    let err = pump(child.stderr.take(), 1, &log);
 
     let waited = async {
         match tokio::time::timeout(job.budget, child.wait()).await {
@@ -109,6 +108,7 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink) -> Result<StageOutcome,
         }
     };
     let ((status, timed_out), _, _) = tokio::join!(waited, out, err);
+    log.into_inner().finish();
     // Children that outlived the stage's main process must not keep running.
     signal_group(pgid, libc::SIGKILL);
     let status = status.map_err(io("waiting for the stage"))?;
@@ -132,23 +132,16 @@ fn signal_group(pgid: Option<i32>, sig: i32) {
     }
 }
 
-/// Copy one output stream to the log and the line sink, redacted.
-async fn pump<R: AsyncRead + Unpin>(stream: Option<R>, log: Arc<Mutex<tokio::fs::File>>, redactor: Redactor, lines: &dyn LineSink) {
-    use tokio::io::AsyncWriteExt;
-    let Some(stream) = stream else { return };
-    let mut reader = BufReader::new(stream);
-    let mut buf = Vec::new();
+/// Copy one output stream into the stage's log, in chunks: a stage that
+/// prints gigabytes without a newline costs ptb no more than one chunk.
+async fn pump<R: AsyncRead + Unpin>(stream: Option<R>, index: usize, log: &Mutex<StageLog<'_>>) {
+    use tokio::io::AsyncReadExt;
+    let Some(mut stream) = stream else { return };
+    let mut buf = vec![0u8; 64 << 10];
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
+        match stream.read(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let text = String::from_utf8_lossy(&buf);
-                let line = redactor.apply(text.trim_end_matches(['\n', '\r']));
-                let _ = log.lock().await.write_all(format!("{line}\n").as_bytes()).await;
-                lines.line(&line);
-            }
+            Ok(n) => log.lock().await.push(index, &buf[..n]),
         }
     }
-    let _ = log.lock().await.flush().await;
 }

@@ -16,6 +16,12 @@ impl Redactor {
         Redactor { secrets }
     }
 
+    /// The values redacted, as bytes (to keep cuts of long output lines
+    /// outside them).
+    pub fn values(&self) -> Vec<&[u8]> {
+        self.secrets.iter().map(|(_, v)| v.as_bytes()).collect()
+    }
+
     pub fn apply(&self, line: &str) -> String {
         let mut out = line.to_string();
         for (name, value) in &self.secrets {

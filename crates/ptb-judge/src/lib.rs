@@ -145,20 +145,18 @@ impl Verdict {
         for (k, name) in [(Kind::Contamination, "contamination"), (Kind::Substitution, "substitution"), (Kind::Tampering, "tampering")] {
             m.insert(name.into(), self.count(k, Severity::Flag).into());
         }
-        if let Some(c) = &self.weights.base {
-            m.insert("distance_base".into(), finite(c.distance));
+        // metrics.json holds numbers only (no null): a distance that is not
+        // finite is left out here and stays in verdict.json.
+        if let Some(c) = self.weights.base.as_ref().filter(|c| c.distance.is_finite()) {
+            m.insert("distance_base".into(), c.distance.into());
         }
-        if let Some(c) = &self.weights.instruct {
-            m.insert("distance_instruct".into(), finite(c.distance));
+        if let Some(c) = self.weights.instruct.as_ref().filter(|c| c.distance.is_finite()) {
+            m.insert("distance_instruct".into(), c.distance.into());
         }
         let hit: std::collections::BTreeSet<&String> = self.findings.iter().filter(|f| f.detector == "ngram").flat_map(|f| &f.evidence.items).collect();
         m.insert("items_hit".into(), hit.len().into());
         serde_json::Value::Object(m)
     }
-}
-
-fn finite(x: f64) -> serde_json::Value {
-    if x.is_finite() { x.into() } else { serde_json::Value::Null }
 }
 
 /// The extensions of files that can hold text (and so test items).

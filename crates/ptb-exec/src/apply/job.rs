@@ -4,6 +4,7 @@ use crate::{ExecError, JobInput, StageJob};
 use ptb_core::plan::{StagePlan, effective_runner};
 use ptb_core::spec::{AgentKind, Cell, CheckpointSource, Experiment, StageKind};
 use ptb_core::store::Building;
+use ptb_core::store::output::{OutputError, resolve_inside};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -15,7 +16,11 @@ fn abs(p: &Path) -> PathBuf {
 /// agent: `model`; judge: `model`, `agent`, `data` (and `instruct` when the
 /// model declares one, for the substitution check); eval: `model`,
 /// `checkpoint`, `data`. The agent stage never sees benchmark data.
-pub fn inputs(exp: &Experiment, cell: &Cell, stage: StageKind, outs: &BTreeMap<StageKind, PathBuf>) -> Vec<JobInput> {
+///
+/// The agent's `final_model` is found inside its store entry without
+/// following a link: an agent that left `final_model -> /var/run` must not
+/// get a host directory mounted into the eval stage.
+pub fn inputs(exp: &Experiment, cell: &Cell, stage: StageKind, outs: &BTreeMap<StageKind, PathBuf>) -> Result<Vec<JobInput>, ExecError> {
     let model = exp.model(cell);
     let data = JobInput { name: "data".into(), path: abs(&exp.benchmark(cell).data.path) };
     let mut v = vec![JobInput { name: "model".into(), path: abs(&model.base.path) }];
@@ -32,7 +37,15 @@ pub fn inputs(exp: &Experiment, cell: &Cell, stage: StageKind, outs: &BTreeMap<S
         }
         StageKind::Eval => {
             let checkpoint = match &exp.agent(cell).kind {
-                AgentKind::Run(_) => outs.get(&StageKind::Agent).map(|a| abs(&a.join("final_model"))),
+                AgentKind::Run(_) => match outs.get(&StageKind::Agent) {
+                    Some(a) => match resolve_inside(a, Path::new("final_model")) {
+                        Ok(p) => Some(abs(&p)),
+                        // No checkpoint: the eval stage says so in its own words.
+                        Err(OutputError::Missing { path }) => Some(abs(&path)),
+                        Err(e) => return Err(ExecError::Output(e)),
+                    },
+                    None => None,
+                },
                 AgentKind::Checkpoint(CheckpointSource::Base) => Some(abs(&model.base.path)),
                 AgentKind::Checkpoint(CheckpointSource::Instruct) => model.instruct.as_ref().map(|i| abs(&i.path)),
             };
@@ -42,7 +55,7 @@ pub fn inputs(exp: &Experiment, cell: &Cell, stage: StageKind, outs: &BTreeMap<S
             v.push(data);
         }
     }
-    v
+    Ok(v)
 }
 
 pub fn build(
@@ -70,7 +83,7 @@ pub fn build(
         secrets.insert(name.clone(), v);
     }
     let model = exp.model(cell);
-    let mut inputs = inputs(exp, cell, sp.stage, outs);
+    let mut inputs = inputs(exp, cell, sp.stage, outs)?;
     if sp.stage == StageKind::Agent {
         let docker = spec.executor == ptb_core::spec::ExecutorKind::Docker;
         let ctx = ptb_core::task::AgentTaskContext {

@@ -9,28 +9,41 @@ use ptb_core::store::{Meta, MetricValue, Store};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Metrics a stage reported; an unreadable file is an error for the stage
-/// (a result nobody can read is not a result).
-pub fn read_metrics(out: &Path) -> (BTreeMap<String, MetricValue>, Option<String>) {
-    let path = out.join("metrics.json");
-    let Ok(text) = std::fs::read_to_string(&path) else { return (BTreeMap::new(), None) };
-    match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(serde_json::Value::Object(map)) => {
-            let mut m = BTreeMap::new();
-            for (k, v) in map {
-                let v = match v {
-                    serde_json::Value::Bool(b) => MetricValue::Bool(b),
-                    serde_json::Value::Number(n) => MetricValue::Number(n.as_f64().unwrap_or(f64::NAN)),
-                    serde_json::Value::String(s) => MetricValue::Text(s),
-                    other => MetricValue::Text(other.to_string()),
-                };
-                m.insert(k, v);
-            }
-            (m, None)
+/// What checking a finished stage's output found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub metrics: BTreeMap<String, MetricValue>,
+    /// Changes made to make the output safe to keep, for the log.
+    pub notes: Vec<String>,
+    /// Why the output cannot be kept (the stage then fails).
+    pub error: Option<String>,
+}
+
+/// Make a stage's output safe to commit and read its metrics (see
+/// `ptb_core::store::output`); secrets in text metrics are redacted, as in
+/// logs, before they reach `meta.json` or the lockfile.
+pub fn check_output(out: &Path, redactor: &crate::Redactor) -> Checked {
+    use ptb_core::store::output::{read_metrics, sanitize};
+    let mut c = Checked::default();
+    match sanitize(out).and_then(|s| {
+        c.notes = s.notes();
+        read_metrics(out)
+    }) {
+        Ok(m) => {
+            c.metrics = m
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        MetricValue::Text(t) => MetricValue::Text(redactor.apply(&t)),
+                        v => v,
+                    };
+                    (k, v)
+                })
+                .collect();
         }
-        Ok(_) => (BTreeMap::new(), Some("metrics.json must hold a JSON object".into())),
-        Err(e) => (BTreeMap::new(), Some(format!("metrics.json is not valid JSON: {e}"))),
+        Err(e) => c.error = Some(e.to_string()),
     }
+    c
 }
 
 pub fn from_meta(meta: &Meta, path: String) -> StageRecord {

@@ -3,13 +3,13 @@
 
 use super::reap::{LABEL_KEY, LABEL_OWNER};
 use super::{DockerExecutor, errors};
+use crate::log::StageLog;
 use crate::*;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, Mount, MountType};
 use bollard::query_parameters as qp;
 use futures_util::StreamExt;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +20,6 @@ pub(super) const OUT: &str = "/output";
 pub(super) const WORK: &str = "/work";
 pub(super) const INPUTS: &str = "/inputs";
 pub(super) const CACHES: &str = "/cache";
-const MAX_LINE: usize = 1 << 20;
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ExecError {
     let context = context.into();
@@ -136,7 +135,7 @@ pub(super) async fn run(ex: &DockerExecutor, job: &StageJob, lines: &dyn LineSin
         job.image.as_deref().ok_or_else(|| ExecError::Engine(format!("stage {} of {} runs on docker but names no image", job.stage.name(), job.cell)))?;
     std::fs::create_dir_all(&job.work_dir).map_err(io(format!("creating {}", job.work_dir.display())))?;
     std::fs::create_dir_all(&job.out_dir).map_err(io(format!("creating {}", job.out_dir.display())))?;
-    let mut log = std::fs::File::create(&job.log_path).map_err(io(format!("creating {}", job.log_path.display())))?;
+    let log = std::fs::File::create(&job.log_path).map_err(io(format!("creating {}", job.log_path.display())))?;
     // Many agent images run as an unprivileged USER; bind mounts keep host
     // permissions, so the two writable mounts must be writable by anyone
     // while the stage runs (the mode is restored afterwards).
@@ -174,8 +173,7 @@ pub(super) async fn run(ex: &DockerExecutor, job: &StageJob, lines: &dyn LineSin
 
     let peak = Arc::new(AtomicU64::new(0));
     let stats = tokio::spawn(sample_memory(ex.docker.clone(), id.clone(), peak.clone()));
-    let redactor = Redactor::new(&job.secrets);
-    let mut pump = LogPump { log: &mut log, redactor: &redactor, lines, streams: Default::default() };
+    let mut pump = LogPump { log: StageLog::new(log, Redactor::new(&job.secrets), lines), seen: [0; 2] };
     let waited = enforce_budget(&ex.docker, &id, job);
     let (timed_out, ()) = tokio::join!(waited, pump.read(&ex.docker, &id, true));
     let wall = start.elapsed();
@@ -269,14 +267,12 @@ async fn sample_memory(docker: Docker, id: String, peak: Arc<AtomicU64>) {
     }
 }
 
-/// Turns the engine's log chunks into redacted lines in the log file and
-/// the line sink, one partial line kept per stream.
+/// Feeds the engine's log chunks into the stage's log ([`StageLog`] makes
+/// lines, redacts and caps).
 struct LogPump<'a> {
-    log: &'a mut std::fs::File,
-    redactor: &'a Redactor,
-    lines: &'a dyn LineSink,
-    /// Partial line and bytes seen so far, for stdout and stderr.
-    streams: [(Vec<u8>, usize); 2],
+    log: StageLog<'a>,
+    /// Bytes seen so far, for stdout and stderr.
+    seen: [usize; 2],
 }
 
 impl LogPump<'_> {
@@ -293,49 +289,17 @@ impl LogPump<'_> {
                 LogOutput::StdErr { message } => (1, message),
                 LogOutput::StdOut { message } | LogOutput::Console { message } | LogOutput::StdIn { message } => (0, message),
             };
-            let skip = self.streams[i].1.saturating_sub(offered[i]).min(message.len());
+            let skip = self.seen[i].saturating_sub(offered[i]).min(message.len());
             offered[i] += message.len();
             if skip < message.len() {
-                self.streams[i].1 += message.len() - skip;
-                self.push(i, &message[skip..]);
+                self.seen[i] += message.len() - skip;
+                self.log.push(i, &message[skip..]);
             }
         }
     }
 
-    fn push(&mut self, i: usize, bytes: &[u8]) {
-        let mut buf = std::mem::take(&mut self.streams[i].0);
-        buf.extend_from_slice(bytes);
-        let mut start = 0;
-        while let Some(n) = buf[start..].iter().position(|&b| b == b'\n') {
-            self.emit(&buf[start..start + n + 1]);
-            start += n + 1;
-        }
-        buf.drain(..start);
-        // A stage printing without newlines (progress bars) must not grow
-        // ptb's memory without bound.
-        if buf.len() > MAX_LINE {
-            self.emit(&buf);
-            buf.clear();
-        }
-        self.streams[i].0 = buf;
-    }
-
-    fn emit(&mut self, raw: &[u8]) {
-        let text = String::from_utf8_lossy(raw);
-        let line = self.redactor.apply(text.trim_end_matches(['\n', '\r']));
-        // A full disk must not kill the stage; the log is best-effort.
-        let _ = writeln!(self.log, "{line}");
-        self.lines.line(&line);
-    }
-
-    fn finish(mut self) {
-        for i in 0..2 {
-            let rest = std::mem::take(&mut self.streams[i].0);
-            if !rest.is_empty() {
-                self.emit(&rest);
-            }
-        }
-        let _ = self.log.flush();
+    fn finish(self) {
+        self.log.finish();
     }
 }
 
