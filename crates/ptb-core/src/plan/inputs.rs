@@ -17,8 +17,11 @@ use crate::spec::{AgentKind, Cell, CheckpointSource, Experiment, Runner, StageKi
 /// f32 exp and summed in a fixed vector order, and walked in vocabulary
 /// order when neither top-k nor top-p cuts (`eval::sampling::sample`): the
 /// same distribution, but a seed can draw other tokens (greedy and CPU
-/// logits unchanged).
-pub const HARNESS_VERSION: &str = "3";
+/// logits unchanged); 4, GSM8K and AIME read a last word such as `2½`, `5²`
+/// or Arabic-Indic digits as the reference's inspect does (it was kept as
+/// written), and a BFCL call whose `arguments` is not an object passes it to
+/// the tool's first parameter (it had no arguments).
+pub const HARNESS_VERSION: &str = "4";
 
 /// Version of the built-in judge (`ptb judge`, crates/ptb-judge: its
 /// detectors, default thresholds and test-split patterns). Hashed into judge
