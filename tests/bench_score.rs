@@ -2,6 +2,7 @@
 //! scorers, on the benchmark data the repository vendors (AIME 2025 and
 //! GSM8K, checked against their committed SHA256SUMS).
 
+mod bench_common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -76,6 +77,49 @@ fn gsm8k_scores_unicode_numbers_as_the_reference_does() {
         v["items"].as_array().unwrap().iter().map(|i| (i["id"].as_str().unwrap(), i["score"].as_f64().unwrap(), i["answer"].as_str().unwrap())).collect();
     // In the benchmark's order, whatever the file's.
     assert_eq!(got, [("20", 1.0, "15"), ("51", 1.0, "2.5"), ("52", 0.0, "14")]);
+}
+
+/// BFCL calls as an OpenAI-compatible server returns them (arguments as a
+/// JSON string), on the fetched exec_simple data: the right arguments score;
+/// arguments encoded twice are a string, which inspect gives to the tool's
+/// first parameter, and score nothing; text is parsed as `ptb eval` parses it.
+#[test]
+fn bfcl_scores_server_tool_calls_and_text() {
+    let Some(data) = bench_common::fetched_data(&["bfcl/exec_simple.question.json"]) else { return };
+    let data = std::fs::canonicalize(data).unwrap();
+    let items = ptb_bench::bfcl::load(&data, ptb_bench::bfcl::Category::ExecSimple).unwrap();
+    let call = |i: usize| match &items[i].truth {
+        ptb_bench::bfcl::Truth::Call(c) => c.clone(),
+        other => panic!("exec_simple has calls: {other:?}"),
+    };
+    let (a, b, c) = (call(0), call(1), call(2));
+    let args = |c: &ptb_bench::chat::ToolCall| serde_json::to_string(&c.arguments).unwrap();
+    let server = |id: &str, name: &str, arguments: String| {
+        serde_json::json!({"id": id, "completion": "", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}]}).to_string()
+    };
+    let lines = [
+        server(&items[0].id, &a.function, args(&a)),
+        server(&items[1].id, &b.function, serde_json::to_string(&args(&b)).unwrap()),
+        serde_json::json!({"id": items[2].id, "completion": format!("<tool_call>{{\"name\": \"{}\", \"arguments\": {}}}</tool_call>", c.function, args(&c))})
+            .to_string(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bfcl.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ptb"))
+        .args(["bench", "score", "bfcl", "--json", "--completions"])
+        .arg(&file)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let scores: Vec<f64> = v["items"].as_array().unwrap().iter().map(|i| i["score"].as_f64().unwrap()).collect();
+    assert_eq!(scores, [1.0, 0.0, 1.0], "{v}");
+    let first = &items[1].first_params[&b.function];
+    let answer = v["items"][1]["answer"].as_str().unwrap();
+    assert!(answer.contains(&format!("\"{first}\":\"{{")), "the string went to `{first}`: {answer}");
 }
 
 #[test]
