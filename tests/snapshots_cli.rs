@@ -97,3 +97,39 @@ fn the_paper_plans_on_a_machine_with_nothing() {
     // 1,008 agent runs × (10 h agent + 8 h eval) on one GPU each, plus 56 reference evals × 8 h.
     assert!(out.contains("0.0 GPU-hours for the stages to run, and 18592.0 for the blocked ones"), "{out}");
 }
+
+/// The study evaluated by the reference harness's container shares
+/// everything but the eval stage with paper.kdl (paper-common.kdl): its agent
+/// and judge stages have the same keys, so one store runs them once and the
+/// second spec runs only its own evaluations.
+#[test]
+fn the_reference_evaluation_reuses_the_papers_agent_runs() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = tempfile::tempdir().unwrap();
+    let keys = |spec: &str| -> std::collections::BTreeMap<(String, String), String> {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ptb"))
+            .current_dir(root)
+            .args(["plan", spec, "--json", "--store"])
+            .arg(dir.path().join("store"))
+            .arg("--lockfile")
+            .arg(dir.path().join(format!("{}.lock", spec.replace('/', "-"))))
+            .env("HF_HUB_CACHE", dir.path().join("hub"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{spec}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                ((v["cell"].as_str().unwrap().to_string(), v["stage"].as_str().unwrap().to_string()), v["key"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    let (ours, reference) = (keys("experiments/paper.kdl"), keys("experiments/paper-reference.kdl"));
+    assert_eq!(ours.len(), 3080);
+    assert_eq!(ours.keys().collect::<Vec<_>>(), reference.keys().collect::<Vec<_>>());
+    for ((cell, stage), key) in &ours {
+        let same = reference[&(cell.clone(), stage.clone())] == *key;
+        assert_eq!(same, stage != "eval", "{cell} {stage}");
+    }
+}

@@ -127,6 +127,22 @@ pub enum BenchCommand {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Score completions generated elsewhere (vLLM, another harness) with
+    /// ptb's scorers: one line per item and the total.
+    Score {
+        /// aime2025, gsm8k, gpqamain, humaneval or bfcl.
+        bench: String,
+        /// JSON Lines: {"id": ITEM_ID, "completion": TEXT} per item (BFCL may
+        /// add "tool_calls" as an OpenAI-compatible server returns them).
+        #[arg(long)]
+        completions: PathBuf,
+        /// Data directory (default data/bench; GPQA: the CSV).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// One JSON object: per-item results and the total.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cli: Cli) -> miette::Result<std::process::ExitCode> {

@@ -23,8 +23,10 @@ pub mod pycall;
 pub mod pyrandom;
 pub mod repetition;
 pub mod sandbox;
+pub mod score_file;
 pub mod task;
 pub mod toolparse;
+pub mod unicode_number;
 
 pub use error::BenchError;
 pub use ptb_core::benchmark::{BenchId, UnknownBenchmark};

@@ -94,15 +94,16 @@ fn trim_zeros(s: &str) -> &str {
 }
 
 /// `normalize_number`: numbers become their `.5g` form, anything else is kept.
-/// The pinned inspect falls back to a Unicode number parser for words like
-/// `½`; ptb keeps such words unnormalised (they never match an integer target).
+/// A word Python calls numeric but `float()` rejects (`2½`, `5²`, `١٢`) is
+/// read as the pinned inspect reads it (`unicode_number::parse`); one that
+/// inspect could not read either is kept as written.
 pub fn normalize_number(word: &str) -> String {
     if !py_isnumeric(&word.replace('.', "")) {
         return word.to_string();
     }
-    match word.parse::<f64>() {
-        Ok(x) => format_g5(x),
-        Err(_) => word.to_string(),
+    match crate::unicode_number::parse(word) {
+        Some(x) => format_g5(x),
+        None => word.to_string(),
     }
 }
 
@@ -161,6 +162,19 @@ mod tests {
     fn negative_targets_use_text_path() {
         assert!(match_numeric_end("ANSWER: -3", "-3").correct);
         assert!(!match_numeric_end("ANSWER: 4", "-3").correct);
+    }
+
+    /// The reference's suffix rule applies to the number inspect reads from
+    /// a word Python's `float()` rejects: `2½` is 2.5, which ends with `5`.
+    #[test]
+    fn unicode_numbers_follow_the_suffix_rule() {
+        assert_eq!(match_numeric_end("ANSWER: 2½", "5"), MatchOutcome { answer: "2.5".into(), correct: true });
+        assert!(!match_numeric_end("ANSWER: 2½", "2").correct);
+        assert!(match_numeric_end("so x = 5²", "25").correct);
+        assert!(match_numeric_end("الجواب ١٨", "18").correct);
+        assert!(match_numeric_end("ANSWER: Ⅻ", "12").correct);
+        // Unreadable for inspect too: kept as written, so it cannot match.
+        assert_eq!(match_numeric_end("ANSWER: ½½", "1").answer, "½½");
     }
 
     #[test]

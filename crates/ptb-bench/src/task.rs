@@ -116,6 +116,42 @@ impl Task {
         }
     }
 
+    /// The item ids, in order.
+    pub fn ids(&self) -> Vec<String> {
+        match self {
+            Task::Aime(v) => v.iter().map(|i| i.id.clone()).collect(),
+            Task::Gsm8k { items, .. } => items.iter().map(|i| i.id.clone()).collect(),
+            Task::Gpqa(v) => v.iter().map(|(i, _)| i.id.clone()).collect(),
+            Task::HumanEval(v) => v.iter().map(|i| i.task_id.clone()).collect(),
+            Task::Bfcl(v) => v.iter().map(|i| i.id.clone()).collect(),
+        }
+    }
+
+    /// Keep only the items whose id `keep` accepts (in their order).
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        match self {
+            Task::Aime(v) => v.retain(|i| keep(&i.id)),
+            Task::Gsm8k { items, .. } => items.retain(|i| keep(&i.id)),
+            Task::Gpqa(v) => v.retain(|(i, _)| keep(&i.id)),
+            Task::HumanEval(v) => v.retain(|i| keep(&i.task_id)),
+            Task::Bfcl(v) => v.retain(|i| keep(&i.id)),
+        }
+    }
+
+    /// What the model's text for item `index` is to the scorer: for BFCL the
+    /// tool calls the reference's serving stack would parse from it (vLLM's
+    /// hermes parser, then inspect's argument decoding, which needs the
+    /// item's tools), for the others the text.
+    pub fn output(&self, index: usize, text: &str) -> ModelOutput {
+        match self {
+            Task::Bfcl(v) => match v.get(index) {
+                Some(item) => super::toolparse::parse_hermes_for(text, &item.first_params),
+                None => super::toolparse::parse_hermes(text),
+            },
+            _ => ModelOutput { completion: text.to_string(), tool_calls: vec![] },
+        }
+    }
+
     /// Score `outputs[i]` against item i. Reasoning blocks are stripped first.
     pub fn score(&self, outputs: &[ModelOutput], sandbox_opts: &SandboxOptions) -> Result<Vec<ItemResult>, BenchError> {
         let n = match self {

@@ -1,8 +1,8 @@
 //! Hash fixtures pin the key schema: a fixed spec and fixed pins give
 //! fixed keys. If one of these changes, the set or encoding of hashed
 //! inputs changed: bump `hash::KEY_SCHEMA` and update docs/hashing.md.
-//! (The eval key also moves when `plan::HARNESS_VERSION` is bumped: an
-//! input's value, not the schema.)
+//! (An eval running `ptb eval` also moves when `plan::HARNESS_VERSION` is
+//! bumped: an input's value, not the schema.)
 
 use ptb_core::plan::cell_stages;
 use ptb_core::resolve::{Pin, Pins};
@@ -124,4 +124,43 @@ fn the_instruct_model_and_the_builtin_judge_are_inputs_of_the_judge_only() {
     let b = keys(&builtin, &p);
     assert_eq!(b[1].1.0["judge"], ptb_core::plan::JUDGE_VERSION);
     assert!(!plain[1].1.0.contains_key("judge"), "a script judge has no built-in version");
+}
+
+/// The evaluator's version is ptb's evaluation code: it enters the key of an
+/// eval stage that runs `ptb eval` here, and of nothing else. An eval that
+/// runs the reference harness's image (or a script) keeps its key when ptb's
+/// evaluator changes, so a ptb upgrade does not rerun it.
+#[test]
+fn the_evaluator_version_is_an_input_of_builtin_evals_only() {
+    use ptb_core::plan::{BuiltinVersions, cell_stages_with};
+    let eval = r#"stage eval budget="2h" { command "scripts/eval.sh"; }"#;
+    let reference = r#"stage eval executor=docker image="ptb/posttrainbench-eval@sha256:1111111111111111111111111111111111111111111111111111111111111111" network=bridge budget="2h" { command "/opt/posttrainbench/run-eval.sh"; }"#;
+    let builtin = r#"stage eval budget="2h" { command "ptb" "eval" "--device" "cuda:0"; }"#;
+    let in_image = r#"stage eval executor=docker image="ptb/ptb-cuda@sha256:2222222222222222222222222222222222222222222222222222222222222222" budget="2h" { command "ptb" "eval"; }"#;
+    let mut p = pins();
+    p.0.insert(
+        "image/ptb/posttrainbench-eval@sha256:1111111111111111111111111111111111111111111111111111111111111111".into(),
+        Pin { hash: Some(format!("sha256:{}", "1".repeat(64))), missing: None },
+    );
+    p.0.insert(
+        "image/ptb/ptb-cuda@sha256:2222222222222222222222222222222222222222222222222222222222222222".into(),
+        Pin { hash: Some(format!("sha256:{}", "2".repeat(64))), missing: None },
+    );
+    let bumped = BuiltinVersions { harness: "999", ..BuiltinVersions::CURRENT };
+    let eval_key = |stage: &str, v: BuiltinVersions| {
+        let exp = parse_str("fixture.kdl", &SPEC.replace(eval, stage), Path::new("/x")).unwrap();
+        let s = cell_stages_with(&exp, &p, &exp.cells[0], v);
+        assert_eq!(s[2].kind.name(), "eval");
+        assert!(s[2].needs.iter().all(|n| p.0.contains_key(n)), "a pin is missing: {:?}", s[2].needs);
+        (s[2].key.clone(), s[2].inputs.get("harness").map(str::to_string))
+    };
+    for stage in [eval, reference, in_image] {
+        let (now, after) = (eval_key(stage, BuiltinVersions::CURRENT), eval_key(stage, bumped));
+        assert_eq!(now, after, "an evaluator bump moved the key of `{stage}`");
+        assert_eq!(now.1, None, "`{stage}` hashes ptb's evaluator version");
+    }
+    let (now, after) = (eval_key(builtin, BuiltinVersions::CURRENT), eval_key(builtin, bumped));
+    assert_ne!(now.0, after.0, "`ptb eval`'s key ignores the evaluator's version");
+    assert_eq!(now.1.as_deref(), Some(ptb_core::plan::HARNESS_VERSION));
+    assert_eq!(after.1.as_deref(), Some("999"));
 }

@@ -15,7 +15,6 @@ use ptb_bench::judge::{JudgeClient, JudgeConfig, JudgeUsage};
 use ptb_bench::judged;
 use ptb_bench::sandbox::SandboxOptions;
 use ptb_bench::task::{ItemResult, Metric, Task, TaskOptions, metric};
-use ptb_bench::toolparse::parse_hermes;
 use ptb_bench::{BenchError, BenchId};
 use ptb_core::arch::Arch;
 use ptb_engine::device::OnDevice;
@@ -213,14 +212,11 @@ impl Scoring {
     }
 
     /// Score the first `texts.len()` items.
-    fn score(&self, job: &EvalJob, texts: &[String]) -> Result<(Vec<ItemResult>, Metric), EvaluateError> {
+    fn score(&self, texts: &[String]) -> Result<(Vec<ItemResult>, Metric), EvaluateError> {
         let n = texts.len();
         Ok(match self {
             Scoring::Rule(task) => {
-                let outputs: Vec<ModelOutput> = texts
-                    .iter()
-                    .map(|t| if job.bench == BenchId::Bfcl { parse_hermes(t) } else { ModelOutput { completion: t.clone(), tool_calls: vec![] } })
-                    .collect();
+                let outputs: Vec<ModelOutput> = texts.iter().enumerate().map(|(i, t)| task.output(i, t)).collect();
                 let results = score_prefix(task, &outputs, n)?;
                 let m = metric(&results);
                 (results, m)
@@ -304,7 +300,7 @@ pub fn run(job: &EvalJob, reporter: &dyn ptb_engine::Reporter) -> Result<EvalSum
     }
     let (completions, mismatches) = ptb_engine::device::on_device(job.device, Generate { job, items: &items, reporter })?;
     let texts: Vec<String> = completions.iter().map(|c| c.text.clone()).collect();
-    let (results, m) = scoring.score(job, &texts)?;
+    let (results, m) = scoring.score(&texts)?;
 
     std::fs::create_dir_all(&job.out).map_err(|source| EvaluateError::Write { path: job.out.clone(), source })?;
     let path = job.out.join("results.jsonl");

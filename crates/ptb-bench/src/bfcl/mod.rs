@@ -6,6 +6,7 @@ use super::chat::{ChatRequest, Message, ModelOutput, ToolCall, ToolSpec};
 use super::{BenchError, data, pycall};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub mod ast;
@@ -47,6 +48,10 @@ pub struct BfclItem {
     pub messages: Vec<Message>,
     /// The raw BFCL function docs (BFCL types: `dict`, `float`, `tuple`, …).
     pub functions: Vec<Value>,
+    /// Each function's first declared parameter, in the file's order (which
+    /// `functions` does not keep): a call whose arguments are not an object
+    /// passes them to it, as inspect does (`toolparse::decode_arguments`).
+    pub first_params: BTreeMap<String, String>,
     pub truth: Truth,
 }
 
@@ -63,6 +68,53 @@ struct QuestionRec {
     id: String,
     question: Vec<Vec<Message>>,
     function: Vec<Value>,
+}
+
+/// The same question line read for its functions' parameter order only.
+#[derive(Deserialize)]
+struct OrderRec {
+    function: Vec<FunctionOrder>,
+}
+
+#[derive(Deserialize)]
+struct FunctionOrder {
+    name: String,
+    #[serde(default)]
+    parameters: Option<ParamsOrder>,
+}
+
+#[derive(Deserialize)]
+struct ParamsOrder {
+    #[serde(default)]
+    properties: FirstKey,
+}
+
+/// The first key of a JSON object in document order. serde_json's `Map`
+/// sorts its keys (the workspace does not enable `preserve_order`, which
+/// would change every map ptb serialises), but its deserializer visits them
+/// in the order written.
+#[derive(Default)]
+struct FirstKey(Option<String>);
+
+impl<'de> Deserialize<'de> for FirstKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FirstKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of parameters")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<FirstKey, A::Error> {
+                let first = m.next_key::<String>()?;
+                if first.is_some() {
+                    m.next_value::<serde::de::IgnoredAny>()?;
+                    while m.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                }
+                Ok(FirstKey(first))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -86,10 +138,11 @@ pub fn load(dir: &Path, category: Category) -> Result<Vec<BfclItem>, BenchError>
     let qpath = data::open_pinned(dir, crate::BenchId::Bfcl, &qrel)?;
     let apath = data::open_pinned(dir, crate::BenchId::Bfcl, &arel)?;
     let questions: Vec<QuestionRec> = data::read_jsonl(&qpath)?;
+    let orders: Vec<OrderRec> = data::read_jsonl(&qpath)?;
     let answers: Vec<AnswerRec> = data::read_jsonl(&apath)?;
     let by_id: std::collections::HashMap<String, Vec<Value>> = answers.into_iter().map(|a| (a.id, a.ground_truth)).collect();
     let mut items = Vec::with_capacity(questions.len());
-    for (line, q) in questions.into_iter().enumerate() {
+    for (line, (q, order)) in questions.into_iter().zip(orders).enumerate() {
         let perr = |message: String| BenchError::Parse { path: apath.clone(), line: line + 1, message };
         let gt = by_id.get(&q.id).ok_or_else(|| perr(format!("no answer for {}", q.id)))?;
         let truth = match category {
@@ -102,7 +155,8 @@ pub fn load(dir: &Path, category: Category) -> Result<Vec<BfclItem>, BenchError>
             _ => Truth::Possible(gt.clone()),
         };
         let messages = q.question.into_iter().next().unwrap_or_default();
-        items.push(BfclItem { id: q.id, category, messages, functions: q.function, truth });
+        let first_params = order.function.into_iter().filter_map(|f| Some((f.name, f.parameters?.properties.0?))).collect();
+        items.push(BfclItem { id: q.id, category, messages, functions: q.function, first_params, truth });
     }
     Ok(items)
 }
@@ -286,6 +340,16 @@ mod tests {
         assert!(!score_exec_simple(&out("calculate_density", json!({"mass": 50})), &t).correct);
         assert!(!score_exec_simple(&out("calculate_mass", json!({"mass": 50.0, "volume": 10.0})), &t).correct);
         assert!(!score_exec_simple(&out("calculate_density", json!({"mass": "50", "volume": 10.0})), &t).correct);
+    }
+
+    /// The parameter order is the file's, not the alphabetical order of the
+    /// parsed functions.
+    #[test]
+    fn first_parameter_in_document_order() {
+        let line = r#"{"function": [{"name": "f", "parameters": {"type": "dict", "properties": {"zeta": {"type": "string"}, "alpha": {"type": "integer"}}}}, {"name": "g", "parameters": {"type": "dict", "properties": {}}}, {"name": "h"}]}"#;
+        let rec: OrderRec = serde_json::from_str(line).unwrap();
+        let firsts: Vec<(String, Option<String>)> = rec.function.into_iter().map(|f| (f.name, f.parameters.and_then(|p| p.properties.0))).collect();
+        assert_eq!(firsts, [("f".into(), Some("zeta".into())), ("g".into(), None), ("h".into(), None)]);
     }
 
     #[test]

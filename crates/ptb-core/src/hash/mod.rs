@@ -18,8 +18,10 @@ use std::fmt;
 /// field, so a bump shows up in `ptb why` as `schema: 1 → 2`. History: 1,
 /// the first schema; 2, judge stages gained `model.instruct` (the judge
 /// compares the final model with it) and `judge` (`plan::JUDGE_VERSION`,
-/// for `ptb judge`).
-pub const KEY_SCHEMA: u32 = 2;
+/// for `ptb judge`); 3, eval stages hash `harness` (`plan::HARNESS_VERSION`)
+/// only when they run the built-in `ptb eval`, so a ptb upgrade no longer
+/// reruns evaluations that run a script or another image.
+pub const KEY_SCHEMA: u32 = 3;
 
 /// Number of hex characters of a key used in store paths (128 bits).
 pub const STORE_KEY_LEN: usize = 32;

@@ -7,7 +7,8 @@ use crate::spec::{AgentKind, Cell, CheckpointSource, Experiment, Runner, StageKi
 
 /// Version of ptb's own evaluation harness (prompts, scorers, generation
 /// defaults, and the inference engine's numerics on every device). Hashed
-/// into every eval stage; bump it when the in-process harness can change its
+/// into eval stages that run `ptb eval` outside a container (key schema 3;
+/// every eval stage before); bump it when the in-process harness can change its
 /// results. History: 1, the first harness; 2, the CPU engine's own kernels
 /// (logits moved by up to 3e-5, so a greedy token can flip at a near-tie);
 /// 3, `--dtype auto`: a bf16 checkpoint's weights, KV cache and matrix
@@ -16,8 +17,11 @@ use crate::spec::{AgentKind, Cell, CheckpointSource, Experiment, Runner, StageKi
 /// f32 exp and summed in a fixed vector order, and walked in vocabulary
 /// order when neither top-k nor top-p cuts (`eval::sampling::sample`): the
 /// same distribution, but a seed can draw other tokens (greedy and CPU
-/// logits unchanged).
-pub const HARNESS_VERSION: &str = "3";
+/// logits unchanged); 4, GSM8K and AIME read a last word such as `2½`, `5²`
+/// or Arabic-Indic digits as the reference's inspect does (it was kept as
+/// written), and a BFCL call whose `arguments` is not an object passes it to
+/// the tool's first parameter (it had no arguments).
+pub const HARNESS_VERSION: &str = "4";
 
 /// Version of the built-in judge (`ptb judge`, crates/ptb-judge: its
 /// detectors, default thresholds and test-split patterns). Hashed into judge
@@ -25,10 +29,26 @@ pub const HARNESS_VERSION: &str = "3";
 /// the first judge.
 pub const JUDGE_VERSION: &str = "1";
 
-/// Whether a stage runs this binary's own `judge` command (not in a
-/// container, where `ptb` would be whatever the image holds).
-fn runs_builtin_judge(r: &Runner) -> bool {
-    r.image.is_none() && r.command.first().is_some_and(|c| c == "ptb") && r.command.get(1).is_some_and(|c| c == "judge")
+/// The versions of ptb's own stage commands that enter keys. `cell_stages`
+/// uses [`BuiltinVersions::CURRENT`]; the type exists so that tests can show
+/// which keys a version bump moves (and which it must not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuiltinVersions {
+    /// [`HARNESS_VERSION`], for eval stages that run `ptb eval`.
+    pub harness: &'static str,
+    /// [`JUDGE_VERSION`], for judge stages that run `ptb judge`.
+    pub judge: &'static str,
+}
+
+impl BuiltinVersions {
+    pub const CURRENT: BuiltinVersions = BuiltinVersions { harness: HARNESS_VERSION, judge: JUDGE_VERSION };
+}
+
+/// Whether a stage runs this binary's own `sub` command (`ptb eval`, `ptb
+/// judge`). Not in a container: there `ptb` would be whatever the image
+/// holds, and the image's digest is already in the key.
+fn runs_builtin(r: &Runner, sub: &str) -> bool {
+    r.image.is_none() && r.command.first().is_some_and(|c| c == "ptb") && r.command.get(1).is_some_and(|c| c == sub)
 }
 
 /// Whether an eval of `benchmark` asks the LLM judge: the two judged
@@ -103,6 +123,11 @@ fn cell_fields(ki: &mut KeyInputs, exp: &Experiment, cell: &Cell) {
 
 /// Every stage of `cell`, in chain order, with keys.
 pub fn cell_stages(exp: &Experiment, pins: &Pins, cell: &Cell) -> Vec<StageInputs> {
+    cell_stages_with(exp, pins, cell, BuiltinVersions::CURRENT)
+}
+
+/// [`cell_stages`] as if ptb's built-in commands had `versions`.
+pub fn cell_stages_with(exp: &Experiment, pins: &Pins, cell: &Cell, versions: BuiltinVersions) -> Vec<StageInputs> {
     let model = exp.model(cell);
     let model_pin = format!("model/{}", model.name);
     let bench_pin = format!("benchmark/{}", exp.benchmark(cell).name);
@@ -135,13 +160,18 @@ pub fn cell_stages(exp: &Experiment, pins: &Pins, cell: &Cell) -> Vec<StageInput
                     ki.set("model.instruct", pins.hash_or_missing(&pin));
                     needs.push(pin);
                 }
-                if runs_builtin_judge(&runner) {
-                    ki.set("judge", JUDGE_VERSION);
+                if runs_builtin(&runner, "judge") {
+                    ki.set("judge", versions.judge);
                 }
                 upstream = Some(StageKind::Agent);
             }
             StageKind::Eval => {
-                ki.set("harness", HARNESS_VERSION);
+                // Only `ptb eval` is ptb's evaluation code: a script or an
+                // image (the reference harness's) is pinned by its own hash,
+                // and a ptb upgrade must not rerun it.
+                if runs_builtin(&runner, "eval") {
+                    ki.set("harness", versions.harness);
+                }
                 ki.set("benchmark.data", pins.hash_or_missing(&bench_pin));
                 if let Some(j) = spec.llm_judge.as_ref().filter(|_| reads_judge(&exp.benchmark(cell).name)) {
                     ki.set("llm_judge.url", j.url.clone());

@@ -5,7 +5,7 @@ mod inputs;
 mod reason;
 mod render;
 
-pub use inputs::{HARNESS_VERSION, JUDGE_VERSION, StageInputs, cell_stages, effective_runner};
+pub use inputs::{BuiltinVersions, HARNESS_VERSION, JUDGE_VERSION, StageInputs, cell_stages, cell_stages_with, effective_runner};
 pub use reason::Reason;
 pub use render::{render_json, render_text, render_why};
 
