@@ -18,8 +18,9 @@ use std::fmt;
 /// field, so a bump shows up in `ptb why` as `schema: 1 → 2`. History: 1,
 /// the first schema; 2, judge stages gained `model.instruct` (the judge
 /// compares the final model with it) and `judge` (`plan::JUDGE_VERSION`,
-/// for `ptb judge`).
-pub const KEY_SCHEMA: u32 = 2;
+/// for `ptb judge`); 3, container stages gained the `sandbox.*` fields
+/// (user, root filesystem, pids limit, no-new-privileges, capabilities).
+pub const KEY_SCHEMA: u32 = 3;
 
 /// Number of hex characters of a key used in store paths (128 bits).
 pub const STORE_KEY_LEN: usize = 32;
