@@ -164,6 +164,8 @@ fn ctrl_c_stops_stages_records_them_interrupted_removes_containers_and_the_next_
         let plan = p.stdout(&["plan", "experiments/demo.kdl", "--json"]);
         let runs = plan.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|v| v["action"] == "run").count();
         assert_eq!(runs, 3, "seed=1 eval, seed=2 agent and eval: {plan}");
+        let why = p.stdout(&["why", "experiments/demo.kdl", &format!("{model}/b/a/seed=2")]);
+        assert!(why.contains("previous attempt interrupted"), "{why}");
     }
 }
 

@@ -318,3 +318,28 @@ fn sync_dir(p: &Path) {
         let _ = f.sync_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A killed attempt's leftover (an orphan may still write into it) is
+    /// never the next attempt's directory; `clean_stale` removes it.
+    #[test]
+    fn each_attempt_builds_in_a_directory_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = StageKey("a".repeat(64));
+        let first = store.begin(&key, "m/b/a/seed=1", "agent", store.lock(&key).unwrap()).unwrap();
+        let killed = first.dir.clone();
+        drop(first);
+        let second = store.begin(&key, "m/b/a/seed=1", "agent", store.lock(&key).unwrap()).unwrap();
+        assert_ne!(second.dir, killed);
+        fs::write(killed.join("out/late.txt"), "an orphan's write").unwrap();
+        assert!(!second.out_dir().join("late.txt").exists());
+        assert_eq!(store.latest_attempt(&second.name), Some(second.dir.clone()));
+        drop(second);
+        assert_eq!(store.clean_stale().unwrap(), 2);
+        assert_eq!(fs::read_dir(store.root().join(".tmp")).unwrap().count(), 0);
+    }
+}
