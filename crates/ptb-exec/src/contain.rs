@@ -30,6 +30,10 @@
 use std::ffi::CString;
 use std::io;
 
+/// Written to the stage's log when its user namespace cannot be set up.
+const MAP_FAILED: &str = "ptb: could not map ptb's user into the stage's user namespace (writing /proc/self/uid_map failed); \
+the kernel allows unprivileged user namespaces but not this mapping: run ptb as root, or ask for the namespace to be allowed\n";
+
 /// The environment variable that carries a local stage's token.
 pub const TOKEN_VAR: &str = "PTB_STAGE_TOKEN";
 
@@ -120,7 +124,10 @@ impl Prepared {
                 }
                 if !ok {
                     // The user namespace exists but cannot map us: running
-                    // in it would run as `nobody`. Refuse the stage.
+                    // in it would run as `nobody`. Refuse the stage, saying
+                    // why in its log (stderr is the log's pipe by now).
+                    let msg = MAP_FAILED.as_bytes();
+                    libc::write(2, msg.as_ptr().cast(), msg.len());
                     libc::_exit(126);
                 }
             }
