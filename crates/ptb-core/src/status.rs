@@ -1,6 +1,6 @@
 //! How a stage ended: one type for the executors' outcomes, the store's
 //! `meta.json`, the lockfile and the reports. Written as snake_case names
-//! (`success`, `failed`, `budget_exhausted`) in all three files.
+//! (`success`, `failed`, `budget_exhausted`, `interrupted`) in all three files.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,16 +16,21 @@ pub enum StageStatus {
     /// Still running at the deadline; terminated. Its output is kept (what
     /// exists at the deadline is what gets evaluated).
     BudgetExhausted,
+    /// Stopped because ptb itself was interrupted (Ctrl-C, SIGTERM): says
+    /// nothing about the stage. Never cached, never a result; the next
+    /// apply runs it again.
+    Interrupted,
 }
 
 impl StageStatus {
-    pub const ALL: [StageStatus; 3] = [StageStatus::Success, StageStatus::Failed, StageStatus::BudgetExhausted];
+    pub const ALL: [StageStatus; 4] = [StageStatus::Success, StageStatus::Failed, StageStatus::BudgetExhausted, StageStatus::Interrupted];
 
     pub fn name(self) -> &'static str {
         match self {
             StageStatus::Success => "success",
             StageStatus::Failed => "failed",
             StageStatus::BudgetExhausted => "budget_exhausted",
+            StageStatus::Interrupted => "interrupted",
         }
     }
 
@@ -42,7 +47,7 @@ impl fmt::Display for StageStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown stage status `{0}` (known: success, failed, budget_exhausted)")]
+#[error("unknown stage status `{0}` (known: success, failed, budget_exhausted, interrupted)")]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for StageStatus {

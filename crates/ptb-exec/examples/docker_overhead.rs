@@ -21,6 +21,8 @@ fn job(dir: &std::path::Path, i: usize, script: &str) -> StageJob {
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],
         image: Some(IMAGE.into()),
         network: ptb_core::spec::Network::None,
+        sandbox: ptb_core::spec::Sandbox::default(),
+        interrupt: Default::default(),
         env: BTreeMap::new(),
         secrets: BTreeMap::new(),
         inputs: vec![JobInput { name: "model".into(), path: d.join("in") }],

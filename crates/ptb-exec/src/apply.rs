@@ -27,6 +27,9 @@ pub struct ApplyOptions {
     pub jobs: usize,
     /// Fail instead of running anything or changing the lockfile.
     pub locked: bool,
+    /// Fires on Ctrl-C: nothing new starts, running stages are stopped and
+    /// recorded `interrupted`.
+    pub interrupt: crate::interrupt::Interrupt,
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -62,6 +65,9 @@ pub struct ApplySummary {
     pub failed: Vec<FailedStage>,
     pub skipped: usize,
     pub lockfile_written: bool,
+    /// The apply was interrupted: stages stopped (listed in `failed` as
+    /// `interrupted`) and stages never started.
+    pub interrupted: bool,
 }
 
 /// The executors available to this run.
@@ -77,7 +83,7 @@ pub struct Executors {
 impl Executors {
     pub fn local_only() -> Self {
         Executors {
-            local: Arc::new(crate::local::LocalExecutor),
+            local: Arc::new(crate::local::LocalExecutor::default()),
             docker: None,
             slurm: None,
             gpus: Arc::new(crate::gpus::GpuPool::new([]).expect("an empty pool is valid")),
@@ -167,6 +173,7 @@ pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors
     summary.skipped += ran.skipped;
     summary.failed = ran.failed;
     summary.failed.sort_by(|a, b| (&a.cell, a.stage).cmp(&(&b.cell, b.stage)));
+    summary.interrupted = opts.interrupt.is_set();
     Ok(summary)
 }
 
@@ -200,6 +207,7 @@ async fn run_all(
         executors: executors.clone(),
         reporter: reporter.clone(),
         sem: Arc::new(Semaphore::new(opts.jobs.max(1))),
+        interrupt: opts.interrupt.clone(),
     });
     let mut tasks = tokio::task::JoinSet::new();
     for (ci, stages) in cells {
@@ -207,7 +215,10 @@ async fn run_all(
         // slots in plan order: each finishes (agent → judge → eval) before
         // a later one starts, so complete results arrive from the start of
         // an apply instead of after every agent has run.
-        let permit = ctx.sem.clone().acquire_owned().await.expect("semaphore never closed");
+        let permit = tokio::select! {
+            p = ctx.sem.clone().acquire_owned() => p.expect("semaphore never closed"),
+            () = ctx.interrupt.wait() => break,
+        };
         let ctx = ctx.clone();
         let outs = cached_outs.remove(&ci).unwrap_or_default();
         tasks.spawn(async move {
@@ -237,6 +248,7 @@ struct RunCtx {
     executors: Executors,
     reporter: Arc<dyn Reporter>,
     sem: Arc<Semaphore>,
+    interrupt: crate::interrupt::Interrupt,
 }
 
 /// Run one cell's stages in chain order. A stage whose upstream did not
@@ -246,6 +258,9 @@ async fn run_cell(ctx: &RunCtx, ci: usize, stages: Vec<StagePlan>, mut outs: BTr
     let cell = &exp.cells[ci];
     let mut sum = ApplySummary::default();
     for sp in stages {
+        if ctx.interrupt.is_set() {
+            break;
+        }
         if let Some(up) = sp.upstream
             && !outs.contains_key(&up)
         {
@@ -338,6 +353,9 @@ async fn run_stage(
     let clock = Instant::now();
     let mut job = job::build(exp, cell, sp, &building, outs, &store.judge_cache_dir());
     let redactor = job.as_ref().map(|j| crate::Redactor::new(&j.secrets)).unwrap_or_default();
+    if let Ok(j) = &mut job {
+        j.interrupt = ctx.interrupt.clone();
+    }
     // GPUs: a host with none runs local stages without (CPU demo); a
     // container stage that asks for GPUs then fails with the executor's
     // "no GPUs assigned" error rather than silently running on CPU.

@@ -7,15 +7,17 @@
 //! Docker and Slurm plug in behind the same trait.
 
 pub mod apply;
+pub mod contain;
 pub mod docker;
 pub mod gpus;
+pub mod interrupt;
 pub mod local;
 pub mod log;
 mod redact;
 
 pub use redact::Redactor;
 
-use ptb_core::spec::{ExecutorKind, Network, PullPolicy, Resources, StageKind};
+use ptb_core::spec::{ExecutorKind, Network, PullPolicy, Resources, Sandbox, StageKind};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -44,6 +46,8 @@ pub struct StageJob {
     pub image: Option<String>,
     /// Containers only.
     pub network: Network,
+    /// Containers only: user, capabilities, privileges, pids, root filesystem.
+    pub sandbox: Sandbox,
     /// Declared environment (hashed) plus `PTB_*` variables.
     pub env: BTreeMap<String, String>,
     /// Secret name → value, read from the host at run time; never hashed,
@@ -69,6 +73,8 @@ pub struct StageJob {
     /// them). Not hashed, so
     /// only content-addressed caches belong here: the LLM judge's replies.
     pub caches: Vec<JobInput>,
+    /// Fires when ptb is interrupted: the executor stops the stage then.
+    pub interrupt: interrupt::Interrupt,
 }
 
 pub use ptb_core::status::StageStatus;

@@ -5,9 +5,14 @@
 //! finished entries read-only, but a local process runs with the user's
 //! rights, so read-only is by convention here and enforced only by the
 //! Docker executor's mounts (documented in docs/agent-contract.md).
+//!
+//! Every process the stage starts ends with it ([`crate::contain`]): at its
+//! command's exit, at the budget kill, and when ptb dies.
 
 use super::*;
 use crate::log::StageLog;
+use crate::contain::{Containment, Prepared, TOKEN_VAR, new_token, signal_token};
+use crate::interrupt::Stop;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -19,8 +24,23 @@ use tokio::sync::Mutex;
 /// environment into results, but stages need an interpreter.
 const STAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// How long output is still read after a stage's processes are gone: a
+/// descendant that escaped them (possible only without a PID namespace)
+/// may hold the pipe open forever.
+const DRAIN: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Default, Clone)]
-pub struct LocalExecutor;
+pub struct LocalExecutor {
+    containment: Containment,
+}
+
+impl LocalExecutor {
+    /// Chooses how stages are contained (default: a PID namespace where the
+    /// kernel allows one). [`Containment::Token`] exists for tests of the fallback.
+    pub fn with_containment(containment: Containment) -> Self {
+        LocalExecutor { containment }
+    }
+}
 
 impl Executor for LocalExecutor {
     fn kind(&self) -> ExecutorKind {
@@ -28,7 +48,7 @@ impl Executor for LocalExecutor {
     }
 
     fn run<'a>(&'a self, job: &'a StageJob, lines: &'a dyn LineSink) -> BoxFuture<'a, Result<StageOutcome, ExecError>> {
-        Box::pin(run_local(job, lines))
+        Box::pin(run_local(job, lines, self.containment))
     }
 }
 
@@ -38,13 +58,14 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ExecError {
 }
 
 /// The full environment of a local stage.
-pub fn local_env(job: &StageJob) -> BTreeMap<String, String> {
+pub fn local_env(job: &StageJob, token: &str) -> BTreeMap<String, String> {
     let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + job.budget;
     let mut env = base_env(job, &job.out_dir.to_string_lossy(), deadline.as_secs());
     env.insert("PATH".into(), STAGE_PATH.into());
     env.insert("HOME".into(), job.work_dir.to_string_lossy().into_owned());
     env.insert("TMPDIR".into(), job.work_dir.join("tmp").to_string_lossy().into_owned());
     env.insert("LANG".into(), "C.UTF-8".into());
+    env.insert(TOKEN_VAR.into(), token.into());
     for input in &job.inputs {
         env.insert(input_env_name(&input.name), input.path.to_string_lossy().into_owned());
     }
@@ -56,7 +77,7 @@ pub fn local_env(job: &StageJob) -> BTreeMap<String, String> {
     env
 }
 
-async fn run_local(job: &StageJob, lines: &dyn LineSink) -> Result<StageOutcome, ExecError> {
+async fn run_local(job: &StageJob, lines: &dyn LineSink, containment: Containment) -> Result<StageOutcome, ExecError> {
     let program = job.command.first().ok_or_else(|| ExecError::Engine("empty command".into()))?;
     std::fs::create_dir_all(job.work_dir.join("tmp")).map_err(io(format!("creating {}", job.work_dir.display())))?;
     std::fs::create_dir_all(&job.out_dir).map_err(io(format!("creating {}", job.out_dir.display())))?;
@@ -66,10 +87,11 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink) -> Result<StageOutcome,
     let log = std::fs::File::create(&job.log_path).map_err(io(format!("creating {}", job.log_path.display())))?;
     let log = Mutex::new(StageLog::new(log, Redactor::new(&job.secrets), lines));
 
+    let token = new_token();
     let mut cmd = Command::new(program);
     cmd.args(&job.command[1..])
         .env_clear()
-        .envs(local_env(job))
+        .envs(local_env(job, &token))
         .current_dir(&job.work_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -77,13 +99,10 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink) -> Result<StageOutcome,
         // Own process group, so the budget can stop the whole tree.
         .process_group(0)
         .kill_on_drop(true);
-    // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
-    // the stage if ptb dies, so a `kill -9` of ptb leaves no runaway stage.
+    let prepared = Prepared::new(containment);
+    // SAFETY: `in_child` makes only async-signal-safe calls (contain.rs).
     unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
+        cmd.pre_exec(move || prepared.in_child());
     }
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|source| ExecError::Spawn { program: program.clone(), source })?;
@@ -91,30 +110,47 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink) -> Result<StageOutcome,
     let out = pump(child.stdout.take(), 0, &log);
     let err = pump(child.stderr.take(), 1, &log);
 
+    let (gone, drained) = tokio::sync::oneshot::channel::<()>();
     let waited = async {
-        match tokio::time::timeout(job.budget, child.wait()).await {
-            Ok(status) => (status, false),
-            Err(_) => {
-                signal_group(pgid, libc::SIGTERM);
-                let status = match tokio::time::timeout(job.grace, child.wait()).await {
+        let first = tokio::select! {
+            status = child.wait() => Ok(status),
+            stop = Stop::when(job) => Err(stop),
+        };
+        let r = match first {
+            Ok(status) => (status, None),
+            Err(stop) => {
+                signal_stage(pgid, &token, libc::SIGTERM);
+                let status = match tokio::time::timeout(stop.grace(job), child.wait()).await {
                     Ok(s) => s,
                     Err(_) => {
-                        signal_group(pgid, libc::SIGKILL);
+                        signal_stage(pgid, &token, libc::SIGKILL);
                         child.wait().await
                     }
                 };
-                (status, true)
+                (status, Some(stop))
             }
+        };
+        // Processes that outlived the stage's command must not keep
+        // running (in a PID namespace the kernel has killed them already).
+        signal_stage(pgid, &token, libc::SIGKILL);
+        let _ = gone.send(());
+        r
+    };
+    // Output is read until every holder of the pipes is gone, but no longer
+    // than DRAIN after the stage's processes were killed.
+    let pumped = async {
+        let both = async { tokio::join!(out, err) };
+        tokio::select! {
+            _ = both => {}
+            _ = async { let _ = drained.await; tokio::time::sleep(DRAIN).await } => {}
         }
     };
-    let ((status, timed_out), _, _) = tokio::join!(waited, out, err);
+    let ((status, stopped), ()) = tokio::join!(waited, pumped);
     log.into_inner().finish();
-    // Children that outlived the stage's main process must not keep running.
-    signal_group(pgid, libc::SIGKILL);
     let status = status.map_err(io("waiting for the stage"))?;
     let wall = start.elapsed();
-    let outcome = if timed_out {
-        StageStatus::BudgetExhausted
+    let outcome = if let Some(stop) = stopped {
+        stop.status()
     } else if status.success() {
         StageStatus::Success
     } else {
@@ -123,11 +159,23 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink) -> Result<StageOutcome,
     Ok(StageOutcome { status: outcome, exit_code: status.code(), signal: status.signal(), wall, oom_killed: false, peak_memory_bytes: None })
 }
 
-fn signal_group(pgid: Option<i32>, sig: i32) {
+/// Signals the stage: its process group (the command, and in a namespace
+/// its init, which passes the signal to every process in it) and whatever
+/// carries its token.
+fn signal_stage(pgid: Option<i32>, token: &str, sig: i32) {
     if let Some(p) = pgid {
         // SAFETY: plain syscall; a stale group id yields ESRCH, ignored.
         unsafe {
             libc::kill(-p, sig);
+        }
+    }
+    // A process may fork while the scan runs; its child, created after
+    // the scan passed, carries the token too. Kill until a pass finds none
+    // (a killed process leaves the scan when it dies, at once for SIGKILL).
+    let passes = if sig == libc::SIGKILL { 50 } else { 1 };
+    for _ in 0..passes {
+        if signal_token(token, sig) == 0 {
+            break;
         }
     }
 }

@@ -1,9 +1,11 @@
 //! What the container sandbox guarantees beyond the shared contract:
-//! no network unless asked, read-only inputs, limits, output ownership.
+//! no network unless asked, read-only inputs, limits, output ownership,
+//! and the hardened defaults (no root, no capabilities, no new privileges,
+//! a pids limit, a read-only root filesystem), each relaxation included.
 
 mod support;
 
-use ptb_core::spec::{ExecutorKind, Network};
+use ptb_core::spec::{Capability, ExecutorKind, Network, PidsLimit, RootFs, SandboxUser};
 use ptb_exec::{Executor, StageStatus};
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
@@ -162,6 +164,8 @@ async fn an_unprivileged_image_user_can_write_its_output() {
     let s = Scratch::new();
     let mut j = job(&s, ExecutorKind::Docker, r#"id -u; mkdir -p /output/final_model && echo w > /output/final_model/w && echo t > /work/t"#);
     j.image = Some(tag.clone());
+    // The image's user only when the spec says `sandbox user="image"`.
+    j.sandbox.user = SandboxUser::Image;
     let o = docker().await.run(&j, &Lines::default()).await;
     docker_cli(&["rmi", &tag]);
     let o = o.unwrap();
@@ -182,4 +186,80 @@ async fn a_file_input_is_mounted_read_only() {
     assert_eq!(o.status, StageStatus::Success, "{}", s.log());
     assert!(s.log().contains("# the task") && s.log().contains("refused"), "{}", s.log());
     assert_eq!(std::fs::read_to_string(s.path("task.md")).unwrap(), "# the task\n");
+}
+
+/// Runs `script` in a container with `sandbox` applied to the test job.
+async fn sandboxed(script: &str, f: impl FnOnce(&mut ptb_exec::StageJob)) -> (StageStatus, String, Scratch) {
+    let s = Scratch::new();
+    let mut j = job(&s, ExecutorKind::Docker, script);
+    f(&mut j);
+    let o = docker().await.run(&j, &Lines::default()).await.unwrap();
+    let log = s.log();
+    (o.status, log, s)
+}
+
+/// What the default sandbox lets a stage see of its own privileges.
+const PROBE: &str = r#"echo "uid=$(id -u) gid=$(id -g) home=$HOME"; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; touch /etc/owned 2>/dev/null && echo ROOT_FS_WRITABLE || echo ROOT_FS_READ_ONLY; echo t > /tmp/t && echo TMP_OK; echo w > /work/w && echo WORK_OK; cp /bin/busybox /output/sh && chown 0:0 /output/sh 2>/dev/null && chmod 4755 /output/sh && echo SETUID_ROOT_MADE || echo NO_SETUID_ROOT"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_sandbox_has_no_root_no_capabilities_and_a_read_only_root() {
+    let (status, log, s) = sandboxed(PROBE, |_| {}).await;
+    assert_eq!(status, StageStatus::Success, "{log}");
+    let uid: u32 = log.split("uid=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|u| u.parse().ok()).unwrap_or_else(|| panic!("{log}"));
+    assert_ne!(uid, 0, "the stage runs as root:\n{log}");
+    // SAFETY: a plain getter.
+    let ptb_uid = unsafe { libc::geteuid() };
+    assert_eq!(uid, if ptb_uid == 0 { ptb_exec::docker::NOBODY } else { ptb_uid }, "{log}");
+    assert!(log.contains("home=/work"), "{log}");
+    assert!(log.contains("CapEff:\t0000000000000000"), "the stage kept capabilities:\n{log}");
+    assert!(log.contains("NoNewPrivs:\t1"), "{log}");
+    assert!(log.contains("ROOT_FS_READ_ONLY") && log.contains("TMP_OK") && log.contains("WORK_OK"), "{log}");
+    assert!(log.contains("NO_SETUID_ROOT"), "{log}");
+    // What it left is ptb's, with no set-uid bit for a root owner.
+    let m = std::fs::metadata(s.path("out/sh")).unwrap();
+    assert_eq!(m.uid(), ptb_uid, "outputs are handed to ptb's user");
+    assert!(!(m.uid() == 0 && m.mode() & 0o4000 != 0), "a set-uid-root file in the output: {:o}", m.mode());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_relaxation_reaches_the_container() {
+    let (status, log, _s) = sandboxed(PROBE, |j| {
+        j.sandbox.user = SandboxUser::Root;
+        j.sandbox.root_fs = RootFs::Writable;
+        j.sandbox.no_new_privileges = false;
+        j.sandbox.cap_add = [Capability::parse("SYS_PTRACE").unwrap()].into();
+    })
+    .await;
+    assert_eq!(status, StageStatus::Success, "{log}");
+    assert!(log.contains("uid=0 gid=0"), "{log}");
+    // SYS_PTRACE is bit 19, and only it.
+    assert!(log.contains("CapEff:\t0000000000080000"), "{log}");
+    assert!(log.contains("NoNewPrivs:\t0"), "{log}");
+    assert!(log.contains("ROOT_FS_WRITABLE"), "{log}");
+
+    let (status, log, _s) = sandboxed("id -u", |j| j.sandbox.user = SandboxUser::Id { uid: 4242, gid: 4343 }).await;
+    assert_eq!(status, StageStatus::Success, "{log}");
+    assert_eq!(log.trim(), "4242");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pids_limit_stops_a_fork_bomb_and_can_be_lifted() {
+    let spawn = "for i in $(seq 100); do sleep 30 & done; echo ALL_SPAWNED";
+    let (_, log, _s) = sandboxed(spawn, |j| {
+        j.sandbox.pids = PidsLimit::Limit(32);
+        j.budget = std::time::Duration::from_secs(20);
+    })
+    .await;
+    assert!(log.contains("can't fork") && !log.contains("ALL_SPAWNED"), "100 processes under a limit of 32:\n{log}");
+    // A real fork bomb is contained and ends at its deadline.
+    let (status, _, _s) = sandboxed("b() { b | b & }; b; sleep 60", |j| {
+        j.sandbox.pids = PidsLimit::Limit(64);
+        j.budget = std::time::Duration::from_secs(3);
+        j.grace = std::time::Duration::from_secs(1);
+    })
+    .await;
+    assert!(matches!(status, StageStatus::BudgetExhausted | StageStatus::Failed), "{status:?}");
+    let (status, log, _s) = sandboxed(spawn, |j| j.sandbox.pids = PidsLimit::Unlimited).await;
+    assert_eq!(status, StageStatus::Success, "{log}");
+    assert!(log.contains("ALL_SPAWNED"), "{log}");
 }

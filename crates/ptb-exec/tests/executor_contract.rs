@@ -12,7 +12,7 @@ use support::*;
 async fn executor(kind: ExecutorKind) -> Box<dyn Executor> {
     match kind {
         ExecutorKind::Docker => Box::new(docker().await),
-        _ => Box::new(LocalExecutor),
+        _ => Box::new(LocalExecutor::default()),
     }
 }
 

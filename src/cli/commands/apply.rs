@@ -1,4 +1,5 @@
 use super::*;
+use ptb_exec::interrupt::Interrupt;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -39,7 +40,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if let Some(note) = s.notes() {
         bars.note(&note);
     }
-    let opts = ApplyOptions { plan: PlanOptions { cells: cell, replace }, jobs, locked };
+    let (interrupt_handle, interrupt) = Interrupt::new();
+    let opts = ApplyOptions { plan: PlanOptions { cells: cell, replace }, jobs, locked, interrupt };
     no_match(&s, &spec, &opts.plan.cells)?;
     if dry_run {
         print!("{}", render_text(&s.plan(&opts.plan), &spec.display().to_string(), false));
@@ -56,8 +58,27 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
         executors.docker = Some(Arc::new(d));
     }
+    // Registered before any stage starts (until here Ctrl-C simply ends
+    // ptb: nothing runs yet, and hashing a model can take minutes).
+    let signals = {
+        let _rt = rt.enter();
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::interrupt()).into_diagnostic()?, signal(SignalKind::terminate()).into_diagnostic()?)
+    };
+    rt.spawn(watch_signals(signals, interrupt_handle, bars.clone()));
     let summary = rt.block_on(apply(&s, &opts, &executors, bars.clone()))?;
     bars.finish();
+    if summary.interrupted {
+        let stopped = summary.failed.iter().filter(|f| f.status == ptb_exec::StageStatus::Interrupted).count();
+        eprintln!(
+            "apply: interrupted; {stopped} running stage(s) stopped and recorded as interrupted, {} finished before; lockfile {} {}. `ptb apply {}` runs the rest",
+            summary.ran.saturating_sub(stopped),
+            s.lock_path.display(),
+            if summary.lockfile_written { "updated" } else { "unchanged" },
+            spec.display()
+        );
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
     eprintln!(
         "apply: {} ran ({} succeeded, {} failed), {} cached, {} skipped, {} blocked; lockfile {} {}",
         summary.ran,
@@ -76,4 +97,31 @@ pub fn run(a: Args) -> Result<ExitCode> {
         eprintln!("  {} stage(s) blocked by missing inputs: `ptb plan {}` lists them", summary.blocked, spec.display());
     }
     Ok(if summary.failed.is_empty() && summary.blocked == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// A shell's exit status for a process ended by SIGINT.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Ctrl-C or SIGTERM: stop the running stages (each gets SIGTERM and a
+/// short grace, containers are removed) and start nothing new; a second
+/// one exits at once (local stages die with ptb; containers are removed by
+/// the next apply).
+async fn watch_signals(
+    (mut int, mut term): (tokio::signal::unix::Signal, tokio::signal::unix::Signal),
+    handle: ptb_exec::interrupt::InterruptHandle,
+    bars: Arc<Bars>,
+) {
+    for round in 0.. {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        if round == 0 {
+            handle.trigger();
+            bars.note("interrupted: stopping the running stages and recording them as interrupted (Ctrl-C again to quit at once)");
+        } else {
+            eprintln!("ptb: interrupted twice; quitting without waiting for the stages");
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    }
 }

@@ -23,9 +23,9 @@ fn logs(spec: &Path, cell: &str, stage: &str, follow: bool, at: &Where) -> Resul
     let plan = s.plan(&PlanOptions { cells: vec![cell.to_string()], replace: vec![] });
     let sp = plan.stages.iter().find(|p| p.stage.name() == stage).ok_or_else(|| miette::miette!("no stage `{stage}` for cell `{cell}`"))?;
     let store_parent = s.store.root().parent().unwrap_or(s.store.root()).to_path_buf();
-    let building = s.store.building_dir(&ptb_core::store::entry_name(&sp.key, &sp.cell, stage));
-    let path = if building.join("log").exists() {
-        building.join("log")
+    let building = s.store.latest_attempt(&ptb_core::store::entry_name(&sp.key, &sp.cell, stage));
+    let path = if let Some(log) = building.map(|b| b.join("log")).filter(|l| l.exists()) {
+        log
     } else if let Some(rec) = s.lock.stage(&sp.cell, stage) {
         store_parent.join(&rec.path).join("log")
     } else {

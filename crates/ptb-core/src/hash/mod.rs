@@ -20,7 +20,9 @@ use std::fmt;
 /// compares the final model with it) and `judge` (`plan::JUDGE_VERSION`,
 /// for `ptb judge`); 3, eval stages hash `harness` (`plan::HARNESS_VERSION`)
 /// only when they run the built-in `ptb eval`, so a ptb upgrade no longer
-/// reruns evaluations that run a script or another image.
+/// reruns evaluations that run a script or another image, and container
+/// stages gained the `sandbox.*` fields (user, root filesystem, pids limit,
+/// no-new-privileges, capabilities).
 pub const KEY_SCHEMA: u32 = 3;
 
 /// Number of hex characters of a key used in store paths (128 bits).

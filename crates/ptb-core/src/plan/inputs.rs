@@ -80,6 +80,8 @@ pub fn effective_runner(exp: &Experiment, cell: &Cell, spec: &StageSpec) -> Runn
             env.extend(r.env.clone());
             merged.env = env;
             merged.secrets.extend(spec.runner.secrets.iter().cloned());
+            // The agent's own sandbox, else the one `stage agent` declares.
+            merged.sandbox = r.sandbox.clone().or_else(|| spec.runner.sandbox.clone());
             merged
         }
         _ => spec.runner.clone(),
@@ -98,6 +100,9 @@ fn runner_fields(ki: &mut KeyInputs, needs: &mut Vec<String>, spec: &StageSpec, 
         let p = image_pin_name(image);
         ki.set("image", pins.hash_or_missing(&p));
         ki.set("network", r.network.unwrap_or_default().name());
+        for (field, value) in r.sandbox.clone().unwrap_or_default().key_fields() {
+            ki.set(field, value);
+        }
         needs.push(p);
     }
     for (k, v) in &r.env {

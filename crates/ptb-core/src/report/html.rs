@@ -247,7 +247,7 @@ fn cause(c: &CellRecord, has_judge: bool) -> Option<&'static str> {
     if matches!(verdict, Some(MetricValue::Text(v)) if v != "pass") || matches!(verdict, Some(v) if !matches!(v, MetricValue::Text(_))) {
         return Some("judge");
     }
-    if c.stages.values().any(|s| s.status == crate::status::StageStatus::Failed) {
+    if c.stages.values().any(|s| matches!(s.status, crate::status::StageStatus::Failed | crate::status::StageStatus::Interrupted)) {
         return Some("failed");
     }
     if score.is_none() {

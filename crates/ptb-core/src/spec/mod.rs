@@ -6,10 +6,12 @@
 mod diag;
 mod matrix;
 mod parse;
+mod sandbox;
 mod units;
 
 pub use diag::{SpecDiagnostic, SpecError};
 pub use parse::{Disk, SpecSources, load, parse, parse_str};
+pub use sandbox::{Capability, DEFAULT_PIDS, PidsLimit, RootFs, Sandbox, SandboxUser};
 pub use units::{parse_duration, parse_memory};
 
 use std::collections::BTreeMap;
@@ -84,6 +86,8 @@ pub struct Runner {
     pub network: Option<Network>,
     /// Whether a missing image may be pulled (by digest).
     pub pull: Option<PullPolicy>,
+    /// Containers: relaxations of the hardened sandbox (`None`: the default).
+    pub sandbox: Option<Sandbox>,
 }
 
 /// A container stage's network. Only these two: the host's network, or

@@ -283,13 +283,13 @@ impl<'a> N<'a> {
     pub(super) fn loc(&self) -> Loc {
         Loc { src: self.src.clone(), span: self.node.span() }
     }
-    fn name_loc(&self) -> Loc {
+    pub(super) fn name_loc(&self) -> Loc {
         Loc { src: self.src.clone(), span: self.node.name().span() }
     }
     pub(super) fn name(&self) -> &str {
         self.node.name().value()
     }
-    fn entry_loc(&self, key: &str) -> Loc {
+    pub(super) fn entry_loc(&self, key: &str) -> Loc {
         let span = self.node.entry(key).map(|e| e.span()).unwrap_or(self.node.span());
         Loc { src: self.src.clone(), span }
     }
@@ -448,8 +448,13 @@ impl<'a> N<'a> {
         self.str_prop(ctx, key).map(|p| normalize(&self.src.dir.join(p)))
     }
 
+    /// A property's raw value.
+    pub(super) fn get(&self, key: &str) -> Option<&'a KdlValue> {
+        self.node.get(key)
+    }
+
     /// Enumerated string property.
-    fn choice_prop(&self, ctx: &mut Ctx, key: &str, choices: &[&str]) -> Option<String> {
+    pub(super) fn choice_prop(&self, ctx: &mut Ctx, key: &str, choices: &[&str]) -> Option<String> {
         let v = self.str_prop(ctx, key)?;
         if choices.contains(&v.as_str()) {
             return Some(v);
@@ -632,6 +637,7 @@ fn read_runner_child(ctx: &mut Ctx, runner: &mut Runner, c: &N) -> bool {
                 }
             }
         }
+        "sandbox" => runner.sandbox = super::sandbox::read_sandbox(ctx, c),
         "secret" => {
             c.check_shape(ctx, &[], usize::MAX);
             for (v, loc) in c.args() {
@@ -671,8 +677,18 @@ fn read_agent(ctx: &mut Ctx, n: &N) -> Option<Agent> {
     read_runner_props(ctx, n, &mut runner);
     for c in n.children() {
         if !read_runner_child(ctx, &mut runner, &c) {
-            ctx.error(&c.name_loc(), format!("unknown child `{}` of `agent`", c.name()), "unknown", did_you_mean(c.name(), ["command", "env", "secret"]));
+            ctx.error(
+                &c.name_loc(),
+                format!("unknown child `{}` of `agent`", c.name()),
+                "unknown",
+                did_you_mean(c.name(), ["command", "env", "secret", "sandbox"]),
+            );
         }
+    }
+    if runner.image.is_none()
+        && let Some(c) = n.children().find(|c| c.name() == "sandbox")
+    {
+        sandbox_needs_a_container(ctx, &c, &format!("agent `{name}` has no image"));
     }
     if runner.command.is_empty() && runner.image.is_none() {
         ctx.error(
@@ -684,6 +700,17 @@ fn read_agent(ctx: &mut Ctx, n: &N) -> Option<Agent> {
         return None;
     }
     Some(Agent { name, kind: AgentKind::Run(runner) })
+}
+
+/// A `sandbox` only configures containers: on a local process it would
+/// promise an isolation that does not exist.
+fn sandbox_needs_a_container(ctx: &mut Ctx, c: &N, why: &str) {
+    ctx.error(
+        &c.name_loc(),
+        format!("`sandbox` applies to container stages, but {why}"),
+        "no container",
+        Some("give it an `image=` (and `executor=docker`), or remove the `sandbox` node; local stages are contained by ptb's process namespace (docs/security.md)".into()),
+    );
 }
 
 fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
@@ -724,7 +751,7 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
                 &c.name_loc(),
                 format!("unknown child `{}` of `stage`", c.name()),
                 "unknown",
-                did_you_mean(c.name(), ["command", "env", "secret", "resources", "llm-judge"]),
+                did_you_mean(c.name(), ["command", "env", "secret", "sandbox", "resources", "llm-judge"]),
             );
         }
     }
@@ -735,6 +762,11 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         None if runner.image.is_some() => ExecutorKind::Docker,
         None => ExecutorKind::Local,
     };
+    if executor != ExecutorKind::Docker
+        && let Some(c) = n.children().find(|c| c.name() == "sandbox")
+    {
+        sandbox_needs_a_container(ctx, &c, &format!("stage `{name}` runs on the {} executor", executor.name()));
+    }
     if let (Some(j), Some(loc)) = (&llm_judge, &llm_judge_loc)
         && executor == ExecutorKind::Docker
         && runner.network != Some(Network::Bridge)

@@ -141,9 +141,22 @@ impl Store {
         self.root.join(name)
     }
 
-    /// Where an entry is while its stage runs (see [`Store::begin`]).
+    /// A directory under `.tmp/` (see [`Store::begin`]).
     pub fn building_dir(&self, name: &str) -> PathBuf {
         self.root.join(".tmp").join(name)
+    }
+
+    /// The latest attempt at building entry `name` (`.tmp/<name>.<attempt>`),
+    /// if one is there: the one `ptb logs -f` follows.
+    pub fn latest_attempt(&self, name: &str) -> Option<PathBuf> {
+        let prefix = format!("{name}.");
+        fs::read_dir(self.root.join(".tmp"))
+            .ok()?
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .max()
+            .map(|(_, p)| p)
     }
 
     pub fn stat_cache_path(&self) -> PathBuf {
@@ -198,16 +211,14 @@ impl Store {
         Ok(KeyLock { _file: f })
     }
 
-    /// Start building `key` in a fresh temporary directory. The caller holds
-    /// the key's lock, which the build keeps until commit or failure.
+    /// Start building `key` in a fresh temporary directory of its own,
+    /// `.tmp/<name>.<attempt>`: a process left over from an earlier attempt
+    /// (a killed run's orphan) can only ever write into that attempt's
+    /// directory, never into this one. The caller holds the key's lock,
+    /// which the build keeps until commit or failure.
     pub fn begin(&self, key: &StageKey, cell: &str, stage: &str, lock: KeyLock) -> Result<Building, StoreError> {
         let name = entry_name(key, cell, stage);
-        let dir = self.building_dir(&name);
-        // A leftover from a killed run under the same key: we hold the lock,
-        // so nobody else is using it.
-        if dir.exists() {
-            remove_tree(&dir)?;
-        }
+        let dir = self.building_dir(&format!("{name}.{}", attempt_id()));
         for d in [dir.join("out"), dir.join("work")] {
             fs::create_dir_all(&d).map_err(err("cannot create", &d))?;
         }
@@ -316,6 +327,14 @@ impl Store {
     }
 }
 
+/// Unique per attempt on this machine: the process, the time, a counter.
+fn attempt_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Store entries are read-only (like /nix/store), so a stage cannot change
 /// another's output in place. Directories get the write bit back for removal.
 pub(crate) fn set_readonly(root: &Path, ro: bool) {
@@ -353,5 +372,30 @@ fn fsync_tree(root: &Path) {
 fn sync_dir(p: &Path) {
     if let Ok(f) = fs::File::open(p) {
         let _ = f.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A killed attempt's leftover (an orphan may still write into it) is
+    /// never the next attempt's directory; `clean_stale` removes it.
+    #[test]
+    fn each_attempt_builds_in_a_directory_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = StageKey("a".repeat(64));
+        let first = store.begin(&key, "m/b/a/seed=1", "agent", store.lock(&key).unwrap()).unwrap();
+        let killed = first.dir.clone();
+        drop(first);
+        let second = store.begin(&key, "m/b/a/seed=1", "agent", store.lock(&key).unwrap()).unwrap();
+        assert_ne!(second.dir, killed);
+        fs::write(killed.join("out/late.txt"), "an orphan's write").unwrap();
+        assert!(!second.out_dir().join("late.txt").exists());
+        assert_eq!(store.latest_attempt(&second.name), Some(second.dir.clone()));
+        drop(second);
+        assert_eq!(store.clean_stale().unwrap(), 2);
+        assert_eq!(fs::read_dir(store.root().join(".tmp")).unwrap().count(), 0);
     }
 }

@@ -130,6 +130,7 @@ pub fn build(
         command,
         image: runner.image.clone(),
         network: runner.network.unwrap_or_default(),
+        sandbox: runner.sandbox.clone().unwrap_or_default(),
         env,
         secrets,
         inputs,
@@ -142,5 +143,6 @@ pub fn build(
         gpu_ids: Vec::new(),
         pull: runner.pull.unwrap_or_default(),
         caches,
+        interrupt: Default::default(),
     })
 }

@@ -10,6 +10,7 @@ mod errors;
 mod image;
 mod reap;
 mod run;
+mod sandbox;
 
 pub use image::{image_repo, pick_repo_digest};
 pub use reap::OwnerToken;
@@ -20,6 +21,9 @@ use bollard::Docker;
 /// Where Docker listens unless `DOCKER_HOST` says otherwise.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
+/// The unprivileged user containers run as when ptb itself is root.
+pub const NOBODY: u32 = 65534;
+
 /// Request timeout for non-streaming calls; long-running calls (wait, logs,
 /// stats) only wait this long for the response head.
 const REQUEST_TIMEOUT_S: u64 = 120;
@@ -29,10 +33,13 @@ const REQUEST_TIMEOUT_S: u64 = 120;
 pub struct DockerExecutor {
     docker: Docker,
     socket: String,
-    /// Who must own what a stage leaves in its output and work directories.
-    /// Containers run as root; when ptb is not root it could otherwise
-    /// neither move the outputs into the store nor delete the work dir.
+    /// Who must own what a stage leaves in its output and work directories
+    /// (ptb's own user): a stage running as another user would otherwise
+    /// leave files ptb can neither move into the store nor delete.
     output_owner: Option<(u32, u32)>,
+    /// The uid:gid of `sandbox user="ptb"` (the default): ptb's own, or
+    /// 65534:65534 (`nobody`) when ptb runs as root.
+    ptb_user: (u32, u32),
     owner: OwnerToken,
 }
 
@@ -60,12 +67,12 @@ impl DockerExecutor {
         let docker = docker.negotiate_version().await.map_err(|e| errors::engine(e, socket, "connecting to the Docker engine"))?;
         // SAFETY: plain getters without side effects.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-        let output_owner = (uid != 0).then_some((uid, gid));
-        Ok(DockerExecutor { docker, socket: socket.to_string(), output_owner, owner: OwnerToken::current() })
+        let ptb_user = if uid == 0 { (NOBODY, NOBODY) } else { (uid, gid) };
+        Ok(DockerExecutor { docker, socket: socket.to_string(), output_owner: Some((uid, gid)), ptb_user, owner: OwnerToken::current() })
     }
 
     /// Hands outputs to this uid:gid after each stage (default: ptb's own
-    /// user when it is not root; `None` leaves them as the container wrote them).
+    /// user; `None` leaves them as the container wrote them).
     pub fn with_output_owner(mut self, owner: Option<(u32, u32)>) -> Self {
         self.output_owner = owner;
         self

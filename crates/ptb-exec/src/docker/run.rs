@@ -4,6 +4,7 @@
 use super::reap::{LABEL_KEY, LABEL_OWNER};
 use super::{DockerExecutor, errors};
 use crate::log::StageLog;
+use crate::interrupt::Stop;
 use crate::*;
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -30,6 +31,9 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ExecError {
 /// underneath; these win).
 pub fn container_env(job: &StageJob, deadline_unix: u64) -> BTreeMap<String, String> {
     let mut env = base_env(job, OUT, deadline_unix);
+    if let Some(home) = super::sandbox::home(&job.sandbox) {
+        env.insert("HOME".into(), home.into());
+    }
     for input in &job.inputs {
         env.insert(input_env_name(&input.name), format!("{INPUTS}/{}", input.name));
     }
@@ -73,6 +77,10 @@ fn mounts(job: &StageJob) -> Result<Vec<Mount>, ExecError> {
     for cache in &job.caches {
         check_input_name(&cache.name)?;
         std::fs::create_dir_all(&cache.path).map_err(io(format!("creating {}", cache.path.display())))?;
+        // Shared by stages that run as different users (ptb's, the image's,
+        // nobody): anyone may add an entry, nobody may remove another's,
+        // as in /tmp. Only content-addressed caches are mounted (StageJob::caches).
+        set_mode(&cache.path, 0o1777)?;
         m.push(bind(&cache.path, format!("{CACHES}/{}", cache.name), false)?);
     }
     Ok(m)
@@ -96,7 +104,7 @@ pub(super) fn host_config(job: &StageJob) -> Result<HostConfig, ExecError> {
         }]
     });
     let memory = job.resources.memory_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX));
-    Ok(HostConfig {
+    let mut hc = HostConfig {
         mounts: Some(mounts(job)?),
         // Only `none` or `bridge` can be asked for (spec::Network): never the
         // host's network or another container's.
@@ -108,7 +116,9 @@ pub(super) fn host_config(job: &StageJob) -> Result<HostConfig, ExecError> {
         memory_swap: memory,
         device_requests,
         ..Default::default()
-    })
+    };
+    super::sandbox::apply(&job.sandbox, &mut hc);
+    Ok(hc)
 }
 
 /// Removes the container if the stage future is dropped half-way (ptb
@@ -150,6 +160,7 @@ pub(super) async fn run(ex: &DockerExecutor, job: &StageJob, lines: &dyn LineSin
         cmd: (!job.command.is_empty()).then(|| job.command.clone()),
         env: Some(env),
         working_dir: Some(WORK.into()),
+        user: super::sandbox::user(&job.sandbox, ex.ptb_user),
         labels: Some(labels.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
         host_config: Some(host_config(job)?),
         ..Default::default()
@@ -175,7 +186,7 @@ pub(super) async fn run(ex: &DockerExecutor, job: &StageJob, lines: &dyn LineSin
     let stats = tokio::spawn(sample_memory(ex.docker.clone(), id.clone(), peak.clone()));
     let mut pump = LogPump { log: StageLog::new(log, Redactor::new(&job.secrets), lines), seen: [0; 2] };
     let waited = enforce_budget(&ex.docker, &id, job);
-    let (timed_out, ()) = tokio::join!(waited, pump.read(&ex.docker, &id, true));
+    let (stopped, ()) = tokio::join!(waited, pump.read(&ex.docker, &id, true));
     let wall = start.elapsed();
     stats.abort();
     pump.read(&ex.docker, &id, false).await;
@@ -199,8 +210,8 @@ pub(super) async fn run(ex: &DockerExecutor, job: &StageJob, lines: &dyn LineSin
     }
     set_mode(&job.out_dir, 0o755)?;
     set_mode(&job.work_dir, 0o755)?;
-    let status = if timed_out {
-        StageStatus::BudgetExhausted
+    let status = if let Some(stop) = stopped {
+        stop.status()
     } else if exit_code == Some(0) {
         StageStatus::Success
     } else {
@@ -218,18 +229,20 @@ pub(super) async fn run(ex: &DockerExecutor, job: &StageJob, lines: &dyn LineSin
     })
 }
 
-/// Waits for the container to exit, or stops it at the deadline: SIGTERM,
-/// then SIGKILL after the grace. Returns whether the budget ran out.
-async fn enforce_budget(docker: &Docker, id: &str, job: &StageJob) -> bool {
-    if tokio::time::timeout(job.budget, wait_exit(docker, id)).await.is_ok() {
-        return false;
-    }
+/// Waits for the container to exit, or stops it at the deadline or when
+/// ptb is interrupted: SIGTERM, then SIGKILL after the grace. Returns why
+/// it was stopped, if it was.
+async fn enforce_budget(docker: &Docker, id: &str, job: &StageJob) -> Option<Stop> {
+    let stop = tokio::select! {
+        () = wait_exit(docker, id) => return None,
+        stop = Stop::when(job) => stop,
+    };
     let _ = signal(docker, id, "SIGTERM").await;
-    if tokio::time::timeout(job.grace, wait_exit(docker, id)).await.is_err() {
+    if tokio::time::timeout(stop.grace(job), wait_exit(docker, id)).await.is_err() {
         let _ = signal(docker, id, "SIGKILL").await;
         wait_exit(docker, id).await;
     }
-    true
+    Some(stop)
 }
 
 async fn signal(docker: &Docker, id: &str, sig: &str) -> Result<(), bollard::errors::Error> {
@@ -312,6 +325,10 @@ async fn hand_over(ex: &DockerExecutor, image: &str, job: &StageJob, (uid, gid):
     if !foreign(&job.out_dir) && !foreign(&job.work_dir) {
         return Ok(());
     }
+    // SAFETY: a plain getter.
+    if unsafe { libc::geteuid() } == 0 {
+        return chown_tree(&[&job.out_dir, &job.work_dir], uid, gid);
+    }
     let body = ContainerCreateBody {
         image: Some(image.to_string()),
         entrypoint: Some(vec!["chown".into(), "-R".into(), format!("{uid}:{gid}"), OUT.into(), WORK.into()]),
@@ -321,6 +338,12 @@ async fn hand_over(ex: &DockerExecutor, image: &str, job: &StageJob, (uid, gid):
         host_config: Some(HostConfig {
             mounts: Some(vec![bind(&job.out_dir, OUT.into(), false)?, bind(&job.work_dir, WORK.into(), false)?]),
             network_mode: Some("none".into()),
+            // The image is the stage's: its `chown` gets only what chown needs.
+            cap_drop: Some(vec!["ALL".into()]),
+            cap_add: Some(["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER"].map(String::from).to_vec()),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            pids_limit: Some(64),
+            readonly_rootfs: Some(true),
             ..Default::default()
         }),
         ..Default::default()
@@ -338,6 +361,18 @@ async fn hand_over(ex: &DockerExecutor, image: &str, job: &StageJob, (uid, gid):
     let code = ex.docker.inspect_container(&id, None::<qp::InspectContainerOptions>).await.ok().and_then(|i| i.state).and_then(|s| s.exit_code);
     if code != Some(0) {
         return Err(fail(format!("chown exited with {code:?}")));
+    }
+    Ok(())
+}
+
+/// ptb as root takes a stage's files back itself, never following a link
+/// (`lchown`); the kernel clears set-uid and set-gid bits as it does.
+fn chown_tree(roots: &[&Path], uid: u32, gid: u32) -> Result<(), ExecError> {
+    for root in roots {
+        for e in walkdir::WalkDir::new(root) {
+            let e = e.map_err(|e| ExecError::Io { context: format!("walking {}", root.display()), source: e.into() })?;
+            std::os::unix::fs::lchown(e.path(), Some(uid), Some(gid)).map_err(io(format!("handing {} to {uid}:{gid}", e.path().display())))?;
+        }
     }
     Ok(())
 }

@@ -69,6 +69,8 @@ pub fn job(s: &Scratch, executor: ExecutorKind, script: &str) -> StageJob {
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],
         image: (executor == ExecutorKind::Docker).then(|| IMAGE.to_string()),
         network: ptb_core::spec::Network::None,
+        sandbox: ptb_core::spec::Sandbox::default(),
+        interrupt: Default::default(),
         env: BTreeMap::from([("PTB_SEED".to_string(), "1".to_string())]),
         secrets: BTreeMap::new(),
         inputs: vec![s.input()],
