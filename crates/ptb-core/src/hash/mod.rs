@@ -18,8 +18,9 @@ use std::fmt;
 /// field, so a bump shows up in `ptb why` as `schema: 1 → 2`. History: 1,
 /// the first schema; 2, judge stages gained `model.instruct` (the judge
 /// compares the final model with it) and `judge` (`plan::JUDGE_VERSION`,
-/// for `ptb judge`).
-pub const KEY_SCHEMA: u32 = 2;
+/// for `ptb judge`); 3, judge stages gained `policy.*` (the spec's judge
+/// policy).
+pub const KEY_SCHEMA: u32 = 3;
 
 /// Number of hex characters of a key used in store paths (128 bits).
 pub const STORE_KEY_LEN: usize = 32;
@@ -102,6 +103,21 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// sha256 of a byte string, hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
+}
+
+/// Hex sha256 of everything `r` yields, streamed (for an already opened
+/// file: the caller decides how it was opened, e.g. without following links).
+pub fn sha256_read(mut r: impl std::io::Read) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(hex(&h.finalize())),
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,8 +22,9 @@ pub const HARNESS_VERSION: &str = "3";
 /// Version of the built-in judge (`ptb judge`, crates/ptb-judge: its
 /// detectors, default thresholds and test-split patterns). Hashed into judge
 /// stages that run it; bump it when a run's verdict can change. History: 1,
-/// the first judge.
-pub const JUDGE_VERSION: &str = "1";
+/// the first judge; 2, it reads the agent's kept workspace and stage log,
+/// looks for short test items whole, and applies the stage's policy.
+pub const JUDGE_VERSION: &str = "2";
 
 /// Whether a stage runs this binary's own `judge` command (not in a
 /// container, where `ptb` would be whatever the image holds).
@@ -137,6 +138,11 @@ pub fn cell_stages(exp: &Experiment, pins: &Pins, cell: &Cell) -> Vec<StageInput
                 }
                 if runs_builtin_judge(&runner) {
                     ki.set("judge", JUDGE_VERSION);
+                }
+                // Every judge stage gets the policy (PTB_JUDGE_POLICY), so it
+                // is an input of judge stages, and only of them.
+                for (k, v) in spec.judge_policy().key_fields() {
+                    ki.set(k, v);
                 }
                 upstream = Some(StageKind::Agent);
             }
