@@ -370,16 +370,26 @@ async fn run_stage(
         }
     };
     let keep = status == StageStatus::Success || (status == StageStatus::BudgetExhausted && sp.stage == StageKind::Agent);
-    let (metrics, metrics_err) = record::read_metrics(&building.out_dir());
-    let keep = keep && metrics_err.is_none();
-    if let Some(e) = &metrics_err {
+    let (metrics, mut stage_err) = record::read_metrics(&building.out_dir());
+    // The agent's /work goes into its entry for the judge; failing to keep
+    // it (a full disk) fails the stage: a run the judge cannot read is not
+    // a result.
+    if keep && stage_err.is_none() && sp.stage == StageKind::Agent {
+        let (ws, manifest) = crate::keep::paths(&building.dir);
+        let opts = crate::keep::KeepOptions { weights_over: exp.stages.agent.keep.weights_over };
+        if let Err(e) = crate::keep::keep_workspace(&building.work_dir(), &ws, &manifest, opts) {
+            stage_err = Some(format!("keeping the agent's workspace: {e}"));
+        }
+    }
+    let keep = keep && stage_err.is_none();
+    if let Some(e) = &stage_err {
         let _ = std::fs::OpenOptions::new()
             .append(true)
             .open(building.log_path())
             .and_then(|mut f| std::io::Write::write_all(&mut f, format!("ptb: {e}\n").as_bytes()));
     }
     // Metrics ptb cannot accept fail the stage, whatever its exit status.
-    let status = if metrics_err.is_some() { StageStatus::Failed } else { status };
+    let status = if stage_err.is_some() { StageStatus::Failed } else { status };
     let out_sha256 = if keep { ptb_core::hash::hash_dir(&building.out_dir()).ok() } else { None };
     let wall = clock.elapsed();
     let meta = Meta {

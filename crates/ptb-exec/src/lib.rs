@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod docker;
 pub mod gpus;
+pub mod keep;
 pub mod local;
 mod redact;
 
