@@ -33,7 +33,16 @@ fn findings(s: &Session, pattern: &str) -> String {
         out.push_str(&format!("\n{} judge:\n", c.id));
         // The recorded path is `v1/<entry>`; one that climbs out of the store is not read.
         if let Some(j) = judge.filter(|j| Path::new(&j.path).components().all(|p| matches!(p, std::path::Component::Normal(_)))) {
-            out.push_str(&ptb_judge::show::render_file(&base.join(&j.path).join("out").join("verdict.json")));
+            let file = base.join(&j.path).join("out").join("verdict.json");
+            if std::fs::symlink_metadata(&file).is_ok() {
+                out.push_str(&ptb_judge::show::render_file(&file));
+            } else {
+                let v = match j.metrics.get("verdict") {
+                    Some(ptb_core::store::MetricValue::Text(v)) => ptb_judge::show::clean(v, 100),
+                    _ => "none".into(),
+                };
+                out.push_str(&format!("  verdict: {v} (this judge wrote no verdict.json: no findings to show)\n"));
+            }
         }
         if let Some(r) = review {
             out.push_str(&format!("  review: {} ({}); the report uses this verdict\n", r.verdict, ptb_judge::show::clean(&r.reason, 500)));
