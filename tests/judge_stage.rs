@@ -250,6 +250,13 @@ matrix {{ agents base; }}
     assert!(std::fs::read_to_string(&lock_path).unwrap().contains(r#"review "m/gsm8k/copier/seed=1" verdict="pass" reason="the team"#));
     let t = report();
     assert!(t.contains("(tampering 1, no checkpoint 1)") && t.contains("1 verdict(s) decided by a person's review, 1 overruling the judge"), "{t}");
+    // A template can list the runs scored as the base model, with why.
+    let flagged = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/flagged.md.j2");
+    let (ok, list) = ptb_in(d, &["report", "lockfiles/judged.lock", "--template", flagged.to_str().unwrap()]);
+    assert!(ok, "{list}");
+    assert!(list.contains("| m/gsm8k/tamperer/seed=1 | the base model | tampering |  |"), "{list}");
+    assert!(list.contains("| m/gsm8k/quitter/seed=1 | the base model | no checkpoint |"), "{list}");
+    assert!(!list.contains("copier"), "the review passed it: {list}");
     assert!(t.contains("| copier | 90.0 |"), "{t}");
     let (_, why) = ptb_in(d, &["why", "experiments/e.kdl", "m/gsm8k/copier/seed=1"]);
     assert!(why.contains("review: pass (the team licensed"), "{why}");
