@@ -77,7 +77,7 @@ fn checkpoint(dir: &Path, gib: f64, seed: u64, scale: f32) {
             off += n;
         }
         let mut text = serde_json::to_string(&header).unwrap();
-        while text.len() % 8 != 0 {
+        while !text.len().is_multiple_of(8) {
             text.push(' ');
         }
         let mut f = std::io::BufWriter::with_capacity(1 << 22, std::fs::File::create(dir.join(&name)).unwrap());
