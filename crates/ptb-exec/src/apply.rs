@@ -377,8 +377,13 @@ async fn run_stage(
     if keep && stage_err.is_none() && sp.stage == StageKind::Agent {
         let (ws, manifest) = crate::keep::paths(&building.dir);
         let opts = crate::keep::KeepOptions { weights_over: exp.stages.agent.keep.weights_over };
-        if let Err(e) = crate::keep::keep_workspace(&building.work_dir(), &ws, &manifest, opts) {
-            stage_err = Some(format!("keeping the agent's workspace: {e}"));
+        let work = building.work_dir();
+        // Copying GBs of datasets is blocking I/O: off the async workers.
+        let kept = tokio::task::spawn_blocking(move || crate::keep::keep_workspace(&work, &ws, &manifest, opts)).await;
+        match kept {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => stage_err = Some(format!("keeping the agent's workspace: {e}")),
+            Err(e) => stage_err = Some(format!("keeping the agent's workspace: {e}")),
         }
     }
     let keep = keep && stage_err.is_none();

@@ -109,58 +109,68 @@ pub fn keep_workspace(work: &Path, dest: &Path, manifest: &Path, opts: KeepOptio
     let mut m = Manifest { weights_over: opts.weights_over, ..Default::default() };
     fs::DirBuilder::new().mode(0o755).create(dest)?;
     if fs::symlink_metadata(work).is_ok_and(|md| md.is_dir()) {
-        copy_dir(work, work, dest, opts, &mut m)?;
+        copy_dir(work, dest, opts, &mut m)?;
     }
+    // The stack walk visits directories out of order: sort for a stable manifest.
+    m.omitted.sort_by(|a, b| a.path.cmp(&b.path));
+    m.symlinks.sort_by(|a, b| a.path.cmp(&b.path));
+    m.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    m.stripped.sort();
     let text = serde_json::to_string_pretty(&m).map_err(io::Error::other)? + "\n";
     fs::write(manifest, text)?;
     Ok(m)
 }
 
-fn copy_dir(root: &Path, dir: &Path, dest: &Path, opts: KeepOptions, m: &mut Manifest) -> io::Result<()> {
-    let mut entries: Vec<fs::DirEntry> = match fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(Result::ok).collect(),
-        Err(e) => {
-            m.skipped.push(Skipped { path: rel_of(root, dir), why: format!("directory not readable: {e}") });
-            return Ok(());
-        }
-    };
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let path = e.path();
-        let rel = rel_of(root, &path);
-        let to = dest.join(e.file_name());
-        // lstat: the entry itself, never what a link points to.
-        let md = match fs::symlink_metadata(&path) {
-            Ok(md) => md,
-            Err(err) => {
-                m.skipped.push(Skipped { path: rel, why: err.to_string() });
+/// Walks with an explicit stack, not recursion: the agent chooses the
+/// depth, and a deep enough tree would overflow a worker thread's stack.
+fn copy_dir(root: &Path, dest_root: &Path, opts: KeepOptions, m: &mut Manifest) -> io::Result<()> {
+    let mut stack = vec![(root.to_path_buf(), dest_root.to_path_buf())];
+    while let Some((dir, dest)) = stack.pop() {
+        let mut entries: Vec<fs::DirEntry> = match fs::read_dir(&dir) {
+            Ok(rd) => rd.filter_map(Result::ok).collect(),
+            Err(e) => {
+                m.skipped.push(Skipped { path: rel_of(root, &dir), why: format!("directory not readable: {e}") });
                 continue;
             }
         };
-        let ft = md.file_type();
-        if md.mode() & 0o7000 != 0 && !ft.is_symlink() {
-            m.stripped.push(rel.clone());
-        }
-        if ft.is_symlink() {
-            let target = fs::read_link(&path).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
-            std::os::unix::fs::symlink(&target, &to)?;
-            m.symlinks.push(Link { path: rel, target });
-        } else if ft.is_dir() {
-            fs::DirBuilder::new().mode(0o755).create(&to)?;
-            copy_dir(root, &path, &to, opts, m)?;
-        } else if ft.is_file() {
-            copy_file(&path, &rel, &to, opts, m)?;
-        } else {
-            let what = if ft.is_fifo() {
-                "a FIFO"
-            } else if ft.is_socket() {
-                "a socket"
-            } else if ft.is_block_device() || ft.is_char_device() {
-                "a device"
-            } else {
-                "not a regular file"
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let path = e.path();
+            let rel = rel_of(root, &path);
+            let to = dest.join(e.file_name());
+            // lstat: the entry itself, never what a link points to.
+            let md = match fs::symlink_metadata(&path) {
+                Ok(md) => md,
+                Err(err) => {
+                    m.skipped.push(Skipped { path: rel, why: err.to_string() });
+                    continue;
+                }
             };
-            m.skipped.push(Skipped { path: rel, why: format!("{what}; not copied") });
+            let ft = md.file_type();
+            if md.mode() & 0o7000 != 0 && !ft.is_symlink() {
+                m.stripped.push(rel.clone());
+            }
+            if ft.is_symlink() {
+                let target = fs::read_link(&path).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
+                std::os::unix::fs::symlink(&target, &to)?;
+                m.symlinks.push(Link { path: rel, target });
+            } else if ft.is_dir() {
+                fs::DirBuilder::new().mode(0o755).create(&to)?;
+                stack.push((path, to));
+            } else if ft.is_file() {
+                copy_file(&path, &rel, &to, opts, m)?;
+            } else {
+                let what = if ft.is_fifo() {
+                    "a FIFO"
+                } else if ft.is_socket() {
+                    "a socket"
+                } else if ft.is_block_device() || ft.is_char_device() {
+                    "a device"
+                } else {
+                    "not a regular file"
+                };
+                m.skipped.push(Skipped { path: rel, why: format!("{what}; not copied") });
+            }
         }
     }
     Ok(())

@@ -96,3 +96,17 @@ fn a_missing_work_dir_keeps_an_empty_workspace() {
     assert_eq!(m.files, 0);
     assert!(ws.is_dir() && manifest.is_file());
 }
+
+/// The agent picks the depth: a deep tree is copied without recursion.
+#[test]
+fn a_deep_tree_is_copied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("w");
+    let deep = (0..1800).fold(work.clone(), |p, _| p.join("d"));
+    write(&deep.join("x.txt"), b"deep\n");
+    let (ws, manifest) = ptb_exec::keep::paths(tmp.path());
+    let m = keep_workspace(&work, &ws, &manifest, KeepOptions { weights_over: 1 << 20 }).unwrap();
+    assert_eq!(m.files, 1);
+    let copied = (0..1800).fold(ws.clone(), |p, _| p.join("d")).join("x.txt");
+    assert_eq!(std::fs::read(copied).unwrap(), b"deep\n");
+}
