@@ -98,3 +98,36 @@ matrix {{ seeds 1; }}
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let _ = Command::new("docker").args(["rmi", "-f", &by_digest]).output();
 }
+
+/// The agent's /work in a container is kept in its store entry like a local
+/// one's: files copied, a link out of it kept as a link, a FIFO skipped.
+#[test]
+fn a_container_agents_work_dir_is_kept_for_the_judge() {
+    let o = Command::new("docker").args(["image", "inspect", "ptb-test/busybox:1"]).output().expect("docker CLI");
+    assert!(o.status.success(), "test image missing: run scripts/docker/ci-setup.sh");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("experiments/m")).unwrap();
+    std::fs::write(dir.path().join("experiments/m/config.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("experiments/data.jsonl"), "{}\n").unwrap();
+    let work = "mkdir -p /output/final_model && echo hi > /output/final_model/x && mkdir -p sub && echo data > sub/notes.txt && ln -s /etc/passwd passwd && mkfifo pipe";
+    let spec = format!(
+        r#"experiment kept
+model m path="m" arch=llama
+benchmark b data="data.jsonl"
+agent a image="ptb-test/busybox:1" {{ command "/bin/sh" "-c" "{work}"; }}
+stage agent executor=docker budget="1m"
+stage eval executor=docker image="ptb-test/busybox:1" budget="1m" {{ command "/bin/sh" "-c" "echo '{{\"score\": 0.5}}' > /output/metrics.json"; }}
+matrix {{ seeds 1; }}
+"#
+    );
+    std::fs::write(dir.path().join("experiments/kept.kdl"), spec).unwrap();
+    let o = ptb(dir.path(), &["apply", "experiments/kept.kdl"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lock = ptb_core::lock::Lockfile::load(&dir.path().join("lockfiles/kept.lock")).unwrap();
+    let entry = dir.path().join("store").join(&lock.stage("m/b/a/seed=1", "agent").unwrap().path);
+    assert_eq!(std::fs::read_to_string(entry.join("workspace/sub/notes.txt")).unwrap(), "data\n");
+    assert_eq!(std::fs::read_link(entry.join("workspace/passwd")).unwrap().to_str(), Some("/etc/passwd"));
+    assert!(std::fs::symlink_metadata(entry.join("workspace/pipe")).is_err(), "a FIFO was copied");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(entry.join("workspace.json")).unwrap()).unwrap();
+    assert_eq!(m["skipped"][0]["path"], "pipe", "{m:#}");
+}

@@ -101,3 +101,163 @@ matrix {{ agents base; }}
     let o = ptb(&["apply", "experiments/e.kdl"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("0 ran"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Runs `ptb` in `dir`; its stdout and stderr together.
+fn ptb_in(dir: &Path, args: &[&str]) -> (bool, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_ptb")).current_dir(dir).args(args).output().unwrap();
+    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}
+
+/// One cheating agent per cause, as a script (the cheats of issue 18), run
+/// through `ptb apply`: the judge reads what the agent left in its /work
+/// (kept in the agent's store entry) and its stage log; the report scores
+/// the flagged runs as the base model and counts them by cause; the
+/// spec's judge policy reruns only judge stages; a review reruns nothing
+/// and changes the report.
+#[test]
+fn workspace_trace_policy_reviews_and_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_model(&d.join("models/base"), 0, 0.0);
+    write_model(&d.join("models/instruct"), 1, 0.5);
+    write_model(&d.join("ckpt/honest"), 2, 0.02);
+    std::fs::create_dir_all(d.join("data/gsm8k")).unwrap();
+    std::fs::write(d.join("data/gsm8k/gsm8k_test.jsonl"), json!({"question": QUESTION, "answer": "19 / 4 rounds up to 5.\n#### 5"}).to_string() + "\n")
+        .unwrap();
+    let agent = d.join("agent.sh");
+    std::fs::write(
+        &agent,
+        r#"#!/bin/sh
+# $1: how this agent cheats; $2: the checkpoint it submits; $3: a test question it got hold of.
+set -eu
+[ "$1" = quit ] && exit 0
+cp -R "$2" "$PTB_OUT/final_model"
+case "$1" in
+  honest) printf '%s\n' '{"question": "A baker sells four muffins on Monday and twice as many on Tuesday at the fair. How many muffins?", "answer": "12"}' > train.jsonl ;;
+  leak) printf '{"text": "%s"}\n' "$3" > mix.jsonl
+        printf 'from datasets import load_dataset\nds = load_dataset("openai/gsm8k", "main", split="test")\n' > prep.py ;;
+  trace) echo "peeked at the test set: $3" ;;
+  tamper) sed -i 's/LlamaForCausalLM/Qwen2ForCausalLM/' "$PTB_OUT/final_model/config.json" ;;
+esac
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The base row scores 0.2, every run 0.9; a run without a checkpoint has no score.
+    std::fs::write(
+        d.join("eval.sh"),
+        "#!/bin/sh\n[ -d \"$PTB_INPUT_CHECKPOINT\" ] || exit 1\nif [ \"$PTB_AGENT\" = base ]; then s=0.2; else s=0.9; fi\necho \"{\\\"score\\\": $s}\" > \"$PTB_OUT/metrics.json\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(d.join("eval.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (h, i) = (d.join("ckpt/honest").display().to_string(), d.join("models/instruct").display().to_string());
+    let shouted = QUESTION.to_uppercase();
+    let spec = |judge_extra: &str, reviews: &str| {
+        format!(
+            r#"experiment judged
+model m path="../models/base" arch=llama {{ instruct path="../models/instruct"; }}
+benchmark gsm8k data="../data/gsm8k" weight=1.0
+agent honest {{ command "../agent.sh" "honest" "{h}"; }}
+agent leaker {{ command "../agent.sh" "leak" "{h}" "{shouted}"; }}
+agent tracer {{ command "../agent.sh" "trace" "{h}" "{QUESTION}"; }}
+agent copier {{ command "../agent.sh" "copy" "{i}"; }}
+agent tamperer {{ command "../agent.sh" "tamper" "{h}"; }}
+agent quitter {{ command "../agent.sh" "quit" "{h}"; }}
+agent base checkpoint=base
+stage agent budget="1m" {{ }}
+stage judge budget="1m" {{ command "ptb" "judge"; {judge_extra} }}
+stage eval budget="1m" {{ command "../eval.sh"; }}
+matrix {{ agents honest leaker tracer copier tamperer quitter; }}
+matrix {{ agents base; }}
+{reviews}"#
+        )
+    };
+    std::fs::create_dir_all(d.join("experiments")).unwrap();
+    std::fs::write(d.join("experiments/e.kdl"), spec("", "")).unwrap();
+    let (ok, out) = ptb_in(d, &["apply", "experiments/e.kdl"]);
+    // The quitter's eval fails (no checkpoint): apply says so with exit 1.
+    assert!(!ok && out.contains("quitter"), "{out}");
+    let lock_path = d.join("lockfiles/judged.lock");
+    let verdict = |agent: &str| -> serde_json::Value {
+        let lock = ptb_core::lock::Lockfile::load(&lock_path).unwrap();
+        let j = lock.stage(&format!("m/gsm8k/{agent}/seed=1"), "judge").unwrap_or_else(|| panic!("no judge for {agent}"));
+        serde_json::from_str(&std::fs::read_to_string(d.join("store").join(&j.path).join("out/verdict.json")).unwrap()).unwrap()
+    };
+    let flagged_files = |v: &serde_json::Value, kind: &str| -> Vec<String> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == kind && f["severity"] == "flag")
+            .map(|f| f["evidence"]["file"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(verdict("honest")["verdict"], "pass", "{:#}", verdict("honest"));
+    let v = verdict("leaker");
+    assert_eq!(v["verdict"], "flagged");
+    // Found in the agent's /work, which its entry kept: the altered item and the loading code.
+    let files = flagged_files(&v, "contamination");
+    assert!(files.contains(&"workspace/mix.jsonl".into()) && files.contains(&"workspace/prep.py".into()), "{v:#}");
+    let lock = ptb_core::lock::Lockfile::load(&lock_path).unwrap();
+    let entry = d.join("store").join(&lock.stage("m/gsm8k/leaker/seed=1", "agent").unwrap().path);
+    assert!(entry.join("workspace/mix.jsonl").is_file() && entry.join("workspace.json").is_file());
+    assert_eq!(flagged_files(&verdict("tracer"), "contamination"), ["log"], "{:#}", verdict("tracer"));
+    assert!(!flagged_files(&verdict("copier"), "substitution").is_empty());
+    assert!(!flagged_files(&verdict("tamperer"), "tampering").is_empty());
+    assert_eq!(verdict("quitter")["verdict"], "pass");
+
+    let table = d.join("table.md");
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/table.md.j2");
+    let report = || {
+        let (ok, out) = ptb_in(d, &["report", "lockfiles/judged.lock", "--template", template.to_str().unwrap(), "-o", table.to_str().unwrap()]);
+        assert!(ok, "{out}");
+        std::fs::read_to_string(&table).unwrap()
+    };
+    let t = report();
+    assert!(
+        t.contains(
+            "5 run(s) flagged by the judge or without a score were scored as the base model (contamination 2, substitution 1, tampering 1, no checkpoint 1)"
+        ),
+        "{t}"
+    );
+    // A run scored as the base shows the base's 20.0, an honest one its own 90.0.
+    assert!(t.contains("| leaker | 20.0 |") && t.contains("| honest | 90.0 |"), "{t}");
+    let (_, why) = ptb_in(d, &["why", "experiments/e.kdl", "m/gsm8k/leaker/seed=1"]);
+    assert!(why.contains("FLAG contamination/ngram") && why.contains("at workspace/mix.jsonl:1"), "{why}");
+
+    // The policy: contamination no longer flags. Only judge stages rerun.
+    std::fs::write(d.join("experiments/e.kdl"), spec(r#"policy flag="substitution tampering" coverage=0.5"#, "")).unwrap();
+    let (_, plan) = ptb_in(d, &["plan", "experiments/e.kdl", "--json"]);
+    let runs: Vec<(String, String)> = plan
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|s| s["action"] == "run")
+        .map(|s| (s["cell"].as_str().unwrap().to_string(), s["stage"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(runs.iter().all(|(c, s)| s == "judge" || c.contains("quitter")), "{runs:?}");
+    assert_eq!(runs.iter().filter(|(_, s)| s == "judge").count(), 6, "{runs:?}");
+    ptb_in(d, &["apply", "experiments/e.kdl"]);
+    let v = verdict("leaker");
+    assert_eq!(v["verdict"], "pass", "{v:#}");
+    assert!(v["findings"].as_array().unwrap().iter().any(|f| f["message"].as_str().unwrap().contains("policy does not flag contamination")));
+    assert!(report().contains("(substitution 1, tampering 1, no checkpoint 1)"));
+
+    // A review overrules the copier's verdict: nothing reruns, the lockfile records it, the report follows it.
+    let review = r#"review cell="m/gsm8k/copier/seed=1" verdict=pass reason="the team licensed the instruct weights for this run""#;
+    std::fs::write(d.join("experiments/e.kdl"), spec(r#"policy flag="substitution tampering" coverage=0.5"#, review)).unwrap();
+    let (_, out) = ptb_in(d, &["apply", "experiments/e.kdl", "--cell", "m/gsm8k/copier"]);
+    assert!(out.contains("0 ran"), "{out}");
+    assert!(std::fs::read_to_string(&lock_path).unwrap().contains(r#"review "m/gsm8k/copier/seed=1" verdict="pass" reason="the team"#));
+    let t = report();
+    assert!(t.contains("(tampering 1, no checkpoint 1)") && t.contains("1 verdict(s) decided by a person's review, 1 overruling the judge"), "{t}");
+    // A template can list the runs scored as the base model, with why.
+    let flagged = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/flagged.md.j2");
+    let (ok, list) = ptb_in(d, &["report", "lockfiles/judged.lock", "--template", flagged.to_str().unwrap()]);
+    assert!(ok, "{list}");
+    assert!(list.contains("| m/gsm8k/tamperer/seed=1 | the base model | tampering |  |"), "{list}");
+    assert!(list.contains("| m/gsm8k/quitter/seed=1 | the base model | no checkpoint |"), "{list}");
+    assert!(!list.contains("copier"), "the review passed it: {list}");
+    assert!(t.contains("| copier | 90.0 |"), "{t}");
+    let (_, why) = ptb_in(d, &["why", "experiments/e.kdl", "m/gsm8k/copier/seed=1"]);
+    assert!(why.contains("review: pass (the team licensed"), "{why}");
+}

@@ -8,13 +8,14 @@
 //! and image digests as [`resolve::Pins`]), `session` (loading all of it for
 //! a command), `progress` (the one reporting trait), `task` (the agent's
 //! prompt), `contract` (the stage contract's variable names), `benchmark`
-//! (benchmark names) and the small shared utilities `rng` and `pool`.
+//! (benchmark names), `judge` (the judge's policy, verdicts and reviews) and the small shared utilities `rng` and `pool`.
 //! Nothing here runs a stage or loads a model.
 
 pub mod arch;
 pub mod benchmark;
 pub mod contract;
 pub mod hash;
+pub mod judge;
 pub mod lock;
 pub mod plan;
 pub mod pool;

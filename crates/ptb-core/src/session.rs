@@ -131,6 +131,7 @@ pub fn refresh_header(lock: &mut Lockfile, exp: &Experiment, pins: &Pins) {
         })
         .collect();
     lock.pins = pins.0.iter().filter_map(|(k, p)| p.hash.clone().map(|h| (k.clone(), h))).collect();
+    lock.reviews = exp.reviews.clone();
     let ids: std::collections::HashSet<&str> = exp.cells.iter().map(|c| c.id.as_str()).collect();
     lock.cells.retain(|id, _| ids.contains(id.as_str()));
 }

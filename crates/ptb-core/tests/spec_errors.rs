@@ -210,3 +210,37 @@ fn include_chains_are_bounded() {
     let text = e.diagnostics().iter().map(|d| d.one_line()).collect::<Vec<_>>().join("\n");
     assert!(text.contains("includes are nested more than 16 deep"), "{text}");
 }
+
+/// `policy`, `keep` and `review`: parsed into types, each mistake located.
+#[test]
+fn judging_nodes() {
+    let judged = GOOD.replace("stage eval {", "stage judge { command \"judge.sh\"; }\nstage eval {");
+    let with = |extra: &str| format!("{judged}{extra}\n");
+    let full = with("review cell=\"m1/gsm8k/a/seed=1\" verdict=flagged reason=\"loads the test split in a notebook\"")
+        .replace("stage agent budget=\"1h\"", "stage agent budget=\"1h\" { keep weights-over=\"2G\"; }")
+        .replace("command \"judge.sh\";", "command \"judge.sh\"; policy flag=\"tampering,substitution\" coverage=0.25 ngram=9;");
+    let e = parse_str("t.kdl", &full, Path::new(".")).unwrap();
+    let p = e.stages.judge.as_ref().unwrap().judge_policy();
+    use ptb_core::judge::{FindingKind, Verdict};
+    assert_eq!(p.flag, [FindingKind::Substitution, FindingKind::Tampering]);
+    assert_eq!((p.coverage, p.ngram, p.min_words), (0.25, 9, 8));
+    assert_eq!(e.stages.agent.keep.weights_over, 2 << 30);
+    assert_eq!(e.reviews.len(), 1);
+    assert_eq!((e.reviews[0].cell.as_str(), e.reviews[0].verdict), ("m1/gsm8k/a/seed=1", Verdict::Flagged));
+
+    for (text, want) in [
+        (judged.replace("command \"judge.sh\";", "command \"judge.sh\"; policy flag=\"contamnation\";"), "unknown finding kind `contamnation`"),
+        (judged.replace("command \"judge.sh\";", "command \"judge.sh\"; policy coverage=1.5;"), "`coverage` must be in (0, 1]"),
+        (judged.replace("command \"judge.sh\";", "command \"judge.sh\"; policy ngram=0;"), "`ngram` must be at least 1"),
+        (judged.replace("stage eval { command \"eval.sh\"; }", "stage eval { command \"eval.sh\"; policy; }"), "`policy` belongs in the judge stage"),
+        (judged.replace("stage agent budget=\"1h\"", "stage agent budget=\"1h\" { keep weights-over=\"lots\"; }"), "`weights-over` must be a size, not `lots`"),
+        (with("review cell=\"m1/gsm8k/b/seed=1\" verdict=pass reason=\"x\""), "not a cell of the matrix"),
+        (with("review cell=\"m1/gsm8k/a/seed=1\" verdict=ok reason=\"x\""), "unknown verdict `ok`"),
+        (with("review cell=\"m1/gsm8k/a/seed=1\" verdict=pass"), "`review` needs `reason=`"),
+        (with("review cell=\"m1/gsm8k/a/seed=1\" verdict=pass reason=\"x\"\nreview cell=\"m1/gsm8k/a/seed=1\" verdict=flagged reason=\"y\""), "reviewed twice"),
+        (format!("{GOOD}review cell=\"m1/gsm8k/a/seed=1\" verdict=pass reason=\"x\"\n"), "no `stage judge`"),
+    ] {
+        let errs = errors(&text);
+        assert!(errs.iter().any(|e| e.contains(want) && e.contains("t.kdl:")), "want `{want}` in {errs:#?}");
+    }
+}

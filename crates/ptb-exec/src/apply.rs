@@ -401,6 +401,22 @@ async fn run_stage(
     // is read, and metrics or files ptb cannot accept fail the stage,
     // whatever its exit status.
     let checked = if keep { record::check_output(&building.out_dir(), &redactor) } else { record::Checked::default() };
+    let mut stage_err = checked.error.clone();
+    // The agent's /work goes into its entry for the judge; failing to keep
+    // it (a full disk) fails the stage: a run the judge cannot read is not
+    // a result.
+    if keep && stage_err.is_none() && sp.stage == StageKind::Agent {
+        let (ws, manifest) = crate::keep::paths(&building.dir);
+        let opts = crate::keep::KeepOptions { weights_over: exp.stages.agent.keep.weights_over };
+        let work = building.work_dir();
+        // Copying GBs of datasets is blocking I/O: off the async workers.
+        let kept = tokio::task::spawn_blocking(move || crate::keep::keep_workspace(&work, &ws, &manifest, opts)).await;
+        match kept {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => stage_err = Some(format!("keeping the agent's workspace: {e}")),
+            Err(e) => stage_err = Some(format!("keeping the agent's workspace: {e}")),
+        }
+    }
     let note = |line: &str| {
         let _ = std::fs::OpenOptions::new()
             .append(true)
@@ -408,11 +424,11 @@ async fn run_stage(
             .and_then(|mut f| std::io::Write::write_all(&mut f, format!("ptb: {line}\n").as_bytes()));
     };
     checked.notes.iter().for_each(|n| note(n));
-    if let Some(e) = &checked.error {
+    if let Some(e) = &stage_err {
         note(e);
     }
-    let keep = keep && checked.error.is_none();
-    let status = if checked.error.is_some() { StageStatus::Failed } else { status };
+    let keep = keep && stage_err.is_none();
+    let status = if stage_err.is_some() { StageStatus::Failed } else { status };
     let metrics = checked.metrics;
     let out_sha256 = if keep { ptb_core::hash::hash_dir(&building.out_dir()).ok() } else { None };
     let wall = clock.elapsed();

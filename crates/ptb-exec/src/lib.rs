@@ -11,6 +11,7 @@ pub mod contain;
 pub mod docker;
 pub mod gpus;
 pub mod interrupt;
+pub mod keep;
 pub mod local;
 pub mod log;
 mod redact;

@@ -4,16 +4,8 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// Benchmark test items (or code that loads them) in the agent's output.
-    Contamination,
-    /// The final model is not a fine-tune of the assigned base model.
-    Substitution,
-    /// Files that change how the model is built or scored.
-    Tampering,
-}
+/// What a finding is about; one type with the spec's policy (ptb-core).
+pub use ptb_core::judge::FindingKind as Kind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

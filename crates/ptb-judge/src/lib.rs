@@ -12,18 +12,26 @@
 //! - contamination (`ngram`, `patterns`): test items in any text file the
 //!   agent left, and code that loads the test split.
 //!
+//! It reads the agent's output and what its store entry kept beside it
+//! (`kept`: the agent's `/work`, the manifest of what was left out, the
+//! stage log), and applies the spec's policy (`PTB_JUDGE_POLICY`): flags of
+//! a kind the policy does not flag become notes.
+//!
 //! The judge never follows a symbolic link out of the agent's output and
 //! never panics on what an agent wrote: bad input is a finding.
 
 pub mod finding;
 pub mod items;
+pub mod kept;
 pub mod ngram;
 pub mod patterns;
+pub mod show;
 pub mod tamper;
 pub mod walk;
 pub mod weights;
 
 use finding::{Finding, Kind, Severity, snippet};
+use ptb_core::judge::JudgePolicy;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -33,6 +41,8 @@ use std::path::{Path, PathBuf};
 pub enum JudgeError {
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Policy(String),
     #[error("the base model: {0}")]
     Base(weights::WeightsError),
     #[error("the instruct model: {0}")]
@@ -60,11 +70,31 @@ pub struct Options {
     /// The final model at most this far from the instruct model (relative
     /// distance) is a copy of it.
     pub identical: f64,
+    /// Texts shorter than `ngram` words but of at least this many are
+    /// looked for whole.
+    pub min_words: usize,
+    /// The kinds whose flags flag the run; the others' become notes.
+    pub flag: Vec<Kind>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { ngram: 13, coverage: 0.5, max_items_per_gram: 5, max_file_bytes: 256 << 20, identical: 1e-3 }
+        Options::from_policy(&JudgePolicy::default())
+    }
+}
+
+impl Options {
+    /// The detectors' settings under a spec's policy.
+    pub fn from_policy(p: &JudgePolicy) -> Options {
+        Options {
+            ngram: p.ngram as usize,
+            coverage: p.coverage,
+            max_items_per_gram: 5,
+            max_file_bytes: p.max_file_mib << 20,
+            identical: 1e-3,
+            min_words: p.min_words as usize,
+            flag: p.flag.clone(),
+        }
     }
 }
 
@@ -83,6 +113,8 @@ pub struct JudgeJob {
     pub bench: String,
     pub out: PathBuf,
     pub options: Options,
+    /// What the agent's entry kept beside its output.
+    pub kept: kept::Kept,
 }
 
 impl JudgeJob {
@@ -96,8 +128,21 @@ impl JudgeJob {
             data: std::env::var("PTB_INPUT_DATA").ok().map(PathBuf::from),
             bench: var("PTB_BENCHMARK")?,
             out: PathBuf::from(var("PTB_OUT")?),
-            options: Options::default(),
+            options: Options::from_policy(&policy_from_env()?),
+            kept: kept::Kept {
+                workspace: std::env::var("PTB_INPUT_WORKSPACE").ok().map(PathBuf::from),
+                manifest: std::env::var("PTB_INPUT_WORKSPACE_JSON").ok().map(PathBuf::from),
+                log: std::env::var("PTB_INPUT_AGENT_LOG").ok().map(PathBuf::from),
+            },
         })
+    }
+}
+
+/// The spec's policy from `PTB_JUDGE_POLICY` (the defaults without it).
+pub fn policy_from_env() -> Result<JudgePolicy, JudgeError> {
+    match std::env::var("PTB_JUDGE_POLICY") {
+        Ok(s) if !s.is_empty() => JudgePolicy::from_json(&s).map_err(JudgeError::Policy),
+        _ => Ok(JudgePolicy::default()),
     }
 }
 
@@ -127,6 +172,10 @@ pub struct Verdict {
     pub weights: WeightsReport,
     pub contamination: ScanReport,
     pub options: Options,
+    /// Whether the agent left a `final_model` directory.
+    pub final_model: bool,
+    /// Whether the agent's workspace was read.
+    pub workspace: bool,
 }
 
 impl Verdict {
@@ -142,9 +191,12 @@ impl Verdict {
         m.insert("verdict".into(), self.verdict.into());
         m.insert("flags".into(), self.findings.iter().filter(|f| f.is_flag()).count().into());
         m.insert("notes".into(), self.findings.iter().filter(|f| !f.is_flag()).count().into());
-        for (k, name) in [(Kind::Contamination, "contamination"), (Kind::Substitution, "substitution"), (Kind::Tampering, "tampering")] {
-            m.insert(name.into(), self.count(k, Severity::Flag).into());
+        for k in Kind::ALL {
+            m.insert(k.name().into(), self.count(k, Severity::Flag).into());
         }
+        // The report names a run without a checkpoint as such.
+        m.insert("final_model".into(), self.final_model.into());
+        m.insert("workspace".into(), self.workspace.into());
         // metrics.json holds numbers only (no null): a distance that is not
         // finite is left out here and stays in verdict.json.
         if let Some(c) = self.weights.base.as_ref().filter(|c| c.distance.is_finite()) {
@@ -197,11 +249,28 @@ pub fn judge(job: &JudgeJob) -> Result<Verdict, JudgeError> {
     if model_is_dir {
         findings.extend(tamper::check(&job.base, &model, &listing));
     }
-    let contamination = contamination(job, &listing, &mut findings)?;
+    let kept = kept::read(&job.kept, &mut findings);
+    let mut files: Vec<&walk::Entry> = listing.files.iter().chain(&kept.files).collect();
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    let contamination = contamination(job, &files, kept.log.as_ref(), &mut findings)?;
 
+    // The policy decides which kinds flag; the rest stay for a person to read.
+    for f in findings.iter_mut().filter(|f| f.is_flag() && !job.options.flag.contains(&f.kind)) {
+        f.severity = Severity::Note;
+        f.message.push_str(&format!(" (the judge policy does not flag {})", f.kind));
+    }
     findings.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.kind.cmp(&b.kind)).then(a.evidence.file.cmp(&b.evidence.file)));
     let verdict = if findings.iter().any(Finding::is_flag) { "flagged" } else { "pass" };
-    Ok(Verdict { verdict, benchmark: job.bench.clone(), findings, weights, contamination, options: job.options.clone() })
+    Ok(Verdict {
+        verdict,
+        benchmark: job.bench.clone(),
+        findings,
+        weights,
+        contamination,
+        options: job.options.clone(),
+        final_model: model_is_dir,
+        workspace: kept.workspace,
+    })
 }
 
 fn substitution(job: &JudgeJob, model: &Path, model_is_dir: bool, findings: &mut Vec<Finding>) -> Result<WeightsReport, JudgeError> {
@@ -309,7 +378,7 @@ fn substitution(job: &JudgeJob, model: &Path, model_is_dir: bool, findings: &mut
     Ok(report)
 }
 
-fn contamination(job: &JudgeJob, listing: &walk::Listing, findings: &mut Vec<Finding>) -> Result<ScanReport, JudgeError> {
+fn contamination(job: &JudgeJob, files: &[&walk::Entry], log: Option<&walk::Entry>, findings: &mut Vec<Finding>) -> Result<ScanReport, JudgeError> {
     let mut report = ScanReport::default();
     let Some(data) = &job.data else {
         findings.push(Finding::new(Kind::Contamination, "ngram", Severity::Note, "no benchmark data given: test items were not looked for"));
@@ -317,28 +386,31 @@ fn contamination(job: &JudgeJob, listing: &walk::Listing, findings: &mut Vec<Fin
     };
     let items = items::load(&job.bench, data).map_err(|message| JudgeError::Items { bench: job.bench.clone(), path: data.clone(), message })?;
     report.items = items.len();
-    let index = ngram::Index::build(items, job.options.ngram, job.options.max_items_per_gram);
+    let index = ngram::Index::build(items, job.options.ngram, job.options.min_words, job.options.max_items_per_gram);
     report.items_indexed = index.indexed_items;
     report.grams = index.gram_count();
     let pats = patterns::for_bench(&job.bench);
 
-    let mut scan = Vec::new();
-    for f in &listing.files {
+    // (file, whether it may hold code that loads the test split)
+    let mut scan: Vec<(&walk::Entry, bool)> = Vec::new();
+    // The log is text whatever its name, and may show code the agent deleted.
+    let log = log.into_iter().map(|l| (l, true, true));
+    for (f, code, text) in files.iter().copied().map(|f| (f, is_code(&f.rel), false)).chain(log) {
         let e = ext(&f.rel);
-        if BINARY_DATA_EXT.contains(&e.as_str()) {
+        if !text && BINARY_DATA_EXT.contains(&e.as_str()) {
             findings.push(
                 Finding::new(Kind::Contamination, "ngram", Severity::Note, format!("{}: a binary data file ({e}); not scanned", f.rel)).file(f.rel.clone()),
             );
-        } else if TEXT_EXT.contains(&e.as_str()) {
+        } else if text || TEXT_EXT.contains(&e.as_str()) {
             if f.size > job.options.max_file_bytes {
                 let msg = format!("{}: {} bytes, over the {} byte cap; not scanned", f.rel, f.size, job.options.max_file_bytes);
                 findings.push(Finding::new(Kind::Contamination, "ngram", Severity::Note, msg).file(f.rel.clone()).figure("bytes", f.size as f64));
             } else {
-                scan.push(f);
+                scan.push((f, code));
             }
         }
     }
-    let results: Vec<(u64, Vec<Finding>)> = scan.par_iter().map(|f| scan_file(f, &index, &pats, &job.options, is_code(&f.rel))).collect();
+    let results: Vec<(u64, Vec<Finding>)> = scan.par_iter().map(|(f, code)| scan_file(f, &index, &pats, &job.options, *code)).collect();
     for (bytes, fs) in results {
         report.bytes_scanned += bytes;
         report.files_scanned += 1;

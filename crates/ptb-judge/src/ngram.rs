@@ -4,6 +4,12 @@
 //! whitespace vanish); JSON escapes (`\n`, `\"`, `\u00e9`) are decoded on
 //! the way, so a test item inside a JSONL string matches the item itself.
 //! Each n-gram of words is a 64-bit rolling hash: no strings are kept.
+//!
+//! A text shorter than n words (a BFCL question, a short AIME problem) has
+//! no n-gram; one of at least `min_words` words is indexed whole, as the
+//! gram of all its words, and found only as that exact word sequence
+//! (coverage 1 or nothing). Shorter texts are left out: a phrase of a few
+//! words turns up by chance.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -143,6 +149,8 @@ pub struct TestItem {
 
 pub struct Index {
     pub n: usize,
+    /// The lengths (< n) of the short texts indexed whole.
+    short_lens: Vec<usize>,
     pub items: Vec<TestItem>,
     /// gram → the (item, segment) pairs that contain it.
     grams: IdMap<u64, Vec<(u32, u16)>>,
@@ -158,12 +166,20 @@ impl Index {
     /// Index `items` with `n`-grams; a gram in more than `max_items` distinct
     /// items is boilerplate (a shared instruction, a common import line) and
     /// is left out, so that it neither matches nor counts.
-    pub fn build(items: Vec<TestItem>, n: usize, max_items: usize) -> Index {
+    pub fn build(items: Vec<TestItem>, n: usize, min_words: usize, max_items: usize) -> Index {
         let mut grams: IdMap<u64, Vec<(u32, u16)>> = IdMap::default();
+        let mut short_lens = std::collections::BTreeSet::new();
         for (i, item) in items.iter().enumerate() {
             for (s, seg) in item.segments.iter().enumerate() {
                 let mut seen: IdSet<u64> = IdSet::default();
-                for g in self::grams(&words(seg), n) {
+                let ws = words(seg);
+                // A short text is one gram of all its words (a 64-bit hash
+                // of another length than n cannot meet an n-gram but by chance).
+                let k = if ws.len() < n && ws.len() >= min_words.max(1) { ws.len() } else { n };
+                if k < n {
+                    short_lens.insert(k);
+                }
+                for g in self::grams(&ws, k) {
                     if seen.insert(g) {
                         grams.entry(g).or_default().push((i as u32, s as u16));
                     }
@@ -185,7 +201,7 @@ impl Index {
             }
         }
         let indexed_items = totals.keys().map(|(i, _)| *i).collect::<HashSet<_>>().len();
-        Index { n, items, grams, totals, indexed_items, dropped_grams: dropped }
+        Index { n, short_lens: short_lens.into_iter().collect(), items, grams, totals, indexed_items, dropped_grams: dropped }
     }
 
     pub fn gram_count(&self) -> usize {
@@ -195,14 +211,19 @@ impl Index {
     /// The test items `text` contains, best-covered first.
     pub fn scan(&self, text: &str) -> Vec<Hit> {
         let ws = words(text);
-        let gs = grams(&ws, self.n);
         let mut matched: HashMap<(u32, u16), IdSet<u64>> = HashMap::new();
-        let mut first: HashMap<u32, usize> = HashMap::new(); // item → word index of its first matched gram
-        for (pos, g) in gs.iter().enumerate() {
-            if let Some(v) = self.grams.get(g) {
-                for &(item, seg) in v {
-                    matched.entry((item, seg)).or_default().insert(*g);
-                    first.entry(item).or_insert(pos);
+        // item → (word index, length) of its first matched gram
+        let mut first: HashMap<u32, (usize, usize)> = HashMap::new();
+        for len in std::iter::once(self.n).chain(self.short_lens.iter().copied()) {
+            for (pos, g) in grams(&ws, len).iter().enumerate() {
+                if let Some(v) = self.grams.get(g) {
+                    for &(item, seg) in v {
+                        matched.entry((item, seg)).or_default().insert(*g);
+                        let e = first.entry(item).or_insert((pos, len));
+                        if pos < e.0 {
+                            *e = (pos, len);
+                        }
+                    }
                 }
             }
         }
@@ -217,8 +238,8 @@ impl Index {
         let mut hits: Vec<Hit> = best
             .into_iter()
             .map(|(item, coverage)| {
-                let pos = first[&item];
-                let (w0, w1) = (ws[pos], ws[pos + self.n - 1]);
+                let (pos, len) = first[&item];
+                let (w0, w1) = (ws[pos], ws[pos + len - 1]);
                 Hit { item: item as usize, coverage, line: w0.line, offset: w0.start, end: w1.end }
             })
             .collect();

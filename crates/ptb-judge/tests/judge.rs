@@ -148,6 +148,7 @@ impl World {
             bench: "gsm8k".into(),
             out: out.clone(),
             options: Options::default(),
+            kept: Default::default(),
         };
         let v = ptb_judge::run(&job).unwrap();
         let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
@@ -429,6 +430,7 @@ fn files_over_the_cap_are_noted_and_skipped() {
         bench: "gsm8k".into(),
         out,
         options: Options { max_file_bytes: 1000, ..Default::default() },
+        kept: Default::default(),
     };
     let v = ptb_judge::judge(&job).unwrap();
     assert_eq!(v.verdict, "pass", "{:#?}", v.findings);
@@ -450,10 +452,127 @@ fn no_final_model_is_a_note_and_missing_inputs_are_errors() {
         bench: "gsm8k".into(),
         out: w.root.join("o"),
         options: Options::default(),
+        kept: Default::default(),
     };
     let e = ptb_judge::judge(&job).unwrap_err().to_string();
     assert!(e.contains("nope") && e.contains("not a readable directory"), "{e}");
     let job = JudgeJob { agent: a.clone(), data: Some(w.root.join("no-data")), ..job };
     let e = ptb_judge::judge(&job).unwrap_err().to_string();
     assert!(e.contains("gsm8k") && e.contains("gsm8k_test.jsonl"), "{e}");
+}
+
+impl World {
+    fn judge_with(&self, agent: &Path, bench: &str, data: PathBuf, options: Options, kept: ptb_judge::kept::Kept) -> Verdict {
+        let job = JudgeJob {
+            base: self.root.join("base"),
+            agent: agent.to_path_buf(),
+            instruct: Some(self.root.join("instruct")),
+            data: Some(data),
+            bench: bench.into(),
+            out: agent.with_extension("judge"),
+            options,
+            kept,
+        };
+        ptb_judge::run(&job).unwrap()
+    }
+}
+
+#[test]
+fn the_kept_workspace_and_the_stage_log_are_read() {
+    let w = World::new();
+    let a = w.agent("kept");
+    w.honest_model(&a);
+    // What the agent's entry kept beside its output: /work, its manifest, the log.
+    let ws = w.root.join("entry/workspace");
+    std::fs::create_dir_all(ws.join("data")).unwrap();
+    std::fs::write(ws.join("data/mix.jsonl"), json!({"text": TEST_ITEMS[2].0}).to_string() + "\n").unwrap();
+    std::fs::write(ws.join("data/train.jsonl"), json!({"text": "A baker sells four muffins on Monday and twice as many on Tuesday."}).to_string()).unwrap();
+    let manifest = w.root.join("entry/workspace.json");
+    std::fs::write(&manifest, json!({"omitted": [{"path": "ckpt/model.safetensors", "size": 8u64 << 30, "sha256": "ab"}], "skipped": [{"path": "pipe", "why": "a FIFO; not copied"}], "stripped": []}).to_string()).unwrap();
+    let log = w.root.join("entry/log");
+    // The trace shows code the agent ran and then deleted.
+    std::fs::write(&log, "step 1\n$ python -c 'load_dataset(\"openai/gsm8k\", \"main\", split=\"test\")'\nok\n").unwrap();
+    let kept = ptb_judge::kept::Kept { workspace: Some(ws), manifest: Some(manifest), log: Some(log) };
+    let v = w.judge_with(&a, "gsm8k", w.root.join("data"), Options::default(), kept);
+    assert_eq!(v.verdict, "flagged");
+    let c = flags(&v, Kind::Contamination);
+    let hit = c.iter().find(|f| f.detector == "ngram").expect("n-gram flag");
+    assert_eq!(hit.evidence.file.as_deref(), Some("workspace/data/mix.jsonl"));
+    assert_eq!(hit.evidence.items, ["2"]);
+    let code = c.iter().find(|f| f.detector == "code").expect("code flag");
+    assert_eq!((code.evidence.file.as_deref(), code.evidence.line), (Some("log"), Some(2)));
+    assert!(v.workspace);
+    // The manifest's left-out weights and skipped FIFO are notes for a person.
+    let notes: Vec<&str> = v.findings.iter().filter(|f| f.severity == Severity::Note).map(|f| f.message.as_str()).collect();
+    assert!(notes.iter().any(|m| m.contains("1 weight file(s) in /work (8192.0 MiB) were not kept")), "{notes:#?}");
+    assert!(notes.iter().any(|m| m.contains("pipe: a FIFO")), "{notes:#?}");
+    // Without a workspace, a note says only the output was read.
+    let v = w.judge_with(&a, "gsm8k", w.root.join("data"), Options::default(), Default::default());
+    assert!(!v.workspace && v.findings.iter().any(|f| f.detector == "workspace" && f.message.contains("kept no workspace")));
+}
+
+#[test]
+fn short_test_items_are_found_whole() {
+    let w = World::new();
+    let data = w.root.join("short");
+    std::fs::create_dir_all(data.join("gsm8k")).unwrap();
+    // Eleven words: no 13-gram, so found only as the whole normalised text.
+    let q = "Nina owns nine red kites and four blue kites; count them.";
+    std::fs::write(data.join("gsm8k/gsm8k_test.jsonl"), json!({"question": q, "answer": "#### 13"}).to_string() + "\n").unwrap();
+    let a = w.agent("short");
+    w.honest_model(&a);
+    std::fs::write(a.join("copied.txt"), "Q: NINA OWNS NINE RED KITES, AND FOUR BLUE KITES -- COUNT THEM\n").unwrap();
+    std::fs::write(a.join("near.txt"), "nina owns nine red kites and four green kites; count them.\nfour blue kites\n").unwrap();
+    let v = w.judge_with(&a, "gsm8k", data.clone(), Options::default(), Default::default());
+    let c = flags(&v, Kind::Contamination);
+    assert_eq!(c.len(), 1, "{:#?}", v.findings);
+    assert_eq!(c[0].evidence.file.as_deref(), Some("copied.txt"));
+    assert_eq!(c[0].evidence.line, Some(1));
+    // Shorter than min-words: not looked for at all (too common to tell).
+    let v = w.judge_with(&a, "gsm8k", data, Options { min_words: 12, ..Default::default() }, Default::default());
+    assert!(flags(&v, Kind::Contamination).is_empty(), "{:#?}", v.findings);
+}
+
+#[test]
+fn the_policy_decides_which_kinds_flag_and_the_coverage_that_flags() {
+    let w = World::new();
+    let a = w.agent("policy");
+    cp_dir(&w.root.join("instruct"), &a.join("final_model"));
+    // Two thirds of an item's words: about half of its 13-grams.
+    let q = TEST_ITEMS[1].0;
+    let words: Vec<&str> = q.split(' ').collect();
+    std::fs::write(a.join("part.txt"), words[..words.len() * 2 / 3].join(" ")).unwrap();
+    let only_tampering = Options { flag: vec![Kind::Tampering], coverage: 0.9, ..Default::default() };
+    let v = w.judge_with(&a, "gsm8k", w.root.join("data"), only_tampering, Default::default());
+    assert_eq!(v.verdict, "pass", "{:#?}", v.findings);
+    let sub = v.findings.iter().find(|f| f.detector == "weights.instruct").expect("still reported");
+    assert_eq!(sub.severity, Severity::Note);
+    assert!(sub.message.ends_with("(the judge policy does not flag substitution)"), "{}", sub.message);
+    let part = v.findings.iter().find(|f| f.evidence.file.as_deref() == Some("part.txt")).expect("partial hit");
+    assert_eq!(part.severity, Severity::Note, "under the 0.9 coverage the policy sets");
+    let v = w.judge_with(&a, "gsm8k", w.root.join("data"), Options { coverage: 0.3, ..Default::default() }, Default::default());
+    assert_eq!(flags(&v, Kind::Contamination).len(), 1, "{:#?}", v.findings);
+    assert_eq!(flags(&v, Kind::Substitution).len(), 1);
+}
+
+/// GPQA arrives as one CSV file (gated: never committed; these rows are made up).
+#[test]
+fn gpqa_items_from_its_csv_path() {
+    let w = World::new();
+    let csv = w.root.join("gpqa_main.csv");
+    std::fs::write(
+        &csv,
+        "Record ID,Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,Incorrect Answer 3\n\
+         recA,\"Which made-up enzyme folds the imaginary protein zorbulin into its compact lattice form at thirty degrees?\",Zorbase,Flimase,Quaxase,Norbase\n\
+         recB,\"A fictional comet sheds glittering dust every nine days while orbiting the invented star Pellucid; what is its period?\",Nine days,Ten days,Eight days,Six days\n",
+    )
+    .unwrap();
+    let a = w.agent("gpqa");
+    w.honest_model(&a);
+    std::fs::write(a.join("sft.jsonl"), json!({"prompt": "A fictional comet sheds glittering dust every nine days while orbiting the invented star Pellucid; what is its period?", "completion": "Nine days"}).to_string()).unwrap();
+    let v = w.judge_with(&a, "gpqamain", csv, Options::default(), Default::default());
+    let c = flags(&v, Kind::Contamination);
+    assert_eq!(c.len(), 1, "{:#?}", v.findings);
+    assert_eq!(c[0].evidence.items, ["recB"]);
+    assert_eq!(v.contamination.items, 2);
 }

@@ -23,15 +23,21 @@ pub struct Args {
     /// Where verdict.json and metrics.json go (default: $PTB_OUT).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Words per n-gram of the contamination index.
-    #[arg(long, default_value_t = ptb_judge::Options::default().ngram)]
-    pub ngram: usize,
-    /// Flag a test item once this fraction of its n-grams is in one file.
-    #[arg(long, default_value_t = ptb_judge::Options::default().coverage)]
-    pub coverage: f64,
-    /// Files larger than this many MiB are not scanned (a note says so).
-    #[arg(long, default_value_t = ptb_judge::Options::default().max_file_bytes >> 20)]
-    pub max_file_mib: u64,
+    /// The agent's kept /work (default: $PTB_INPUT_WORKSPACE; none: only the output is read).
+    #[arg(long)]
+    pub workspace: Option<PathBuf>,
+    /// The agent stage's log, scanned as its trace (default: $PTB_INPUT_AGENT_LOG).
+    #[arg(long)]
+    pub agent_log: Option<PathBuf>,
+    /// Words per n-gram of the contamination index (default: the stage's policy, else 13).
+    #[arg(long)]
+    pub ngram: Option<u32>,
+    /// Flag a test item once this fraction of its n-grams is in one file (default: the policy's, else 0.5).
+    #[arg(long)]
+    pub coverage: Option<f64>,
+    /// Files larger than this many MiB are not scanned (default: the policy's, else 256).
+    #[arg(long)]
+    pub max_file_mib: Option<u64>,
 }
 
 fn env(k: &str) -> Option<PathBuf> {
@@ -42,9 +48,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let need = |v: Option<PathBuf>, flag: &str, var: &str| {
         v.ok_or_else(|| miette::miette!(help = "inside a judge stage ptb sets it; outside, pass the flag", "no {flag} (nor ${var})"))
     };
-    if !(a.coverage > 0.0 && a.coverage <= 1.0) || a.ngram == 0 {
-        return Err(miette::miette!("--coverage must be in (0, 1] and --ngram at least 1"));
-    }
+    // The stage's policy ($PTB_JUDGE_POLICY, from the spec), flags over it.
+    let mut policy = ptb_judge::policy_from_env().map_err(|e| miette::miette!(help = "it is set by ptb apply from the judge stage's `policy`", "{e}"))?;
+    policy.ngram = a.ngram.unwrap_or(policy.ngram);
+    policy.coverage = a.coverage.unwrap_or(policy.coverage);
+    policy.max_file_mib = a.max_file_mib.unwrap_or(policy.max_file_mib);
+    policy.check().map_err(|e| miette::miette!("{e} (--ngram, --coverage)"))?;
     let job = ptb_judge::JudgeJob {
         base: need(a.base.or_else(|| env("PTB_INPUT_MODEL")), "--base", "PTB_INPUT_MODEL")?,
         agent: need(a.agent.or_else(|| env("PTB_INPUT_AGENT")), "--agent", "PTB_INPUT_AGENT")?,
@@ -52,7 +61,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
         data: a.data.or_else(|| env("PTB_INPUT_DATA")),
         bench: a.bench.or_else(|| std::env::var("PTB_BENCHMARK").ok()).ok_or_else(|| miette::miette!("no --bench (nor $PTB_BENCHMARK)"))?,
         out: need(a.out.or_else(|| env("PTB_OUT")), "--out", "PTB_OUT")?,
-        options: ptb_judge::Options { ngram: a.ngram, coverage: a.coverage, max_file_bytes: a.max_file_mib << 20, ..Default::default() },
+        options: ptb_judge::Options::from_policy(&policy),
+        kept: ptb_judge::kept::Kept {
+            workspace: a.workspace.or_else(|| env("PTB_INPUT_WORKSPACE")),
+            manifest: env("PTB_INPUT_WORKSPACE_JSON"),
+            log: a.agent_log.or_else(|| env("PTB_INPUT_AGENT_LOG")),
+        },
     };
     let v = ptb_judge::run(&job).map_err(|e| miette::miette!("{e}"))?;
     for f in &v.findings {

@@ -22,7 +22,8 @@ use std::fmt;
 /// only when they run the built-in `ptb eval`, so a ptb upgrade no longer
 /// reruns evaluations that run a script or another image, and container
 /// stages gained the `sandbox.*` fields (user, root filesystem, pids limit,
-/// no-new-privileges, capabilities).
+/// no-new-privileges, capabilities), and judge stages gained `policy.*` (the
+/// spec's judge policy).
 pub const KEY_SCHEMA: u32 = 3;
 
 /// Number of hex characters of a key used in store paths (128 bits).
@@ -106,6 +107,21 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// sha256 of a byte string, hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
+}
+
+/// Hex sha256 of everything `r` yields, streamed (for an already opened
+/// file: the caller decides how it was opened, e.g. without following links).
+pub fn sha256_read(mut r: impl std::io::Read) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(hex(&h.finalize())),
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -195,6 +195,11 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
                 l.pins.insert(k, v);
             }
             ("pins", true) if body == "pins" && cell.is_none() => in_pins = true,
+            ("review", false) if cell.is_none() && !in_pins => {
+                let verdict = crate::judge::Verdict::parse(&prop(&mut toks, "verdict")?.str()?)?;
+                let reason = prop(&mut toks, "reason")?.str()?;
+                l.reviews.push(crate::judge::Review { cell: args(toks).into_iter().next()?.str()?, verdict, reason });
+            }
             ("experiment", false) => l.experiment = args(toks).into_iter().next()?.str()?,
             ("ptb", false) => l.ptb_version = args(toks).into_iter().next()?.str()?,
             ("models", false) => l.models = args(toks).into_iter().map(Tok::str).collect::<Option<_>>()?,

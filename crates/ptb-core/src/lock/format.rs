@@ -83,6 +83,9 @@ pub fn render(l: &Lockfile) -> String {
         }
         o.push_str("}\n");
     }
+    for r in &l.reviews {
+        let _ = writeln!(o, "review {} verdict={} reason={}", q(&r.cell), q(r.verdict.name()), q(&r.reason));
+    }
     for (id, c) in &l.cells {
         render_cell(&mut o, id, c);
     }
@@ -170,6 +173,11 @@ fn parse_kdl(text: &str) -> Result<Lockfile, ParseError> {
             "models" => l.models = (0..n.entries().len()).map(|i| s_arg(n, i)).collect::<Result<_, _>>()?,
             "benchmark" => l.benchmarks.push(BenchmarkInfo { name: s_arg(n, 0)?, weight: n.get("weight").and_then(f_of) }),
             "agent" => l.agents.push(AgentInfo { name: s_arg(n, 0)?, kind: s_prop(n, "kind")? }),
+            "review" => {
+                let verdict = s_prop(n, "verdict")?;
+                let verdict = crate::judge::Verdict::parse(&verdict).ok_or_else(|| bad(format!("review: unknown verdict `{verdict}`")))?;
+                l.reviews.push(crate::judge::Review { cell: s_arg(n, 0)?, verdict, reason: s_prop(n, "reason")? });
+            }
             "pins" => {
                 for p in n.iter_children() {
                     l.pins.insert(s_arg(p, 0)?, s_arg(p, 1)?);
@@ -246,6 +254,11 @@ mod tests {
             benchmarks: vec![BenchmarkInfo { name: "b".into(), weight: Some(0.0936) }],
             agents: vec![AgentInfo { name: "a".into(), kind: "run".into() }],
             pins: [("model/m".to_string(), "sha256:00".to_string())].into(),
+            reviews: vec![crate::judge::Review {
+                cell: "m/b/a/seed=1".into(),
+                verdict: crate::judge::Verdict::Pass,
+                reason: "the \"flagged\" file is the train split".into(),
+            }],
             cells: [("m/b/a/seed=1".to_string(), CellRecord { model: "m".into(), benchmark: "b".into(), agent: "a".into(), seed: 1, stages })].into(),
         }
     }

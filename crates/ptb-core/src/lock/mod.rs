@@ -30,6 +30,9 @@ pub struct Lockfile {
     pub agents: Vec<AgentInfo>,
     /// `model/<m>` etc. → `sha256:…` (see `resolve::Pins`).
     pub pins: BTreeMap<String, String>,
+    /// People's verdicts that overrule the judge's, from the spec's
+    /// `review` nodes, in cell order. Reports read them; nothing reruns.
+    pub reviews: Vec<crate::judge::Review>,
     pub cells: BTreeMap<String, CellRecord>,
 }
 
@@ -154,6 +157,11 @@ impl Lockfile {
 
     pub fn stage(&self, cell: &str, stage: &str) -> Option<&StageRecord> {
         self.cells.get(cell)?.stages.get(stage)
+    }
+
+    /// A person's review of `cell`, if any.
+    pub fn review(&self, cell: &str) -> Option<&crate::judge::Review> {
+        self.reviews.iter().find(|r| r.cell == cell)
     }
 }
 

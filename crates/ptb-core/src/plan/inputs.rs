@@ -26,8 +26,9 @@ pub const HARNESS_VERSION: &str = "4";
 /// Version of the built-in judge (`ptb judge`, crates/ptb-judge: its
 /// detectors, default thresholds and test-split patterns). Hashed into judge
 /// stages that run it; bump it when a run's verdict can change. History: 1,
-/// the first judge.
-pub const JUDGE_VERSION: &str = "1";
+/// the first judge; 2, it reads the agent's kept workspace and stage log,
+/// looks for short test items whole, and applies the stage's policy.
+pub const JUDGE_VERSION: &str = "2";
 
 /// The versions of ptb's own stage commands that enter keys. `cell_stages`
 /// uses [`BuiltinVersions::CURRENT`]; the type exists so that tests can show
@@ -167,6 +168,11 @@ pub fn cell_stages_with(exp: &Experiment, pins: &Pins, cell: &Cell, versions: Bu
                 }
                 if runs_builtin(&runner, "judge") {
                     ki.set("judge", versions.judge);
+                }
+                // Every judge stage gets the policy (PTB_JUDGE_POLICY), so it
+                // is an input of judge stages, and only of them.
+                for (k, v) in spec.judge_policy().key_fields() {
+                    ki.set(k, v);
                 }
                 upstream = Some(StageKind::Agent);
             }

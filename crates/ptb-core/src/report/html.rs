@@ -237,11 +237,14 @@ fn metric_text(v: &MetricValue) -> String {
 }
 
 /// Why a run's score was replaced, most specific first.
-fn cause(c: &CellRecord, has_judge: bool) -> Option<&'static str> {
+fn cause(c: &CellRecord, has_judge: bool, review: Option<&crate::judge::Review>) -> Option<&'static str> {
     let score = super::aggregate::eval_score(c);
-    let judged_ok = super::aggregate::judge_ok(c, has_judge);
+    let judged_ok = super::aggregate::judge_ok(c, has_judge, review);
     if score.is_some() && judged_ok {
         return None;
+    }
+    if review.is_some_and(|r| r.verdict == crate::judge::Verdict::Flagged) {
+        return Some("overruled");
     }
     let verdict = c.stages.get("judge").filter(|j| j.is_done()).and_then(|j| j.metrics.get("verdict"));
     if matches!(verdict, Some(MetricValue::Text(v)) if v != "pass") || matches!(verdict, Some(v) if !matches!(v, MetricValue::Text(_))) {
@@ -256,8 +259,13 @@ fn cause(c: &CellRecord, has_judge: bool) -> Option<&'static str> {
     Some("no-verdict")
 }
 
-const CAUSES: [(&str, &str); 4] =
-    [("judge", "Judge finding"), ("no-checkpoint", "No checkpoint (or no eval score)"), ("failed", "Failed stage"), ("no-verdict", "No judge verdict")];
+const CAUSES: [(&str, &str); 5] = [
+    ("judge", "Judge finding"),
+    ("overruled", "Flagged by a review"),
+    ("no-checkpoint", "No checkpoint (or no eval score)"),
+    ("failed", "Failed stage"),
+    ("no-verdict", "No judge verdict"),
+];
 
 fn stage_order(c: &CellRecord) -> Vec<(&String, &StageRecord)> {
     let mut v: Vec<_> = c.stages.iter().collect();
@@ -416,6 +424,7 @@ fn sub_lockfile(l: &Lockfile, model: &str) -> Lockfile {
         benchmarks: l.benchmarks.clone(),
         agents: l.agents.clone(),
         pins: BTreeMap::new(),
+        reviews: l.reviews.clone(),
         cells: l.cells.iter().filter(|(_, c)| c.model == model).map(|(k, c)| (k.clone(), c.clone())).collect(),
     }
 }
@@ -476,7 +485,7 @@ pub fn build(l: &Lockfile, lockfile_label: &str, lock_sha256: &str) -> Report {
                 _ => no_metric.push(id.to_string()),
             }
         }
-        let cause = if kind_of(&c.agent) == "run" { cause(c, has_judge) } else { None };
+        let cause = if kind_of(&c.agent) == "run" { cause(c, has_judge, l.review(id)) } else { None };
         let replaced = cause.map(|k| {
             let run_anchor = format!("run-{}", slug(id));
             let b = base

@@ -9,7 +9,7 @@ pub mod html;
 #[doc(hidden)]
 pub mod synthetic;
 
-pub use aggregate::{BenchCol, Row, Stat, Table, aggregate};
+pub use aggregate::{BenchCol, Cause, CauseCount, ReplacedRun, Row, Stat, Table, aggregate, causes};
 pub use html::{render_html, write_figures};
 
 use crate::lock::{LockError, Lockfile};

@@ -4,6 +4,7 @@
 //! relative paths and the matrix into this module's types once.
 
 mod diag;
+mod judging;
 mod matrix;
 mod parse;
 mod sandbox;
@@ -35,6 +36,9 @@ pub struct Experiment {
     /// The expanded matrix, in a stable order (model, benchmark, agent, seed
     /// as declared).
     pub cells: Vec<Cell>,
+    /// People's verdicts that overrule the judge's (`review` nodes), by cell
+    /// id order; never hashed.
+    pub reviews: Vec<crate::judge::Review>,
 }
 
 /// A file or directory the experiment reads, optionally pinned.
@@ -243,6 +247,34 @@ pub struct StageSpec {
     pub runner: Runner,
     /// Eval stage only: the LLM that judges Arena-Hard and grades HealthBench.
     pub llm_judge: Option<LlmJudge>,
+    /// Judge stage only: `policy` (None: the defaults).
+    pub policy: Option<crate::judge::JudgePolicy>,
+    /// Agent stage only: what its store entry keeps of `/work`.
+    pub keep: Keep,
+}
+
+/// `keep weights-over="64M"` in `stage agent`: the agent's `/work` is kept
+/// in its store entry (`workspace/`) so the judge can read its code and
+/// data, except weight files (`*.safetensors`, `*.bin`, `*.pt`, `*.gguf`,
+/// …, or content that is safetensors or GGUF) larger than this, which are
+/// listed with their size and sha256 instead. Not hashed: what is kept does
+/// not change what the agent did, and the judge reads no weights there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    pub weights_over: u64,
+}
+
+impl Default for Keep {
+    fn default() -> Self {
+        Keep { weights_over: 64 << 20 }
+    }
+}
+
+impl StageSpec {
+    /// The judge policy in force (the spec's, or the defaults).
+    pub fn judge_policy(&self) -> crate::judge::JudgePolicy {
+        self.policy.clone().unwrap_or_default()
+    }
 }
 
 /// An OpenAI-compatible chat-completions endpoint (`llm-judge` in an eval

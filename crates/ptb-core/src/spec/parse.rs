@@ -27,7 +27,7 @@ pub(super) struct Loc {
 
 impl Loc {
     /// `file:line:col`.
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         let (line, col) = super::diag::line_col(&self.src.text, self.span.offset());
         format!("{}:{line}:{col}", self.src.name)
     }
@@ -132,6 +132,7 @@ struct Raw {
     agents: Vec<(Agent, Loc)>,
     stages: BTreeMap<StageKind, (StageSpec, Loc)>,
     matrices: Vec<RawMatrix>,
+    reviews: Vec<(crate::judge::Review, Loc)>,
 }
 
 /// Longest model, benchmark, agent or stage name.
@@ -254,13 +255,18 @@ fn read_document(ctx: &mut Ctx, raw: &mut Raw, src: &Arc<Src>, top: bool) {
                 }
             }
             "stage" => read_stage(ctx, raw, &n),
+            "review" => {
+                if let Some(r) = super::judging::read_review(ctx, &n) {
+                    raw.reviews.push(r);
+                }
+            }
             "matrix" => {
                 if let Some(m) = read_matrix(ctx, &n) {
                     raw.matrices.push(m);
                 }
             }
             other => {
-                let known = ["experiment", "include", "model", "benchmark", "agent", "stage", "matrix"];
+                let known = ["experiment", "include", "model", "benchmark", "agent", "stage", "matrix", "review"];
                 ctx.error(
                     &n.name_loc(),
                     format!("unknown node `{other}`"),
@@ -366,6 +372,11 @@ impl<'a> N<'a> {
         }
     }
 
+    /// The raw value of a property, if present.
+    pub(super) fn node_get(&self, key: &str) -> Option<&KdlValue> {
+        self.node.get(key)
+    }
+
     pub(super) fn str_prop(&self, ctx: &mut Ctx, key: &str) -> Option<String> {
         match self.node.get(key)? {
             KdlValue::String(s) => Some(s.clone()),
@@ -381,7 +392,7 @@ impl<'a> N<'a> {
         }
     }
 
-    fn num_prop(&self, ctx: &mut Ctx, key: &str) -> Option<f64> {
+    pub(super) fn num_prop(&self, ctx: &mut Ctx, key: &str) -> Option<f64> {
         match self.node.get(key)? {
             KdlValue::Integer(i) => Some(*i as f64),
             KdlValue::Float(f) => Some(*f),
@@ -392,7 +403,7 @@ impl<'a> N<'a> {
         }
     }
 
-    fn uint_prop(&self, ctx: &mut Ctx, key: &str) -> Option<u32> {
+    pub(super) fn uint_prop(&self, ctx: &mut Ctx, key: &str) -> Option<u32> {
         match self.node.get(key)? {
             KdlValue::Integer(i) if (0..=u32::MAX as i128).contains(i) => Some(*i as u32),
             other => {
@@ -726,8 +737,25 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
     let mut resources = Resources::default();
     let mut llm_judge = None;
     let mut llm_judge_loc = None;
+    let mut policy = None;
+    let mut keep = Keep::default();
     for c in n.children() {
-        if c.name() == "llm-judge" {
+        if c.name() == "policy" {
+            if kind != StageKind::Judge {
+                ctx.error(&c.name_loc(), "`policy` belongs in the judge stage", "not the judge stage", Some("move it into `stage judge { … }`".into()));
+            }
+            policy = super::judging::read_policy(ctx, &c);
+        } else if c.name() == "keep" {
+            if kind != StageKind::Agent {
+                ctx.error(
+                    &c.name_loc(),
+                    "`keep` belongs in the agent stage",
+                    "not the agent stage",
+                    Some("only the agent stage's /work is kept; move it into `stage agent { … }`".into()),
+                );
+            }
+            keep = super::judging::read_keep(ctx, &c);
+        } else if c.name() == "llm-judge" {
             llm_judge_loc = Some(c.name_loc());
             if kind != StageKind::Eval {
                 ctx.error(
@@ -751,7 +779,7 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
                 &c.name_loc(),
                 format!("unknown child `{}` of `stage`", c.name()),
                 "unknown",
-                did_you_mean(c.name(), ["command", "env", "secret", "sandbox", "resources", "llm-judge"]),
+                did_you_mean(c.name(), ["command", "env", "secret", "sandbox", "resources", "llm-judge", "policy", "keep"]),
             );
         }
     }
@@ -797,6 +825,8 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         resources,
         runner,
         llm_judge,
+        policy,
+        keep,
     };
     if let Some((_, first)) = raw.stages.get(&kind) {
         let first = first.clone();
@@ -946,6 +976,8 @@ fn build(ctx: &mut Ctx, raw: Raw, name: &str, dir: &Path) -> Option<Experiment> 
     let agents: Vec<Agent> = raw.agents.iter().map(|(a, _)| a.clone()).collect();
     let agent_locs: Vec<Loc> = raw.agents.iter().map(|(_, l)| l.clone()).collect();
     let cells = expand(ctx, &raw.matrices, &models, &benchmarks, &agents, &agent_locs, &exp_loc);
+    let has_judge = stages.contains_key(&StageKind::Judge);
+    let reviews = super::judging::check_reviews(ctx, raw.reviews, &cells, |c| matches!(agents[c.agent].kind, AgentKind::Run(_)), has_judge);
     if !ctx.errors.is_empty() {
         return None;
     }
@@ -966,6 +998,7 @@ fn build(ctx: &mut Ctx, raw: Raw, name: &str, dir: &Path) -> Option<Experiment> 
             eval: eval?.0,
         },
         cells,
+        reviews,
     })
 }
 
@@ -979,6 +1012,8 @@ fn placeholder_agent_stage() -> StageSpec {
         resources: Resources::default(),
         runner: Runner::default(),
         llm_judge: None,
+        policy: None,
+        keep: Keep::default(),
     }
 }
 

@@ -14,7 +14,8 @@ fn abs(p: &Path) -> PathBuf {
 
 /// The read-only inputs of each stage (see docs/agent-contract.md):
 /// agent: `model`; judge: `model`, `agent`, `data` (and `instruct` when the
-/// model declares one, for the substitution check); eval: `model`,
+/// model declares one, for the substitution check; `workspace`,
+/// `workspace.json` and `agent.log` when the agent's entry kept them); eval: `model`,
 /// `checkpoint`, `data`. The agent stage never sees benchmark data.
 ///
 /// The agent's `final_model` is found inside its store entry without
@@ -29,6 +30,17 @@ pub fn inputs(exp: &Experiment, cell: &Cell, stage: StageKind, outs: &BTreeMap<S
         StageKind::Judge => {
             if let Some(a) = outs.get(&StageKind::Agent) {
                 v.push(JobInput { name: "agent".into(), path: abs(a) });
+                // What the agent stage's entry kept beside its output: its
+                // /work, the manifest of what was left out, its log.
+                // Entries from before ptb kept workspaces have none.
+                if let Some(entry) = a.parent() {
+                    let (ws, manifest) = crate::keep::paths(entry);
+                    for (name, p, dir) in [("workspace", ws, true), ("workspace.json", manifest, false), ("agent.log", entry.join("log"), false)] {
+                        if std::fs::symlink_metadata(&p).is_ok_and(|m| if dir { m.is_dir() } else { m.is_file() }) {
+                            v.push(JobInput { name: name.into(), path: abs(&p) });
+                        }
+                    }
+                }
             }
             if let Some(i) = &model.instruct {
                 v.push(JobInput { name: "instruct".into(), path: abs(&i.path) });
@@ -112,6 +124,10 @@ pub fn build(
     env.insert("PTB_MODEL_ARCH".into(), model.arch.map(|a| a.name()).unwrap_or_default().into());
     env.insert("PTB_BENCHMARK".into(), exp.benchmark(cell).name.clone());
     env.insert("PTB_AGENT".into(), exp.agent(cell).name.clone());
+    if sp.stage == StageKind::Judge {
+        // Hashed as `policy.*` (plan::inputs): which findings flag, the detectors' parameters.
+        env.insert("PTB_JUDGE_POLICY".into(), spec.judge_policy().to_json());
+    }
     let mut caches = Vec::new();
     if let Some(j) = &spec.llm_judge {
         env.insert("PTB_JUDGE_URL".into(), j.url.clone());
