@@ -109,7 +109,7 @@ impl Network {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Network> {
+    pub fn parse(s: &str) -> Option<Network> {
         [Network::None, Network::Bridge].into_iter().find(|n| n.name() == s)
     }
 }
@@ -135,7 +135,7 @@ impl PullPolicy {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<PullPolicy> {
+    pub fn parse(s: &str) -> Option<PullPolicy> {
         [PullPolicy::Never, PullPolicy::IfMissing].into_iter().find(|p| p.name() == s)
     }
 }
@@ -235,6 +235,21 @@ pub struct StageSpec {
     pub runner: Runner,
     /// Eval stage only: the LLM that judges Arena-Hard and grades HealthBench.
     pub llm_judge: Option<LlmJudge>,
+    /// `executor=slurm` only: where and how the job is queued. Not hashed:
+    /// none of it changes what the stage computes (docs/hashing.md).
+    pub slurm: SlurmOptions,
+}
+
+/// The `slurm` child of a stage: sbatch settings that choose where a job
+/// runs and who pays for it, never what it computes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlurmOptions {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    pub constraint: Option<String>,
+    /// Further sbatch options, verbatim (`"--exclusive"`, `"--reservation=x"`).
+    pub extra: Vec<String>,
 }
 
 /// An OpenAI-compatible chat-completions endpoint (`llm-judge` in an eval
@@ -291,9 +306,25 @@ impl Experiment {
     pub fn agent(&self, cell: &Cell) -> &Agent {
         &self.agents[cell.agent]
     }
-    /// Whether any stage runs in a container.
+    /// Whether any stage runs in a container: Docker stages, and Slurm
+    /// stages with an image (run through the node's engine; their image is
+    /// pinned by digest on the controller like any other).
     pub fn uses_docker(&self) -> bool {
-        [Some(&self.stages.agent), self.stages.judge.as_ref(), Some(&self.stages.eval)].into_iter().flatten().any(|s| s.executor == ExecutorKind::Docker)
+        self.stage_specs().any(|s| match s.executor {
+            ExecutorKind::Docker => true,
+            ExecutorKind::Local => false,
+            ExecutorKind::Slurm => s.runner.image.is_some() || (s.kind == StageKind::Agent && self.agents.iter().any(|a| matches!(&a.kind, AgentKind::Run(r) if r.image.is_some()))),
+        })
+    }
+
+    /// Whether any stage runs as a Slurm job.
+    pub fn uses_slurm(&self) -> bool {
+        self.stage_specs().any(|s| s.executor == ExecutorKind::Slurm)
+    }
+
+    /// The declared stages, in chain order.
+    pub fn stage_specs(&self) -> impl Iterator<Item = &StageSpec> {
+        [Some(&self.stages.agent), self.stages.judge.as_ref(), Some(&self.stages.eval)].into_iter().flatten()
     }
 
     /// The stages a cell runs, in order.

@@ -576,8 +576,11 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
     let mut resources = Resources::default();
     let mut llm_judge = None;
     let mut llm_judge_loc = None;
+    let mut slurm = None;
     for c in n.children() {
-        if c.name() == "llm-judge" {
+        if c.name() == "slurm" {
+            slurm = Some((read_slurm(ctx, &c), c.name_loc()));
+        } else if c.name() == "llm-judge" {
             llm_judge_loc = Some(c.name_loc());
             if kind != StageKind::Eval {
                 ctx.error(
@@ -599,7 +602,7 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
                 &c.name_loc(),
                 format!("unknown child `{}` of `stage`", c.name()),
                 "unknown",
-                did_you_mean(c.name(), ["command", "env", "secret", "resources", "llm-judge"]),
+                did_you_mean(c.name(), ["command", "env", "secret", "resources", "llm-judge", "slurm"]),
             );
         }
     }
@@ -610,6 +613,11 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         None if runner.image.is_some() => ExecutorKind::Docker,
         None => ExecutorKind::Local,
     };
+    if let Some((_, loc)) = &slurm
+        && executor != ExecutorKind::Slurm
+    {
+        ctx.error(loc, format!("`slurm` settings in a stage that runs with executor={}", executor.name()), "not a Slurm stage", Some(format!("add `executor=\"slurm\"` to `stage {name}`, or remove `slurm`")));
+    }
     if let (Some(j), Some(loc)) = (&llm_judge, &llm_judge_loc)
         && executor == ExecutorKind::Docker
         && runner.network != Some(Network::Bridge)
@@ -640,6 +648,7 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         resources,
         runner,
         llm_judge,
+        slurm: slurm.map(|(s, _)| s).unwrap_or_default(),
     };
     if let Some((_, first)) = raw.stages.get(&kind) {
         let first = first.clone();
@@ -648,6 +657,29 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         return;
     }
     raw.stages.insert(kind, (spec, n.loc()));
+}
+
+/// `slurm "--exclusive" partition="gpu" account="lab" qos="normal" constraint="a100"`:
+/// arguments are further sbatch options, passed verbatim.
+fn read_slurm(ctx: &mut Ctx, c: &N) -> SlurmOptions {
+    c.check_shape(ctx, &["partition", "account", "qos", "constraint"], usize::MAX);
+    let mut extra = Vec::new();
+    for (v, loc) in c.args() {
+        match v {
+            KdlValue::String(s) if s.starts_with('-') => extra.push(s.clone()),
+            KdlValue::String(s) => {
+                ctx.error(&loc, format!("`{s}` is not an sbatch option"), "not an option", Some(format!("sbatch options start with `-`: \"--{s}\"")))
+            }
+            other => ctx.error(&loc, format!("expected an sbatch option, found {}", kind_of(other)), "not an option", None),
+        }
+    }
+    SlurmOptions {
+        partition: c.str_prop(ctx, "partition"),
+        account: c.str_prop(ctx, "account"),
+        qos: c.str_prop(ctx, "qos"),
+        constraint: c.str_prop(ctx, "constraint"),
+        extra,
+    }
 }
 
 /// `llm-judge url="…" model="…" api-key-env="OPENAI_API_KEY" concurrency=16`.
@@ -822,6 +854,7 @@ fn placeholder_agent_stage() -> StageSpec {
         resources: Resources::default(),
         runner: Runner::default(),
         llm_judge: None,
+        slurm: SlurmOptions::default(),
     }
 }
 

@@ -21,6 +21,11 @@ use std::path::{Path, PathBuf};
 
 pub const STORE_VERSION: &str = "v1";
 
+/// A file in a build directory whose stage runs outside ptb's process (a
+/// Slurm job): the directory outlives the ptb that made it, so a later
+/// apply can adopt the job instead of starting the stage again.
+pub const DETACHED: &str = "detached";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{context} {path}: {source}")]
@@ -198,6 +203,17 @@ impl Store {
         Ok(Building { dir, name, _lock: lock })
     }
 
+    /// Take over a build a killed ptb left in `.tmp/` (see [`DETACHED`]),
+    /// keeping what is in it. The caller holds the key's lock.
+    pub fn resume(&self, key: &StageKey, cell: &str, stage: &str, lock: KeyLock) -> Result<Building, StoreError> {
+        let name = entry_name(key, cell, stage);
+        let dir = self.building_dir(&name);
+        for d in [dir.join("out"), dir.join("work")] {
+            fs::create_dir_all(&d).map_err(err("cannot create", &d))?;
+        }
+        Ok(Building { dir, name, _lock: lock })
+    }
+
     /// Move a successful build into the store: write meta.json, drop the
     /// scratch dir, make it read-only and rename it in atomically.
     pub fn commit(&self, b: Building, meta: &Meta) -> Result<PathBuf, StoreError> {
@@ -228,7 +244,9 @@ impl Store {
         Ok(dest)
     }
 
-    /// Remove build directories left by killed runs (their key lock is free).
+    /// Remove build directories left by killed runs (their key lock is
+    /// free), except detached ones: their job may still be running, and the
+    /// next apply of their key adopts or replaces them.
     pub fn clean_stale(&self) -> Result<usize, StoreError> {
         let tmp = self.root.join(".tmp");
         let mut n = 0;
@@ -238,6 +256,9 @@ impl Store {
                 continue;
             }
             let key = StageKey(name[..32].to_string());
+            if e.path().join(DETACHED).exists() {
+                continue;
+            }
             if let Some(_lock) = self.try_lock(&key)? {
                 remove_tree(&e.path())?;
                 n += 1;
