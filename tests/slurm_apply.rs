@@ -29,6 +29,11 @@ fn require_slurm() {
     let _ = Command::new("scontrol").args(["update", &format!("nodename={node}"), "state=resume"]).output();
 }
 
+fn sinfo() -> String {
+    let o = Command::new("sinfo").arg("-N").output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 fn hostname() -> String {
     let o = Command::new("hostname").arg("-s").output().unwrap();
     String::from_utf8_lossy(&o.stdout).trim().to_string()
@@ -77,7 +82,7 @@ fn run_fast(p: &Project, args: &[&str]) -> (bool, String) {
     (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
 }
 
-const ONE_CELL: &str = r#"experiment s
+const ONE_CELL: &str = r#"experiment demo
 model m path="../fixtures/demo/models/tiny-a" arch=llama
 benchmark b data="../fixtures/demo/data/arith.jsonl"
 agent a { command "../scripts/demo/agent.sh" "0.5" "AGENT_SLEEP"; }
@@ -102,7 +107,7 @@ fn the_demo_matrix_runs_through_slurm_once_and_a_reapply_submits_nothing() {
     assert!(jobs.iter().all(|(_, name, state)| name.starts_with("ptb-") && state == "COMPLETED"), "{jobs:?}");
     // Same results as the local executor: 16 judged agents, 20 evals.
     let lock = p.lock_text();
-    assert_eq!(lock.matches("status = \"success\"").count(), 52, "{lock}");
+    assert_eq!(lock.matches("status=\"success\"").count(), 52, "{lock}");
     let lock1 = p.lock_text();
     let (ok, second) = run_fast(&p, &["apply", "experiments/demo.kdl"]);
     assert!(ok, "{second}");
@@ -121,7 +126,7 @@ fn a_stage_over_budget_is_stopped_by_ptb_inside_the_job_and_keeps_its_output() {
     let (ok, out) = run_fast(&p, &["apply", "experiments/demo.kdl"]);
     assert!(ok, "{out}");
     let lock = p.lock_text();
-    assert!(lock.contains("status = \"budget_exhausted\""), "{lock}");
+    assert!(lock.contains("status=\"budget_exhausted\""), "{lock}");
     // The agent's output (written before it slept) is in the store and the
     // eval ran on it.
     let entries = p.store_entries();
@@ -154,7 +159,7 @@ fn a_killed_controller_is_followed_by_one_that_adopts_its_jobs() {
     let n = names.len();
     names.dedup();
     assert_eq!((n, names.len()), (6, 6), "every stage submitted exactly once: {jobs:?}");
-    assert_eq!(p.lock_text().matches("status = \"success\"").count(), 6);
+    assert_eq!(p.lock_text().matches("status=\"success\"").count(), 6);
     let log = std::fs::read_to_string(p.path().join("store/v1").join(p.store_entries().iter().find(|e| e.ends_with("-agent")).unwrap()).join("log")).unwrap();
     assert!(log.contains("wrote"), "{log}");
 }
@@ -163,11 +168,11 @@ fn a_killed_controller_is_followed_by_one_that_adopts_its_jobs() {
 fn a_job_whose_node_goes_down_is_submitted_again_and_completes() {
     let _g = serial();
     let p = one_cell("4", "1m", "", "1");
-    let mut child = fast(&p, &["apply", "experiments/demo.kdl"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = fast(&p, &["apply", "experiments/demo.kdl"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     wait_for("a running agent job", Duration::from_secs(30), || jobs_under(p.path()).iter().any(|(_, _, s)| s == "RUNNING"));
     let node = format!("nodename={}", hostname());
     let down = Command::new("scontrol").args(["update", &node, "state=down", "reason=ptb-test"]).output().unwrap();
-    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(down.status.success(), "{}\n{}", String::from_utf8_lossy(&down.stderr), sinfo());
     wait_for("the job to end NODE_FAIL", Duration::from_secs(30), || jobs_under(p.path()).iter().any(|(_, _, s)| s == "NODE_FAIL"));
     let up = Command::new("scontrol").args(["update", &node, "state=resume"]).output().unwrap();
     assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
@@ -196,7 +201,7 @@ fn ctrl_c_with_on_interrupt_cancel_cancels_the_jobs_and_records_nothing() {
     assert_eq!(out.status.code(), Some(130), "{text}");
     assert!(text.contains("cancelled 2 Slurm job(s)"), "{text}");
     wait_for("both jobs cancelled", Duration::from_secs(20), || jobs_under(p.path()).iter().all(|(_, _, s)| s == "CANCELLED"));
-    assert!(!p.lockfile().exists() || !p.lock_text().contains("status ="), "a cancelled stage was recorded");
+    assert!(!p.lockfile().exists() || !p.lock_text().contains("status="), "a cancelled stage was recorded");
     // The next apply starts them afresh rather than recording the cancellation.
     let plan = p.stdout(&["plan", "experiments/demo.kdl"]);
     assert!(plan.contains("4 to run"), "{plan}");
@@ -216,12 +221,12 @@ fn a_partition_that_does_not_exist_is_an_error_before_anything_is_submitted() {
 #[test]
 fn a_job_sbatch_refuses_is_a_failure_never_a_result() {
     let _g = serial();
-    let p = one_cell("0", "1m", "\"--nodes=50\"", "1");
+    let p = one_cell("0", "1m", "\"--gres=bogus:1\"", "1");
     let (ok, out) = run_fast(&p, &["apply", "experiments/demo.kdl"]);
     assert!(!ok, "{out}");
     assert!(out.contains("1 failed"), "{out}");
     let lock = p.lock_text();
-    assert!(lock.contains("status = \"failed\""), "{lock}");
+    assert!(lock.contains("status=\"failed\""), "{lock}");
     assert!(p.store_entries().is_empty());
     let failed: Vec<_> = std::fs::read_dir(p.path().join("store/v1/failed")).unwrap().flatten().collect();
     let log = std::fs::read_to_string(failed[0].path().join("log")).unwrap();
@@ -244,12 +249,12 @@ fn with_slurmctld_down_apply_says_so_and_records_nothing_then_adopts_the_job() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("not recorded: stopped following Slurm job"), "{text}");
     assert!(text.contains("cannot reach slurmctld"), "{text}");
-    assert!(!p.lockfile().exists() || !p.lock_text().contains("status ="), "{}", p.lock_text());
+    assert!(!p.lockfile().exists() || !p.lock_text().contains("status="), "{}", p.lock_text());
     // slurmctld is back: the job ran on meanwhile, and the next apply adopts it.
     let (ok, again) = run_fast(&p, &["apply", "experiments/demo.kdl"]);
     assert!(ok, "{again}");
     assert_eq!(jobs_under(p.path()).len(), 2, "the agent was not submitted again");
-    assert_eq!(p.lock_text().matches("status = \"success\"").count(), 2);
+    assert_eq!(p.lock_text().matches("status=\"success\"").count(), 2);
 }
 
 #[test]
@@ -266,7 +271,7 @@ fn slurmctld_down_before_apply_is_a_clear_error() {
     assert!(!o.status.success());
     assert!(text.contains("the spec has Slurm stages, but cannot reach slurmctld"), "{text}");
     assert!(text.contains("scontrol ping"), "{text}");
-    assert!(!p.lockfile().exists() || !p.lock_text().contains("status ="));
+    assert!(!p.lockfile().exists() || !p.lock_text().contains("status="));
 }
 
 #[test]
@@ -275,7 +280,7 @@ fn a_container_stage_runs_through_slurm_on_the_nodes_engine() {
     let o = Command::new("docker").args(["image", "inspect", "ptb-test/busybox:1"]).output().expect("docker CLI");
     assert!(o.status.success(), "test image missing: run scripts/docker/ci-setup.sh");
     let p = Project::with_spec(
-        r#"experiment s
+        r#"experiment demo
 model m path="../fixtures/demo/models/tiny-a" arch=llama
 benchmark b data="../fixtures/demo/data/arith.jsonl"
 agent a image="ptb-test/busybox:1" { command "/bin/sh" "-c" "mkdir -p $PTB_OUT/final_model && cat /inputs/model/config.json > $PTB_OUT/final_model/config.json && echo 0.5 > $PTB_OUT/final_model/skill.txt && hostname > $PTB_OUT/where"; }

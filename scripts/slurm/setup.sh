@@ -46,10 +46,12 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
+# A job without --mem would otherwise get the whole node, and run alone.
+DefMemPerCPU=256
 ReturnToService=2
 # Tests: schedule at once, keep finished jobs visible to squeue for an hour.
 SchedulerType=sched/builtin
-SchedulerParameters=defer_batch=0
+SchedulerParameters=batch_sched_delay=0,sched_interval=1,default_queue_depth=10000,sched_min_interval=0
 MinJobAge=3600
 MaxJobCount=20000
 JobRequeue=1
