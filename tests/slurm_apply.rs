@@ -65,7 +65,10 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 /// memory fits this machine.
 fn slurm_demo() -> Project {
     let p = Project::demo();
-    p.edit_spec("stage agent budget=\"2m\" grace=\"5s\" {\n    resources gpus=1 cpus=2 memory=\"4G\"", "stage agent executor=\"slurm\" budget=\"2m\" grace=\"5s\" {\n    resources cpus=1 memory=\"100M\"");
+    p.edit_spec(
+        "stage agent budget=\"2m\" grace=\"5s\" {\n    resources gpus=1 cpus=2 memory=\"4G\"",
+        "stage agent executor=\"slurm\" budget=\"2m\" grace=\"5s\" {\n    resources cpus=1 memory=\"100M\"",
+    );
     p.edit_spec("stage judge budget=\"1m\" {", "stage judge executor=\"slurm\" budget=\"1m\" {");
     p.edit_spec("stage eval budget=\"1m\" {", "stage eval executor=\"slurm\" budget=\"1m\" {");
     p
@@ -191,7 +194,11 @@ fn a_job_whose_node_goes_down_is_submitted_again_and_completes() {
 fn ctrl_c_with_on_interrupt_cancel_cancels_the_jobs_and_records_nothing() {
     let _g = serial();
     let p = one_cell("60", "5m", "", "1 2");
-    let child = fast(&p, &["apply", "experiments/demo.kdl", "--on-interrupt", "cancel"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = fast(&p, &["apply", "experiments/demo.kdl", "--on-interrupt", "cancel"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for("two running agent jobs", Duration::from_secs(30), || jobs_under(p.path()).iter().filter(|(_, _, s)| s == "RUNNING").count() == 2);
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -237,7 +244,12 @@ fn a_job_sbatch_refuses_is_a_failure_never_a_result() {
 fn with_slurmctld_down_apply_says_so_and_records_nothing_then_adopts_the_job() {
     let _g = serial();
     let p = one_cell("4", "1m", "", "1");
-    let child = fast(&p, &["apply", "experiments/demo.kdl"]).env("PTB_SLURM_UNREACHABLE", "1s").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = fast(&p, &["apply", "experiments/demo.kdl"])
+        .env("PTB_SLURM_UNREACHABLE", "1s")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for("a running agent job", Duration::from_secs(30), || jobs_under(p.path()).iter().any(|(_, _, s)| s == "RUNNING"));
     let stop = Command::new("pkill").args(["-x", "slurmctld"]).status().unwrap();
     assert!(stop.success());

@@ -293,10 +293,18 @@ async fn run_cell(ctx: &RunCtx, ci: usize, stages: Vec<StagePlan>, mut outs: BTr
 }
 
 enum StageResult {
-    Done { out: PathBuf, cached: bool },
-    Failed { status: StageStatus, log: String },
+    Done {
+        out: PathBuf,
+        cached: bool,
+    },
+    Failed {
+        status: StageStatus,
+        log: String,
+    },
     /// Left running outside ptb (see [`ExecError::Detached`]).
-    Detached { reason: String },
+    Detached {
+        reason: String,
+    },
 }
 
 fn now() -> SystemTime {

@@ -313,7 +313,10 @@ impl Experiment {
         self.stage_specs().any(|s| match s.executor {
             ExecutorKind::Docker => true,
             ExecutorKind::Local => false,
-            ExecutorKind::Slurm => s.runner.image.is_some() || (s.kind == StageKind::Agent && self.agents.iter().any(|a| matches!(&a.kind, AgentKind::Run(r) if r.image.is_some()))),
+            ExecutorKind::Slurm => {
+                s.runner.image.is_some()
+                    || (s.kind == StageKind::Agent && self.agents.iter().any(|a| matches!(&a.kind, AgentKind::Run(r) if r.image.is_some())))
+            }
         })
     }
 

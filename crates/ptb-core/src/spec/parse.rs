@@ -616,7 +616,12 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
     if let Some((_, loc)) = &slurm
         && executor != ExecutorKind::Slurm
     {
-        ctx.error(loc, format!("`slurm` settings in a stage that runs with executor={}", executor.name()), "not a Slurm stage", Some(format!("add `executor=\"slurm\"` to `stage {name}`, or remove `slurm`")));
+        ctx.error(
+            loc,
+            format!("`slurm` settings in a stage that runs with executor={}", executor.name()),
+            "not a Slurm stage",
+            Some(format!("add `executor=\"slurm\"` to `stage {name}`, or remove `slurm`")),
+        );
     }
     if let (Some(j), Some(loc)) = (&llm_judge, &llm_judge_loc)
         && executor == ExecutorKind::Docker

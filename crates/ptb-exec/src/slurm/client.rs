@@ -35,9 +35,16 @@ fn stderr_of(o: &Output) -> String {
 
 /// Errors that mean slurmctld did not answer, as opposed to a refusal.
 fn is_unreachable(message: &str) -> bool {
-    ["Unable to contact slurm controller", "Socket timed out", "Connection refused", "Zero Bytes were transmitted", "slurm_load_jobs error", "Unable to establish"]
-        .iter()
-        .any(|m| message.contains(m))
+    [
+        "Unable to contact slurm controller",
+        "Socket timed out",
+        "Connection refused",
+        "Zero Bytes were transmitted",
+        "slurm_load_jobs error",
+        "Unable to establish",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 impl Client {
@@ -45,13 +52,7 @@ impl Client {
     /// own (sbatch's default `--export=ALL`), which is how secrets reach
     /// the node without being written anywhere.
     pub async fn sbatch(&self, args: &[String], env: &BTreeMap<String, String>) -> Result<u64, SlurmError> {
-        let o = Command::new("sbatch")
-            .args(args)
-            .envs(env)
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|_| SlurmError::Missing { program: "sbatch" })?;
+        let o = Command::new("sbatch").args(args).envs(env).kill_on_drop(true).output().await.map_err(|_| SlurmError::Missing { program: "sbatch" })?;
         let out = String::from_utf8_lossy(&o.stdout);
         // --parsable: `ID` or `ID;cluster`.
         let id = out.trim().split(';').next().and_then(|s| s.parse::<u64>().ok());
@@ -59,11 +60,7 @@ impl Client {
             (true, Some(id)) => Ok(id),
             _ => {
                 let message = stderr_of(&o);
-                if is_unreachable(&message) {
-                    Err(SlurmError::Unreachable { program: "sbatch", message })
-                } else {
-                    Err(SlurmError::Refused { message })
-                }
+                if is_unreachable(&message) { Err(SlurmError::Unreachable { program: "sbatch", message }) } else { Err(SlurmError::Refused { message }) }
             }
         }
     }

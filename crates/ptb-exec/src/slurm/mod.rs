@@ -117,10 +117,13 @@ impl SlurmExecutor {
             s.taken = Some(Instant::now());
         }
         let taken = s.taken.expect("just set");
-        (taken, match &s.error {
-            Some(e) => Err(e.clone()),
-            None => Ok(s.jobs.clone()),
-        })
+        (
+            taken,
+            match &s.error {
+                Some(e) => Err(e.clone()),
+                None => Ok(s.jobs.clone()),
+            },
+        )
     }
 
     /// Wait for job `id` to end; its final state, or `None` when Slurm no

@@ -125,10 +125,7 @@ pub fn parse_duration(s: &str) -> Option<u64> {
 
 /// GPUs in a TRES/gres string: `gres:gpu:2`, `gres/gpu:a100=2`, `gpu:1`; 0 for `N/A`.
 pub fn parse_gpus(s: &str) -> u32 {
-    s.split(',')
-        .filter(|p| p.contains("gpu"))
-        .filter_map(|p| p.rsplit([':', '=']).next()?.parse::<u32>().ok())
-        .sum()
+    s.split(',').filter(|p| p.contains("gpu")).filter_map(|p| p.rsplit([':', '=']).next()?.parse::<u32>().ok()).sum()
 }
 
 /// The lines of `squeue -h -o SQUEUE_FORMAT`; lines that do not parse
@@ -199,7 +196,8 @@ mod tests {
         for s in ["PENDING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "CONFIGURING"] {
             assert!(!JobState::parse(s).is_final(), "{s}");
         }
-        let retried: Vec<&str> = ["NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "TIMEOUT", "OUT_OF_MEMORY", "FAILED"].into_iter().filter(|s| JobState::parse(s).is_retryable()).collect();
+        let retried: Vec<&str> =
+            ["NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "TIMEOUT", "OUT_OF_MEMORY", "FAILED"].into_iter().filter(|s| JobState::parse(s).is_retryable()).collect();
         assert_eq!(retried, ["NODE_FAIL", "PREEMPTED", "BOOT_FAIL"]);
         assert_eq!(parse_sacct_state("CANCELLED by 0\n"), Some(JobState::Cancelled));
     }
