@@ -210,6 +210,9 @@ fn ctrl_c_with_on_interrupt_cancel_cancels_the_jobs_and_records_nothing() {
         assert!(status.lines().any(|l| l.contains(&format!(" {id} ")) && l.contains("RUNNING") && l.ends_with(&hostname())), "{status}");
     }
     assert!(status.contains("0 queued, 2 running, 2 waiting, 0 done."), "{status}");
+    // `ptb logs` reads a running job's log from the shared build area.
+    let log = p.stdout(&["logs", "experiments/demo.kdl", "m/b/a/seed=1", "--stage", "agent"]);
+    assert!(log.contains("agent a: post-training m for b (seed 1"), "{log}");
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
