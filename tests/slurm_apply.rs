@@ -4,7 +4,9 @@
 //!
 //! They share one node and some take it down or stop slurmctld, so they
 //! run one at a time (`SERIAL`). Jobs are told apart by their working
-//! directory, which is in each test's own temporary store.
+//! directory, which is in each test's own temporary store, and counted
+//! with `squeue -t all` (the test cluster keeps finished jobs for an hour,
+//! MinJobAge) rather than sacct, which would need slurmdbd and a SQL server.
 
 mod common;
 use common::Project;
@@ -264,8 +266,10 @@ fn with_slurmctld_down_apply_says_so_and_records_nothing_then_adopts_the_job() {
         .spawn()
         .unwrap();
     wait_for("a running agent job", Duration::from_secs(30), || jobs_under(p.path()).iter().any(|(_, _, s)| s == "RUNNING"));
-    let stop = Command::new("pkill").args(["-x", "slurmctld"]).status().unwrap();
-    assert!(stop.success());
+    // The daemon scripts/slurm/setup.sh started, by the pid it wrote.
+    let pid: i32 = std::fs::read_to_string("/run/slurmctld.pid").expect("slurmctld's pid file").trim().parse().unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    wait_for("slurmctld to stop", Duration::from_secs(20), || unsafe { libc::kill(pid, 0) } != 0);
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stderr).into_owned();
     // Bring it back whatever happened, for the tests after this one.

@@ -76,12 +76,15 @@ chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/
 chmod 0700 /etc/munge
 chmod 0400 /etc/munge/munge.key
 
-running() { pgrep -x "$1" >/dev/null; }
+# Daemons are known by the pid files they write (never by name: another
+# Slurm on this host is not ours to stop).
+pidfile() { case $1 in munged) echo /run/munge/munged.pid ;; *) echo "/run/$1.pid" ;; esac; }
+running() { local f; f=$(pidfile "$1"); [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
 running munged || su -s /bin/sh munge -c "munged --force"
 if [ "$changed" = 1 ]; then
   # A new configuration: restart what runs with the old one.
   for d in slurmd slurmctld; do
-    if running "$d"; then pkill -x "$d"; while running "$d"; do sleep 0.2; done; fi
+    if running "$d"; then kill "$(cat "$(pidfile "$d")")"; while running "$d"; do sleep 0.2; done; fi
   done
 fi
 running slurmctld || slurmctld

@@ -99,8 +99,8 @@ pub enum ExecError {
     Slurm(#[from] slurm::client::SlurmError),
     /// ptb stopped following a stage that runs outside it (a Slurm job):
     /// nothing is recorded, and the next `ptb apply` adopts the job.
-    #[error("stopped following Slurm job {job} (it may still run; the next `ptb apply` adopts it): {reason}")]
-    Detached { job: u64, reason: String },
+    #[error("stopped following {} (it may still run; the next `ptb apply` adopts it): {reason}", match job { Some(id) => format!("Slurm job {id}"), None => "a Slurm submission whose answer never came".into() })]
+    Detached { job: Option<u64>, reason: String },
     #[error("secret `{0}` is not set in ptb's environment (export it before `ptb apply`)")]
     SecretMissing(String),
     #[error(transparent)]

@@ -137,7 +137,7 @@ impl SlurmExecutor {
                 Err(e) => {
                     let first = *down_since.get_or_insert_with(Instant::now);
                     if first.elapsed() >= self.cfg.unreachable_after {
-                        return Err(ExecError::Detached { job: id, reason: e.to_string() });
+                        return Err(ExecError::Detached { job: Some(id), reason: e.to_string() });
                     }
                 }
                 Ok(jobs) => {
@@ -183,7 +183,7 @@ impl SlurmExecutor {
         jobdir::write_atomic(&build.join(ptb_core::store::DETACHED), b"slurm\n")?;
         let _ = std::fs::remove_file(dir.join(jobdir::OUTCOME));
         let id = self.client.sbatch(&sub.args, &job.secrets).await.map_err(|e| match e {
-            SlurmError::Unreachable { .. } => ExecError::Detached { job: 0, reason: e.to_string() },
+            SlurmError::Unreachable { .. } => ExecError::Detached { job: None, reason: e.to_string() },
             e => ExecError::Slurm(e),
         })?;
         jobdir::write_atomic(&dir.join(jobdir::ID), format!("{id}\n").as_bytes())?;
