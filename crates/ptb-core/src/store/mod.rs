@@ -320,3 +320,37 @@ fn sync_dir(p: &Path) {
         let _ = f.sync_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: char) -> StageKey {
+        StageKey(std::iter::repeat_n(c, 64).collect())
+    }
+
+    /// A build whose job runs outside ptb (Slurm) outlives the ptb that
+    /// started it: `clean_stale` leaves it, `resume` keeps what is in it,
+    /// and `begin` (the stage started afresh) clears it.
+    #[test]
+    fn detached_builds_survive_cleaning_and_resume_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (key('a'), key('b'));
+        for k in [&a, &b] {
+            let build = store.begin(k, "m/b/a/seed=1", "agent", store.try_lock(k).unwrap().unwrap()).unwrap();
+            fs::write(build.out_dir().join("partial"), "x").unwrap();
+        }
+        let detached = store.building_dir(&entry_name(&a, "m/b/a/seed=1", "agent"));
+        fs::write(detached.join(DETACHED), "slurm\n").unwrap();
+        assert_eq!(store.clean_stale().unwrap(), 1);
+        assert!(detached.join("out/partial").exists());
+        assert!(!store.building_dir(&entry_name(&b, "m/b/a/seed=1", "agent")).exists());
+
+        let resumed = store.resume(&a, "m/b/a/seed=1", "agent", store.try_lock(&a).unwrap().unwrap()).unwrap();
+        assert!(resumed.out_dir().join("partial").exists());
+        drop(resumed);
+        let fresh = store.begin(&a, "m/b/a/seed=1", "agent", store.try_lock(&a).unwrap().unwrap()).unwrap();
+        assert!(!fresh.out_dir().join("partial").exists() && !fresh.dir.join(DETACHED).exists());
+    }
+}
