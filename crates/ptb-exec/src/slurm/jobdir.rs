@@ -178,3 +178,72 @@ pub fn read_id(dir: &Path) -> Option<u64> {
 pub fn read_attempts(dir: &Path) -> u32 {
     std::fs::read_to_string(dir.join(ATTEMPTS)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> StageJob {
+        StageJob {
+            key: "k".repeat(64),
+            cell: "m/b/a/seed=1".into(),
+            stage: StageKind::Eval,
+            executor: ExecutorKind::Slurm,
+            command: vec!["eval.sh".into(), "--strict".into()],
+            image: Some("ptb-test/busybox:1".into()),
+            network: Network::Bridge,
+            env: BTreeMap::from([("PTB_SEED".to_string(), "1".to_string())]),
+            secrets: BTreeMap::from([("API_KEY".to_string(), "sk-very-secret".to_string())]),
+            inputs: vec![JobInput { name: "data".into(), path: "/d".into() }],
+            out_dir: "/s/v1/.tmp/e/out".into(),
+            work_dir: "/s/v1/.tmp/e/work".into(),
+            log_path: "/s/v1/.tmp/e/log".into(),
+            budget: Duration::from_millis(1500),
+            grace: Duration::from_secs(2),
+            resources: Resources { gpus: 1, cpus: Some(4), memory_bytes: Some(1 << 30) },
+            gpu_ids: vec![],
+            pull: PullPolicy::IfMissing,
+            caches: vec![JobInput { name: "judge".into(), path: "/c".into() }],
+        }
+    }
+
+    #[test]
+    fn a_job_survives_the_trip_to_the_node_but_its_secrets_travel_by_name_only() {
+        let text = serde_json::to_string(&WireJob::from_job(&job())).unwrap();
+        assert!(!text.contains("sk-very-secret"), "{text}");
+        let wire: WireJob = serde_json::from_str(&text).unwrap();
+        let back = wire.into_job(|name| (name == "API_KEY").then(|| "sk-very-secret".to_string())).unwrap();
+        let j = job();
+        assert_eq!((back.key, back.cell, back.stage, back.command, back.image), (j.key, j.cell, j.stage, j.command, j.image));
+        assert_eq!((back.network, back.pull, back.env, back.secrets), (j.network, j.pull, j.env, j.secrets));
+        assert_eq!((back.inputs, back.caches, back.resources), (j.inputs, j.caches, j.resources));
+        assert_eq!((back.budget, back.grace, back.out_dir, back.log_path), (j.budget, j.grace, j.out_dir, j.log_path));
+        // On the node it runs in a container, through the node's engine.
+        assert_eq!(back.executor, ExecutorKind::Docker);
+    }
+
+    #[test]
+    fn a_secret_missing_on_the_node_is_said_by_name() {
+        let wire: WireJob = serde_json::from_str(&serde_json::to_string(&WireJob::from_job(&job())).unwrap()).unwrap();
+        assert!(matches!(wire.into_job(|_| None), Err(ExecError::SecretMissing(n)) if n == "API_KEY"));
+    }
+
+    #[test]
+    fn an_outcome_that_does_not_parse_is_no_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(OUTCOME), r#"{"status": "success""#).unwrap();
+        assert_eq!(read_outcome(dir.path()), None);
+        let o = WireOutcome {
+            status: StageStatus::BudgetExhausted,
+            exit_code: None,
+            signal: Some(15),
+            wall_ms: 2000,
+            oom_killed: false,
+            peak_memory_bytes: None,
+            error: None,
+            node: "n1".into(),
+        };
+        write_atomic(&dir.path().join(OUTCOME), &serde_json::to_vec(&o).unwrap()).unwrap();
+        assert_eq!(read_outcome(dir.path()), Some(o));
+    }
+}
