@@ -31,6 +31,15 @@ fn require_slurm() {
     let _ = Command::new("scontrol").args(["update", &format!("nodename={node}"), "state=resume"]).output();
 }
 
+/// The logs under the store's failed/, for assertion messages.
+fn failed_logs(p: &Project) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(p.path().join("store/v1/failed")).into_iter().flatten().flatten() {
+        out += &format!("== {}\n{}", e.path().display(), std::fs::read_to_string(e.path().join("log")).unwrap_or_default());
+    }
+    out
+}
+
 fn sinfo() -> String {
     let o = Command::new("sinfo").arg("-N").output().unwrap();
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -185,7 +194,7 @@ fn a_job_whose_node_goes_down_is_submitted_again_and_completes() {
     assert!(up.status.success() || !sinfo().contains("down"), "{}\n{}", String::from_utf8_lossy(&up.stderr), sinfo());
     let out = child.wait_with_output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{text}");
+    assert!(out.status.success(), "{text}\n{}\n{:?}", failed_logs(&p), jobs_under(p.path()));
     let jobs = jobs_under(p.path());
     let mut states: Vec<&str> = jobs.iter().map(|(_, _, s)| s.as_str()).collect();
     states.sort();

@@ -215,6 +215,21 @@ impl SlurmExecutor {
             let state = state?;
             let outcome = read_outcome_settled(&dir, state.as_ref()).await;
             let named = state.as_ref().map_or("unknown (Slurm no longer lists it)", JobState::name).to_string();
+            // A node that failed (or a preemption) may have killed the stage
+            // while ptb stage-run lived on long enough to write that it
+            // failed: that says nothing about the stage, so it runs again.
+            // A stage that finished before the node failed keeps its result.
+            let attempts = jobdir::read_attempts(&dir);
+            let retry = state.as_ref().is_some_and(JobState::is_retryable)
+                && attempts < self.cfg.max_requeues
+                && outcome.as_ref().is_none_or(|o| o.status != StageStatus::Success);
+            if retry {
+                notes.push(format!("Slurm job {id} ended {named}; submitting the stage again ({} of {})", attempts + 1, self.cfg.max_requeues));
+                jobdir::write_atomic(&dir.join(jobdir::ATTEMPTS), format!("{}\n", attempts + 1).as_bytes())?;
+                since = Instant::now();
+                id = self.submit(job, &dir).await?;
+                continue;
+            }
             if let Some(o) = outcome {
                 if let Some(e) = &o.error {
                     return Err(ExecError::Engine(format!("on node {}: {e}", o.node)));
@@ -223,14 +238,6 @@ impl SlurmExecutor {
                     notes.push(format!("Slurm job {id} on {} ended {named}", o.node));
                 }
                 return Ok(o.outcome());
-            }
-            let attempts = jobdir::read_attempts(&dir);
-            if state.as_ref().is_some_and(JobState::is_retryable) && attempts < self.cfg.max_requeues {
-                notes.push(format!("Slurm job {id} ended {named}; submitting the stage again ({} of {})", attempts + 1, self.cfg.max_requeues));
-                jobdir::write_atomic(&dir.join(jobdir::ATTEMPTS), format!("{}\n", attempts + 1).as_bytes())?;
-                since = Instant::now();
-                id = self.submit(job, &dir).await?;
-                continue;
             }
             notes.push(format!("Slurm job {id} ended {named} without an outcome from ptb stage-run; see {}", dir.join("job.out").display()));
             return Ok(StageOutcome {
