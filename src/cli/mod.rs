@@ -57,6 +57,12 @@ pub enum Command {
     Judge(commands::judge::Args),
     /// Show a stage's log.
     Logs(commands::logs::Args),
+    /// What runs now: stages queued or running on Slurm (for how long, on
+    /// which node) and the GPU-hours spent and left.
+    Status(commands::status::Args),
+    /// Run one Slurm job's stage on this node (what ptb's sbatch scripts run).
+    #[command(hide = true)]
+    StageRun(commands::stage_run::Args),
 }
 
 #[derive(clap::Args, Debug)]

@@ -244,3 +244,39 @@ fn judging_nodes() {
         assert!(errs.iter().any(|e| e.contains(want) && e.contains("t.kdl:")), "want `{want}` in {errs:#?}");
     }
 }
+
+/// `slurm` settings: parsed into the stage, refused outside a Slurm stage
+/// (with the fix), and never part of a key (docs/hashing.md).
+#[test]
+fn slurm_settings_belong_to_slurm_stages_and_do_not_change_keys() {
+    let slurm = GOOD.replace(
+        "stage agent budget=\"1h\"",
+        "stage agent executor=slurm budget=\"1h\" { slurm \"--exclusive\" partition=\"gpu\" account=\"lab\" qos=\"high\" constraint=\"a100\"; }",
+    );
+    let e = parse_str("t.kdl", &slurm, Path::new(".")).unwrap();
+    let s = &e.stages.agent.slurm;
+    assert_eq!(
+        (s.partition.as_deref(), s.account.as_deref(), s.qos.as_deref(), s.constraint.as_deref()),
+        (Some("gpu"), Some("lab"), Some("high"), Some("a100"))
+    );
+    assert_eq!(s.extra, ["--exclusive"]);
+    assert!(e.uses_slurm());
+
+    let bare = GOOD.replace("stage agent budget=\"1h\"", "stage agent executor=slurm budget=\"1h\"");
+    let keys = |text: &str| {
+        let e = parse_str("t.kdl", text, Path::new(".")).unwrap();
+        ptb_core::plan::cell_stages(&e, &ptb_core::resolve::Pins::default(), &e.cells[0]).into_iter().map(|s| s.key.0).collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&slurm), keys(&bare), "slurm settings changed a key");
+
+    let local = GOOD.replace("stage agent budget=\"1h\"", "stage agent budget=\"1h\" { slurm partition=\"gpu\"; }");
+    let errs = errors(&local);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("t.kdl:5:") && e.contains("`slurm` settings in a stage that runs with executor=local") && e.contains("executor=\"slurm\"")),
+        "{errs:?}"
+    );
+    let not_an_option = GOOD.replace("stage agent budget=\"1h\"", "stage agent executor=slurm budget=\"1h\" { slurm \"exclusive\"; }");
+    let errs = errors(&not_an_option);
+    assert!(errs.iter().any(|e| e.contains("`exclusive` is not an sbatch option") && e.contains("\"--exclusive\"")), "{errs:?}");
+}

@@ -64,10 +64,20 @@ pub struct ApplySummary {
     /// Stages that ran and failed, by cell and stage.
     pub failed: Vec<FailedStage>,
     pub skipped: usize,
+    /// Stages ptb stopped following (Slurm jobs that may still run).
+    pub detached: Vec<DetachedStage>,
     pub lockfile_written: bool,
     /// The apply was interrupted: stages stopped (listed in `failed` as
     /// `interrupted`) and stages never started.
     pub interrupted: bool,
+}
+
+/// A stage whose job ptb stopped following; the next apply adopts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetachedStage {
+    pub cell: String,
+    pub stage: StageKind,
+    pub reason: String,
 }
 
 /// The executors available to this run.
@@ -172,6 +182,7 @@ pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors
     summary.cached += ran.cached;
     summary.skipped += ran.skipped;
     summary.failed = ran.failed;
+    summary.detached = ran.detached;
     summary.failed.sort_by(|a, b| (&a.cell, a.stage).cmp(&(&b.cell, b.stage)));
     summary.interrupted = opts.interrupt.is_set();
     Ok(summary)
@@ -236,6 +247,7 @@ async fn run_all(
         summary.cached += cell_summary.cached;
         summary.skipped += cell_summary.skipped;
         summary.failed.extend(cell_summary.failed);
+        summary.detached.extend(cell_summary.detached);
         summary.lockfile_written |= cell_summary.lockfile_written;
     }
     Ok(summary)
@@ -285,14 +297,29 @@ async fn run_cell(ctx: &RunCtx, ci: usize, stages: Vec<StagePlan>, mut outs: BTr
                 sum.lockfile_written = true;
                 sum.failed.push(FailedStage { cell: sp.cell.clone(), stage: sp.stage, status, log });
             }
+            StageResult::Detached { reason } => {
+                sum.detached.push(DetachedStage { cell: sp.cell.clone(), stage: sp.stage, reason });
+                // Later stages of the cell wait for the next apply.
+                break;
+            }
         }
     }
     Ok(sum)
 }
 
 enum StageResult {
-    Done { out: PathBuf, cached: bool },
-    Failed { status: StageStatus, log: String },
+    Done {
+        out: PathBuf,
+        cached: bool,
+    },
+    Failed {
+        status: StageStatus,
+        log: String,
+    },
+    /// Left running outside ptb (see [`ExecError::Detached`]).
+    Detached {
+        reason: String,
+    },
 }
 
 fn now() -> SystemTime {
@@ -339,13 +366,21 @@ async fn run_stage(
         ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), StageEnd::BuiltConcurrently, std::time::Duration::ZERO);
         return Ok(StageResult::Done { out: store.entry_dir(&name).join("out"), cached: true });
     }
+    let executor = ctx.executors.get(stage_executor(sp, exp));
+    // A Slurm job a killed ptb left queued, running or finished: follow it
+    // instead of submitting the stage a second time.
+    let name = ptb_core::store::entry_name(key, &sp.cell, sp.stage.name());
+    let adopt = match (&executor, store.detached_attempt(&name)) {
+        (Ok(ex), Some(dir)) => ex.adopts(&dir, &key.0).await,
+        _ => false,
+    };
     // A stage that cannot even start (a full disk, an unwritable store) is
     // a failure of that stage, recorded; its siblings go on.
     let started = now();
-    if let Err(reason) = room_to_start(store, exp, sp) {
+    if !adopt && let Err(reason) = room_to_start(store, exp, sp) {
         return unbuilt(ctx, exp, cell, sp, started, &reason);
     }
-    let building = match store.begin(key, &sp.cell, sp.stage.name(), lock) {
+    let building = match if adopt { store.resume(key, &sp.cell, sp.stage.name(), lock) } else { store.begin(key, &sp.cell, sp.stage.name(), lock) } {
         Ok(b) => b,
         Err(e) => return unbuilt(ctx, exp, cell, sp, started, &e.to_string()),
     };
@@ -359,7 +394,11 @@ async fn run_stage(
     // GPUs: a host with none runs local stages without (CPU demo); a
     // container stage that asks for GPUs then fails with the executor's
     // "no GPUs assigned" error rather than silently running on CPU.
-    let want = exp.stages.get(sp.stage).map_or(0, |s| s.resources.gpus);
+    // Slurm stages get theirs from Slurm (`--gres`), on their node.
+    let want = match stage_executor(sp, exp) {
+        ExecutorKind::Slurm => 0,
+        _ => exp.stages.get(sp.stage).map_or(0, |s| s.resources.gpus),
+    };
     let _lease = if want > 0 && !ctx.executors.gpus.devices().is_empty() {
         match ctx.executors.gpus.acquire(want).await {
             Ok(lease) => {
@@ -382,12 +421,19 @@ async fn run_stage(
     let (cell_id, stage_name) = (sp.cell.clone(), sp.stage.name());
     let sink = move |line: &str| reporter.stage_log(&cell_id, stage_name, line);
     let outcome = match job {
-        Ok(job) => match ctx.executors.get(stage_executor(sp, exp)) {
+        Ok(job) => match executor {
             Ok(ex) => ex.run(&job, &sink as &dyn LineSink).await,
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
     };
+    if let Err(ExecError::Detached { .. }) = &outcome {
+        // Not a result and not a failure: the job is out there, its build
+        // directory stays (detached), and nothing is recorded.
+        let reason = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+        ctx.reporter.note(&format!("{} {}: {reason}", sp.cell, sp.stage.name()));
+        return Ok(StageResult::Detached { reason });
+    }
     let finished = now();
     let (status, exit_code, signal, oom, peak) = match &outcome {
         Ok(o) => (o.status, o.exit_code, o.signal, o.oom_killed, o.peak_memory_bytes),

@@ -3,8 +3,10 @@
 //! An [`Executor`] receives a fully resolved [`StageJob`] (no spec, no
 //! lockfile) and returns a [`StageOutcome`]. The budget is enforced by the
 //! executor from outside the stage (SIGTERM, then SIGKILL after the grace).
-//! Implementations: [`local::LocalExecutor`] (a process on this host);
-//! Docker and Slurm plug in behind the same trait.
+//! Implementations: [`local::LocalExecutor`] (a process on this host),
+//! [`docker::DockerExecutor`] (a container on this host's engine) and
+//! [`slurm::SlurmExecutor`] (a Slurm job that runs one of the other two on
+//! its node).
 
 pub mod apply;
 pub mod contain;
@@ -15,6 +17,7 @@ pub mod keep;
 pub mod local;
 pub mod log;
 mod redact;
+pub mod slurm;
 
 pub use redact::Redactor;
 
@@ -100,6 +103,12 @@ pub enum ExecError {
     Engine(String),
     #[error("stage needs the {0} executor, which this build does not provide")]
     Unsupported(&'static str),
+    #[error(transparent)]
+    Slurm(#[from] slurm::client::SlurmError),
+    /// ptb stopped following a stage that runs outside it (a Slurm job):
+    /// nothing is recorded, and the next `ptb apply` adopts the job.
+    #[error("stopped following {} (it may still run; the next `ptb apply` adopts it): {reason}", match job { Some(id) => format!("Slurm job {id}"), None => "a Slurm submission whose answer never came".into() })]
+    Detached { job: Option<u64>, reason: String },
     #[error("secret `{0}` is not set in ptb's environment (export it before `ptb apply`)")]
     SecretMissing(String),
     #[error(transparent)]
@@ -134,6 +143,14 @@ pub trait Executor: Send + Sync {
     /// could not be run at all; a command that ran and failed is `Ok` with
     /// [`StageStatus::Failed`].
     fn run<'a>(&'a self, job: &'a StageJob, lines: &'a dyn LineSink) -> BoxFuture<'a, Result<StageOutcome, ExecError>>;
+
+    /// For executors whose stages outlive ptb (Slurm): whether the build
+    /// directory `build` that a killed ptb left for stage `key` holds a job
+    /// to follow (queued, running, or finished but not yet committed).
+    /// Apply then resumes that build instead of starting the stage again.
+    fn adopts<'a>(&'a self, _build: &'a std::path::Path, _key: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async { false })
+    }
 }
 
 pub use ptb_core::resolve::{ImageLookupError, ImageResolver, ResolvedImage};

@@ -10,9 +10,9 @@
 //! command's exit, at the budget kill, and when ptb dies.
 
 use super::*;
-use crate::log::StageLog;
 use crate::contain::{Containment, Prepared, TOKEN_VAR, new_token, signal_token};
 use crate::interrupt::Stop;
+use crate::log::StageLog;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

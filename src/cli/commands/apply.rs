@@ -9,9 +9,10 @@ pub struct Args {
     /// Force matching cells to rerun (like terraform's -replace); repeatable.
     #[arg(long)]
     pub replace: Vec<String>,
-    /// Stages run at once.
-    #[arg(long, short, default_value_t = 1)]
-    pub jobs: usize,
+    /// Cells in flight at once (default 1; with Slurm stages 256, which
+    /// bounds ptb's jobs in the queue).
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
     /// Fail if the lockfile would change (nothing is run).
     #[arg(long)]
     pub locked: bool,
@@ -22,11 +23,41 @@ pub struct Args {
     #[arg(long)]
     pub gpus: Option<String>,
     #[command(flatten)]
+    pub slurm: SlurmArgs,
+    #[command(flatten)]
     pub at: Where,
 }
 
+/// What Ctrl-C does to the Slurm jobs an apply follows.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnInterrupt {
+    /// Ask on a terminal; elsewhere leave them.
+    Ask,
+    /// `scancel` them.
+    Cancel,
+    /// Leave them queued and running: the next `ptb apply` adopts them.
+    Leave,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SlurmArgs {
+    /// Slurm stages: what Ctrl-C does to their jobs.
+    #[arg(long, value_enum, default_value = "ask")]
+    pub on_interrupt: OnInterrupt,
+    /// Slurm stages: how often to ask squeue (one call for all jobs).
+    #[arg(long, env = "PTB_SLURM_POLL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub slurm_poll: std::time::Duration,
+    /// Slurm stages: how often a job ended by NODE_FAIL, PREEMPTED or BOOT_FAIL is submitted again.
+    #[arg(long, default_value_t = 3)]
+    pub slurm_requeues: u32,
+    /// Slurm stages: how long slurmctld may not answer before ptb stops following
+    /// their jobs (which keep running; the next apply adopts them).
+    #[arg(long, env = "PTB_SLURM_UNREACHABLE", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub slurm_unreachable: std::time::Duration,
+}
+
 pub fn run(a: Args) -> Result<ExitCode> {
-    let Args { spec, cell, replace, jobs, locked, dry_run, gpus, at } = a;
+    let Args { spec, cell, replace, jobs, locked, dry_run, gpus, slurm, at } = a;
     let bars = Arc::new(Bars::new());
     let exp = ptb_core::spec::load(&spec)?;
     let rt = runtime()?;
@@ -41,6 +72,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         bars.note(&note);
     }
     let (interrupt_handle, interrupt) = Interrupt::new();
+    let jobs = jobs.unwrap_or(if s.exp.uses_slurm() { 256 } else { 1 });
     let opts = ApplyOptions { plan: PlanOptions { cells: cell, replace }, jobs, locked, interrupt };
     no_match(&s, &spec, &opts.plan.cells)?;
     if dry_run {
@@ -66,6 +98,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
         (signal(SignalKind::interrupt()).into_diagnostic()?, signal(SignalKind::terminate()).into_diagnostic()?)
     };
     rt.spawn(watch_signals(signals, interrupt_handle, bars.clone()));
+    if s.exp.uses_slurm() {
+        let ex = Arc::new(rt.block_on(connect_slurm(&s.exp, &spec, &slurm))?);
+        executors.slurm = Some(ex.clone());
+        rt.spawn(on_ctrl_c(ex, slurm.on_interrupt));
+    }
     let summary = rt.block_on(apply(&s, &opts, &executors, bars.clone()))?;
     bars.finish();
     if summary.interrupted {
@@ -93,10 +130,61 @@ pub fn run(a: Args) -> Result<ExitCode> {
     for ptb_exec::apply::FailedStage { cell, stage, status, log } in &summary.failed {
         eprintln!("  ✗ {cell} {stage}: {status}; log: {log}");
     }
+    for ptb_exec::apply::DetachedStage { cell, stage, reason } in &summary.detached {
+        eprintln!("  … {cell} {stage}: not recorded: {reason}");
+    }
     if summary.blocked > 0 {
         eprintln!("  {} stage(s) blocked by missing inputs: `ptb plan {}` lists them", summary.blocked, spec.display());
     }
-    Ok(if summary.failed.is_empty() && summary.blocked == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if summary.failed.is_empty() && summary.blocked == 0 && summary.detached.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The Slurm executor for this spec: slurmctld must answer and every
+/// partition the spec names must exist, before anything is submitted.
+async fn connect_slurm(exp: &ptb_core::spec::Experiment, spec: &Path, a: &SlurmArgs) -> Result<ptb_exec::slurm::SlurmExecutor> {
+    use ptb_exec::slurm::{SlurmConfig, SlurmExecutor};
+    let ptb = std::env::current_exe().into_diagnostic().wrap_err("locating the ptb binary the nodes will run")?;
+    let cfg = SlurmConfig { poll: a.slurm_poll, max_requeues: a.slurm_requeues, unreachable_after: a.slurm_unreachable, ..SlurmConfig::new(ptb) };
+    let options = exp.stage_specs().filter(|s| s.executor == ptb_core::spec::ExecutorKind::Slurm).map(|s| (s.kind, s.slurm.clone())).collect();
+    SlurmExecutor::connect(cfg, options).await.map_err(|e| {
+        let help = match &e {
+            ptb_exec::slurm::client::SlurmError::NoPartition { .. } => format!("fix `partition=` in the `slurm` settings of {}", spec.display()),
+            _ => "run ptb on a Slurm login node with slurmctld up (`scontrol ping`); scripts/slurm/setup.sh starts a one-node test cluster".into(),
+        };
+        miette::miette!(help = help, "{}: the spec has Slurm stages, but {e}", spec.display())
+    })
+}
+
+/// Ctrl-C during an apply with Slurm stages: cancel the jobs it follows, or
+/// leave them for the next apply to adopt, then stop.
+async fn on_ctrl_c(ex: Arc<ptb_exec::slurm::SlurmExecutor>, choice: OnInterrupt) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    let n = ex.live_jobs().len();
+    let cancel = match choice {
+        OnInterrupt::Cancel => true,
+        OnInterrupt::Leave => false,
+        OnInterrupt::Ask if n > 0 && std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            eprint!("\ninterrupted: scancel the {n} Slurm job(s) this apply follows? [y/N] ");
+            let answer = tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map(|_| line)
+            })
+            .await;
+            matches!(answer, Ok(Ok(l)) if l.trim().eq_ignore_ascii_case("y") || l.trim().eq_ignore_ascii_case("yes"))
+        }
+        OnInterrupt::Ask => false,
+    };
+    if cancel {
+        match ex.cancel_all().await {
+            Ok(ids) => eprintln!("\ninterrupted: cancelled {} Slurm job(s); their stages are not recorded", ids.len()),
+            Err(e) => eprintln!("\ninterrupted: scancel failed ({e}); the jobs may still run"),
+        }
+    } else {
+        eprintln!("\ninterrupted: left {n} Slurm job(s) queued or running; `ptb apply` again follows them");
+    }
+    std::process::exit(130);
 }
 
 /// A shell's exit status for a process ended by SIGINT.

@@ -12,6 +12,8 @@ pub mod judge;
 pub mod logs;
 pub mod plan;
 pub mod report;
+pub mod stage_run;
+pub mod status;
 pub mod verify;
 pub mod why;
 
@@ -66,6 +68,8 @@ pub fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Verify(a) => verify::run(a),
         Command::Hash(a) => hash::run(a),
         Command::Logs(a) => logs::run(a),
+        Command::Status(a) => status::run(a),
+        Command::StageRun(a) => stage_run::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Eval(a) => eval::run(a),
         Command::Judge(a) => judge::run(a),

@@ -12,16 +12,37 @@ pub struct Args {
     /// Only cells matching this pattern (e.g. `qwen3-1.7b/gsm8k/*/seed=1`); repeatable.
     #[arg(long)]
     pub cell: Vec<String>,
+    /// Estimate how long the stages to run take on this many GPUs (full budgets).
+    #[arg(long)]
+    pub gpus: Option<u32>,
     #[command(flatten)]
     pub at: Where,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
-    let Args { spec, json, verbose, cell, at } = a;
+    let Args { spec, json, verbose, cell, gpus, at } = a;
     let s = load(&spec, &at, &ptb_core::progress::Silent)?;
     no_match(&s, &spec, &cell)?;
     let plan = s.plan(&PlanOptions { cells: cell, replace: vec![] });
     print!("{}", if json { render_json(&plan) } else { render_text(&plan, &spec.display().to_string(), verbose) });
+    if !json {
+        match gpus {
+            Some(n) => {
+                let load = |sp: &ptb_core::plan::StagePlan| {
+                    let st = s.exp.stages.get(sp.stage).expect("planned stages are declared");
+                    ptb_core::plan::StageLoad { budget_s: st.budget.as_secs(), gpus: st.resources.gpus }
+                };
+                let secs = ptb_core::plan::plan_makespan_s(&plan, n, load);
+                println!(
+                    "Makespan on {n} GPU(s), every stage at its full budget, longest cell first: {:.1} h ({:.1} days).",
+                    secs as f64 / 3600.0,
+                    secs as f64 / 86400.0
+                );
+            }
+            None if s.exp.uses_slurm() => println!("(`--gpus N` estimates how long the stages to run take on N GPUs.)"),
+            None => {}
+        }
+    }
     // Freeing a 1,000-cell plan and lockfile costs milliseconds the
     // process is about to get back anyway.
     std::mem::forget((s, plan));

@@ -68,14 +68,23 @@ fn lockfile() -> impl Strategy<Value = Lockfile> {
         prop::collection::vec((text(), text()), 0..2),
         prop::collection::btree_map(text(), text(), 0..2),
         prop::collection::btree_map(text(), cell(), 0..4),
+        prop::collection::vec((text(), any::<bool>(), text()), 0..2),
     )
-        .prop_map(|(experiment, ptb_version, models, benchmarks, agents, pins, cells)| Lockfile {
+        .prop_map(|(experiment, ptb_version, models, benchmarks, agents, pins, cells, reviews)| Lockfile {
             experiment,
             ptb_version,
             models,
             benchmarks: benchmarks.into_iter().map(|(name, weight)| BenchmarkInfo { name, weight }).collect(),
             agents: agents.into_iter().map(|(name, kind)| AgentInfo { name, kind }).collect(),
             pins,
+            reviews: reviews
+                .into_iter()
+                .map(|(cell, pass, reason)| crate::judge::Review {
+                    cell,
+                    verdict: if pass { crate::judge::Verdict::Pass } else { crate::judge::Verdict::Flagged },
+                    reason,
+                })
+                .collect(),
             cells,
         })
 }

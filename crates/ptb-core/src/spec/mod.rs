@@ -117,7 +117,7 @@ impl Network {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Network> {
+    pub fn parse(s: &str) -> Option<Network> {
         [Network::None, Network::Bridge].into_iter().find(|n| n.name() == s)
     }
 }
@@ -143,7 +143,7 @@ impl PullPolicy {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<PullPolicy> {
+    pub fn parse(s: &str) -> Option<PullPolicy> {
         [PullPolicy::Never, PullPolicy::IfMissing].into_iter().find(|p| p.name() == s)
     }
 }
@@ -251,6 +251,9 @@ pub struct StageSpec {
     pub policy: Option<crate::judge::JudgePolicy>,
     /// Agent stage only: what its store entry keeps of `/work`.
     pub keep: Keep,
+    /// `executor=slurm` only: where and how the job is queued. Not hashed:
+    /// none of it changes what the stage computes (docs/hashing.md).
+    pub slurm: SlurmOptions,
 }
 
 /// `keep weights-over="64M"` in `stage agent`: the agent's `/work` is kept
@@ -275,6 +278,18 @@ impl StageSpec {
     pub fn judge_policy(&self) -> crate::judge::JudgePolicy {
         self.policy.clone().unwrap_or_default()
     }
+}
+
+/// The `slurm` child of a stage: sbatch settings that choose where a job
+/// runs and who pays for it, never what it computes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlurmOptions {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    pub constraint: Option<String>,
+    /// Further sbatch options, verbatim (`"--exclusive"`, `"--reservation=x"`).
+    pub extra: Vec<String>,
 }
 
 /// An OpenAI-compatible chat-completions endpoint (`llm-judge` in an eval
@@ -331,9 +346,28 @@ impl Experiment {
     pub fn agent(&self, cell: &Cell) -> &Agent {
         &self.agents[cell.agent]
     }
-    /// Whether any stage runs in a container.
+    /// Whether any stage runs in a container: Docker stages, and Slurm
+    /// stages with an image (run through the node's engine; their image is
+    /// pinned by digest on the controller like any other).
     pub fn uses_docker(&self) -> bool {
-        [Some(&self.stages.agent), self.stages.judge.as_ref(), Some(&self.stages.eval)].into_iter().flatten().any(|s| s.executor == ExecutorKind::Docker)
+        self.stage_specs().any(|s| match s.executor {
+            ExecutorKind::Docker => true,
+            ExecutorKind::Local => false,
+            ExecutorKind::Slurm => {
+                s.runner.image.is_some()
+                    || (s.kind == StageKind::Agent && self.agents.iter().any(|a| matches!(&a.kind, AgentKind::Run(r) if r.image.is_some())))
+            }
+        })
+    }
+
+    /// Whether any stage runs as a Slurm job.
+    pub fn uses_slurm(&self) -> bool {
+        self.stage_specs().any(|s| s.executor == ExecutorKind::Slurm)
+    }
+
+    /// The declared stages, in chain order.
+    pub fn stage_specs(&self) -> impl Iterator<Item = &StageSpec> {
+        [Some(&self.stages.agent), self.stages.judge.as_ref(), Some(&self.stages.eval)].into_iter().flatten()
     }
 
     /// The stages a cell runs, in order.

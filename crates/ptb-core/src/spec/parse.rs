@@ -739,8 +739,11 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
     let mut llm_judge_loc = None;
     let mut policy = None;
     let mut keep = Keep::default();
+    let mut slurm = None;
     for c in n.children() {
-        if c.name() == "policy" {
+        if c.name() == "slurm" {
+            slurm = Some((read_slurm(ctx, &c), c.name_loc()));
+        } else if c.name() == "policy" {
             if kind != StageKind::Judge {
                 ctx.error(&c.name_loc(), "`policy` belongs in the judge stage", "not the judge stage", Some("move it into `stage judge { … }`".into()));
             }
@@ -779,7 +782,7 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
                 &c.name_loc(),
                 format!("unknown child `{}` of `stage`", c.name()),
                 "unknown",
-                did_you_mean(c.name(), ["command", "env", "secret", "sandbox", "resources", "llm-judge", "policy", "keep"]),
+                did_you_mean(c.name(), ["command", "env", "secret", "sandbox", "resources", "llm-judge", "policy", "keep", "slurm"]),
             );
         }
     }
@@ -794,6 +797,16 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         && let Some(c) = n.children().find(|c| c.name() == "sandbox")
     {
         sandbox_needs_a_container(ctx, &c, &format!("stage `{name}` runs on the {} executor", executor.name()));
+    }
+    if let Some((_, loc)) = &slurm
+        && executor != ExecutorKind::Slurm
+    {
+        ctx.error(
+            loc,
+            format!("`slurm` settings in a stage that runs with executor={}", executor.name()),
+            "not a Slurm stage",
+            Some(format!("add `executor=\"slurm\"` to `stage {name}`, or remove `slurm`")),
+        );
     }
     if let (Some(j), Some(loc)) = (&llm_judge, &llm_judge_loc)
         && executor == ExecutorKind::Docker
@@ -827,6 +840,7 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         llm_judge,
         policy,
         keep,
+        slurm: slurm.map(|(s, _)| s).unwrap_or_default(),
     };
     if let Some((_, first)) = raw.stages.get(&kind) {
         let first = first.clone();
@@ -835,6 +849,29 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         return;
     }
     raw.stages.insert(kind, (spec, n.loc()));
+}
+
+/// `slurm "--exclusive" partition="gpu" account="lab" qos="normal" constraint="a100"`:
+/// arguments are further sbatch options, passed verbatim.
+fn read_slurm(ctx: &mut Ctx, c: &N) -> SlurmOptions {
+    c.check_shape(ctx, &["partition", "account", "qos", "constraint"], usize::MAX);
+    let mut extra = Vec::new();
+    for (v, loc) in c.args() {
+        match v {
+            KdlValue::String(s) if s.starts_with('-') => extra.push(s.clone()),
+            KdlValue::String(s) => {
+                ctx.error(&loc, format!("`{s}` is not an sbatch option"), "not an option", Some(format!("sbatch options start with `-`: \"--{s}\"")))
+            }
+            other => ctx.error(&loc, format!("expected an sbatch option, found {}", kind_of(other)), "not an option", None),
+        }
+    }
+    SlurmOptions {
+        partition: c.str_prop(ctx, "partition"),
+        account: c.str_prop(ctx, "account"),
+        qos: c.str_prop(ctx, "qos"),
+        constraint: c.str_prop(ctx, "constraint"),
+        extra,
+    }
 }
 
 /// `llm-judge url="…" model="…" api-key-env="OPENAI_API_KEY" concurrency=16`.
@@ -1014,6 +1051,7 @@ fn placeholder_agent_stage() -> StageSpec {
         llm_judge: None,
         policy: None,
         keep: Keep::default(),
+        slurm: SlurmOptions::default(),
     }
 }
 

@@ -85,7 +85,7 @@ impl RootFs {
         }
     }
 
-    fn parse(s: &str) -> Option<RootFs> {
+    pub fn parse(s: &str) -> Option<RootFs> {
         [RootFs::ReadOnly, RootFs::Writable].into_iter().find(|r| r.name() == s)
     }
 }

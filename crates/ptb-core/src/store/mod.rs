@@ -22,6 +22,11 @@ use std::path::{Path, PathBuf};
 
 pub const STORE_VERSION: &str = "v1";
 
+/// A file in a build directory whose stage runs outside ptb's process (a
+/// Slurm job): the directory outlives the ptb that made it, so a later
+/// apply can adopt the job instead of starting the stage again.
+pub const DETACHED: &str = "detached";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{context} {path}: {source}")]
@@ -218,11 +223,40 @@ impl Store {
     /// which the build keeps until commit or failure.
     pub fn begin(&self, key: &StageKey, cell: &str, stage: &str, lock: KeyLock) -> Result<Building, StoreError> {
         let name = entry_name(key, cell, stage);
+        // A detached attempt (a Slurm job) that is not being adopted is
+        // abandoned: we hold the key's lock, and this attempt replaces it.
+        while let Some(old) = self.detached_attempt(&name) {
+            remove_tree(&old)?;
+        }
         let dir = self.building_dir(&format!("{name}.{}", attempt_id()));
         for d in [dir.join("out"), dir.join("work")] {
             fs::create_dir_all(&d).map_err(err("cannot create", &d))?;
         }
         Ok(Building { dir, name, _lock: lock })
+    }
+
+    /// Take over a build a killed ptb left in `.tmp/` (see [`DETACHED`]),
+    /// keeping what is in it. The caller holds the key's lock.
+    pub fn resume(&self, key: &StageKey, cell: &str, stage: &str, lock: KeyLock) -> Result<Building, StoreError> {
+        let name = entry_name(key, cell, stage);
+        let dir = self.detached_attempt(&name).unwrap_or_else(|| self.building_dir(&format!("{name}.{}", attempt_id())));
+        for d in [dir.join("out"), dir.join("work")] {
+            fs::create_dir_all(&d).map_err(err("cannot create", &d))?;
+        }
+        Ok(Building { dir, name, _lock: lock })
+    }
+
+    /// The latest attempt at entry `name` whose job runs outside ptb (marked
+    /// [`DETACHED`]): the one a restarted `ptb apply` adopts.
+    pub fn detached_attempt(&self, name: &str) -> Option<PathBuf> {
+        let prefix = format!("{name}.");
+        fs::read_dir(self.root.join(".tmp"))
+            .ok()?
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) && e.path().join(DETACHED).exists())
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .max()
+            .map(|(_, p)| p)
     }
 
     /// Move a successful build into the store: write meta.json, drop the
@@ -269,7 +303,9 @@ impl Store {
         kept.map(|()| dest)
     }
 
-    /// Remove build directories left by killed runs (their key lock is free).
+    /// Remove build directories left by killed runs (their key lock is
+    /// free), except detached ones: their job may still be running, and the
+    /// next apply of their key adopts or replaces them.
     pub fn clean_stale(&self) -> Result<usize, StoreError> {
         let tmp = self.root.join(".tmp");
         let mut n = 0;
@@ -277,6 +313,9 @@ impl Store {
             let name = e.file_name().to_string_lossy().into_owned();
             let Some(prefix) = key_prefix(&name) else { continue };
             let key = StageKey(prefix.to_string());
+            if e.path().join(DETACHED).exists() {
+                continue;
+            }
             if let Some(_lock) = self.try_lock(&key)? {
                 remove_tree(&e.path())?;
                 n += 1;
@@ -397,5 +436,35 @@ mod tests {
         drop(second);
         assert_eq!(store.clean_stale().unwrap(), 2);
         assert_eq!(fs::read_dir(store.root().join(".tmp")).unwrap().count(), 0);
+    }
+
+    fn key(c: char) -> StageKey {
+        StageKey(std::iter::repeat_n(c, 64).collect())
+    }
+
+    /// A build whose job runs outside ptb (Slurm) outlives the ptb that
+    /// started it: `clean_stale` leaves it, `resume` keeps what is in it,
+    /// and `begin` (the stage started afresh) clears it.
+    #[test]
+    fn detached_builds_survive_cleaning_and_resume_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (key('a'), key('b'));
+        for k in [&a, &b] {
+            let build = store.begin(k, "m/b/a/seed=1", "agent", store.try_lock(k).unwrap().unwrap()).unwrap();
+            fs::write(build.out_dir().join("partial"), "x").unwrap();
+        }
+        let detached = store.latest_attempt(&entry_name(&a, "m/b/a/seed=1", "agent")).unwrap();
+        fs::write(detached.join(DETACHED), "slurm\n").unwrap();
+        assert_eq!(store.clean_stale().unwrap(), 1);
+        assert!(detached.join("out/partial").exists());
+        assert!(store.latest_attempt(&entry_name(&b, "m/b/a/seed=1", "agent")).is_none());
+
+        let resumed = store.resume(&a, "m/b/a/seed=1", "agent", store.try_lock(&a).unwrap().unwrap()).unwrap();
+        assert!(resumed.out_dir().join("partial").exists());
+        drop(resumed);
+        let fresh = store.begin(&a, "m/b/a/seed=1", "agent", store.try_lock(&a).unwrap().unwrap()).unwrap();
+        assert!(!fresh.out_dir().join("partial").exists() && !fresh.dir.join(DETACHED).exists());
+        assert!(store.detached_attempt(&fresh.name).is_none() && !detached.exists(), "a fresh start abandons the detached attempt");
     }
 }

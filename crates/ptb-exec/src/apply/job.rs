@@ -97,7 +97,12 @@ pub fn build(
     let model = exp.model(cell);
     let mut inputs = inputs(exp, cell, sp.stage, outs)?;
     if sp.stage == StageKind::Agent {
-        let docker = spec.executor == ptb_core::spec::ExecutorKind::Docker;
+        // Slurm stages with an image run in a container on their node.
+        let docker = match spec.executor {
+            ptb_core::spec::ExecutorKind::Docker => true,
+            ptb_core::spec::ExecutorKind::Slurm => runner.image.is_some(),
+            ptb_core::spec::ExecutorKind::Local => false,
+        };
         let ctx = ptb_core::task::AgentTaskContext {
             model: model.name.clone(),
             model_dir: if docker { "/inputs/model".into() } else { abs(&model.base.path).to_string_lossy().into_owned() },

@@ -3,8 +3,8 @@
 
 use super::reap::{LABEL_KEY, LABEL_OWNER};
 use super::{DockerExecutor, errors};
-use crate::log::StageLog;
 use crate::interrupt::Stop;
+use crate::log::StageLog;
 use crate::*;
 use bollard::Docker;
 use bollard::container::LogOutput;
