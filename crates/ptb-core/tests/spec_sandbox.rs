@@ -85,6 +85,16 @@ fn a_sandbox_on_a_local_stage_or_an_imageless_agent_is_refused() {
     let imageless = SPEC.replace("agent a image=\"agent:1\" { command \"agent\"; }", "agent a { command \"agent\"; sandbox user=\"root\"; }");
     let errs = errors(&imageless);
     assert!(errs.iter().any(|e| e.contains("t.kdl:4:") && e.contains("agent `a` has no image")), "{errs:?}");
+    // Through Slurm, a stage with an image still runs in a container (on its node).
+    let slurm = SPEC.replace("stage agent executor=docker", "stage agent executor=slurm").replace(
+        "stage eval executor=docker image=\"eval:1\" { command \"eval\"; }",
+        "stage eval executor=slurm image=\"eval:1\" { command \"eval\"; sandbox user=\"root\"; }",
+    );
+    let exp = parse(&slurm);
+    assert_eq!(sandbox_of(&exp, "a", StageKind::Eval).user, SandboxUser::Root);
+    assert_eq!(sandbox_of(&exp, "a", StageKind::Agent).pids, PidsLimit::Unlimited);
+    let plain = slurm.replace("stage eval executor=slurm image=\"eval:1\"", "stage eval executor=slurm");
+    assert!(errors(&plain).iter().any(|e| e.contains("runs on the slurm executor")), "{:?}", errors(&plain));
 }
 
 fn pins() -> Pins {

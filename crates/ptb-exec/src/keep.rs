@@ -26,7 +26,7 @@
 use serde::Serialize;
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Extensions of model weights and optimizer states.
@@ -160,15 +160,7 @@ fn copy_dir(root: &Path, dest_root: &Path, opts: KeepOptions, m: &mut Manifest) 
             } else if ft.is_file() {
                 copy_file(&path, &rel, &to, opts, m)?;
             } else {
-                let what = if ft.is_fifo() {
-                    "a FIFO"
-                } else if ft.is_socket() {
-                    "a socket"
-                } else if ft.is_block_device() || ft.is_char_device() {
-                    "a device"
-                } else {
-                    "not a regular file"
-                };
+                let what = ptb_core::store::output::special_kind(&ft).map_or("not a regular file".to_string(), |k| format!("a {k}"));
                 m.skipped.push(Skipped { path: rel, why: format!("{what}; not copied") });
             }
         }

@@ -39,19 +39,10 @@ pub enum HashError {
 }
 
 fn special(path: &Path, ft: fs::FileType) -> Result<(), HashError> {
-    use std::os::unix::fs::FileTypeExt;
-    let kind = if ft.is_fifo() {
-        "FIFO"
-    } else if ft.is_socket() {
-        "socket"
-    } else if ft.is_block_device() {
-        "block device"
-    } else if ft.is_char_device() {
-        "character device"
-    } else {
-        return Ok(());
-    };
-    Err(HashError::Special { path: path.to_path_buf(), kind })
+    match crate::store::output::special_kind(&ft) {
+        Some(kind) => Err(HashError::Special { path: path.to_path_buf(), kind }),
+        None => Ok(()),
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> HashError + '_ {

@@ -180,7 +180,7 @@ fn too_deep(text: &str) -> Option<usize> {
                 }
                 i += 1;
             }
-            b'#' if b[i..].iter().skip_while(|&&c| c == b'#').next() == Some(&b'"') => {
+            b'#' if b[i..].iter().find(|&&c| c != b'#') == Some(&b'"') => {
                 let hashes = b[i..].iter().take_while(|&&c| c == b'#').count();
                 let close: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
                 i += hashes + 1;
@@ -793,9 +793,15 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
         None if runner.image.is_some() => ExecutorKind::Docker,
         None => ExecutorKind::Local,
     };
-    if executor != ExecutorKind::Docker
-        && let Some(c) = n.children().find(|c| c.name() == "sandbox")
-    {
+    // Slurm runs a stage with an image in Docker on its node, hardened
+    // the same way; only a stage that runs as a plain process has no
+    // container to configure.
+    let runs_a_container = match executor {
+        ExecutorKind::Docker => true,
+        ExecutorKind::Slurm => runner.image.is_some() || kind == StageKind::Agent,
+        ExecutorKind::Local => false,
+    };
+    if !runs_a_container && let Some(c) = n.children().find(|c| c.name() == "sandbox") {
         sandbox_needs_a_container(ctx, &c, &format!("stage `{name}` runs on the {} executor", executor.name()));
     }
     if let Some((_, loc)) = &slurm

@@ -70,7 +70,10 @@ fn io_err<'a>(context: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -
     move |source| OutputError::Io { context, path: path.to_path_buf(), source }
 }
 
-fn special_kind(ft: &fs::FileType) -> Option<&'static str> {
+/// What a special file is ("FIFO", "socket", "block device", "character
+/// device"), or `None` for a regular file, a directory or a symlink: the
+/// one place that names them, for the store, hashing and the kept workspace.
+pub fn special_kind(ft: &fs::FileType) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt;
     if ft.is_fifo() {
         Some("FIFO")
