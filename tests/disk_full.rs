@@ -26,27 +26,13 @@ impl Drop for Tmpfs {
 }
 
 fn spec(agents: &[(&str, &str)]) -> String {
-    let mut spec = String::from(
-        r#"experiment demo
-model tiny-a path="../fixtures/demo/models/tiny-a" arch=llama
-benchmark arith data="../fixtures/demo/data/arith.jsonl"
-stage agent budget="1m" grace="2s"
-stage eval budget="1m" { command "../scripts/demo/eval.sh"; }
-"#,
-    );
-    for (name, script) in agents {
-        spec.push_str(&format!("agent {name} {{ command \"/bin/sh\" \"-c\" #\"set -eu; {script}\"#; }}\n"));
-    }
-    spec.push_str(&format!("matrix {{\n    agents {}\n    seeds 1\n}}\n", agents.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" ")));
-    spec
+    common::shell_agents_spec(r#"stage agent budget="1m" grace="2s""#, agents)
 }
 
-const MODEL: &str =
-    r#"mkdir -p "$PTB_OUT/final_model"; cp "$PTB_INPUT_MODEL/config.json" "$PTB_OUT/final_model/"; echo 0.5 > "$PTB_OUT/final_model/skill.txt""#;
+use common::SHELL_MODEL as MODEL;
 
 fn status(p: &Project, agent: &str, stage: &str) -> Option<String> {
-    let l = ptb_core::lock::Lockfile::load(&p.lockfile()).expect("the lockfile must always read back");
-    l.cells.get(&format!("tiny-a/arith/{agent}/seed=1"))?.stages.get(stage).map(|s| s.status.name().to_string())
+    p.shell_status(agent, stage)
 }
 
 #[test]

@@ -9,22 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// One model, one benchmark, the given agents (name → shell script run as
-/// the agent), an eval stage from the demo.
 fn project(agents: &[(&str, &str)]) -> Project {
-    let mut spec = String::from(
-        r#"experiment demo
-model tiny-a path="../fixtures/demo/models/tiny-a" arch=llama
-benchmark arith data="../fixtures/demo/data/arith.jsonl"
-stage agent budget="1m" grace="2s" { secret "PTB_TEST_TOKEN"; }
-stage eval budget="1m" { command "../scripts/demo/eval.sh"; }
-"#,
-    );
-    for (name, script) in agents {
-        spec.push_str(&format!("agent {name} {{ command \"/bin/sh\" \"-c\" #\"set -eu; {script}\"#; }}\n"));
-    }
-    spec.push_str(&format!("matrix {{\n    agents {}\n    seeds 1\n}}\n", agents.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" ")));
-    Project::with_spec(&spec)
+    Project::with_spec(&common::shell_agents_spec(r#"stage agent budget="1m" grace="2s" { secret "PTB_TEST_TOKEN"; }"#, agents))
 }
 
 /// Run apply (failures expected); returns its output. Bounded: a hang is a
@@ -54,8 +40,7 @@ fn lock(p: &Project) -> ptb_core::lock::Lockfile {
 }
 
 fn status(p: &Project, agent: &str, stage: &str) -> Option<String> {
-    let l = lock(p);
-    l.cells.get(&format!("tiny-a/arith/{agent}/seed=1"))?.stages.get(stage).map(|s| s.status.name().to_string())
+    p.shell_status(agent, stage)
 }
 
 /// The log of a cell's stage (finished or failed attempt).
@@ -70,8 +55,7 @@ fn entry(p: &Project, agent: &str, stage: &str) -> std::path::PathBuf {
     p.path().join("store").join(&l.cells[&format!("tiny-a/arith/{agent}/seed=1")].stages[stage].path)
 }
 
-const MODEL: &str =
-    r#"mkdir -p "$PTB_OUT/final_model"; cp "$PTB_INPUT_MODEL/config.json" "$PTB_OUT/final_model/"; echo 0.5 > "$PTB_OUT/final_model/skill.txt""#;
+use common::SHELL_MODEL as MODEL;
 
 #[test]
 fn a_symlinked_checkpoint_is_never_followed_into_the_host() {

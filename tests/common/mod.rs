@@ -124,3 +124,30 @@ impl Project {
         v
     }
 }
+
+/// A spec of one model and one benchmark whose agents are shell scripts
+/// (name → script, run with `sh -c` after `set -eu`), with the given agent
+/// stage and the demo's eval stage: the hostile-agent tests' shape.
+pub fn shell_agents_spec(agent_stage: &str, agents: &[(&str, &str)]) -> String {
+    let mut spec = format!(
+        "experiment demo\nmodel tiny-a path=\"../fixtures/demo/models/tiny-a\" arch=llama\nbenchmark arith data=\"../fixtures/demo/data/arith.jsonl\"\n{agent_stage}\nstage eval budget=\"1m\" {{ command \"../scripts/demo/eval.sh\"; }}\n"
+    );
+    for (name, script) in agents {
+        spec.push_str(&format!("agent {name} {{ command \"/bin/sh\" \"-c\" #\"set -eu; {script}\"#; }}\n"));
+    }
+    spec.push_str(&format!("matrix {{\n    agents {}\n    seeds 1\n}}\n", agents.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" ")));
+    spec
+}
+
+/// A shell agent's honest part: a checkpoint the demo's eval scores.
+pub const SHELL_MODEL: &str =
+    r#"mkdir -p "$PTB_OUT/final_model"; cp "$PTB_INPUT_MODEL/config.json" "$PTB_OUT/final_model/"; echo 0.5 > "$PTB_OUT/final_model/skill.txt""#;
+
+impl Project {
+    /// The recorded status of `agent`'s cell's `stage` in [`shell_agents_spec`]'s
+    /// matrix, read through the lockfile reader (which must always succeed).
+    pub fn shell_status(&self, agent: &str, stage: &str) -> Option<String> {
+        let l = ptb_core::lock::Lockfile::load(&self.lockfile()).expect("the lockfile must always read back");
+        l.cells.get(&format!("tiny-a/arith/{agent}/seed=1"))?.stages.get(stage).map(|s| s.status.name().to_string())
+    }
+}

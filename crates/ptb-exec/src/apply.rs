@@ -521,7 +521,7 @@ async fn run_stage(
         ctx.reporter.note(&format!("{} {}: {e}", sp.cell, sp.stage.name()));
         PathBuf::new()
     });
-    let rel = dest.strip_prefix(store.root().parent().unwrap_or(store.root())).unwrap_or(&dest).to_string_lossy().into_owned();
+    let rel = store.relative_path(&dest);
     ctx.writer.record(exp, cell, sp.stage, &record::from_meta(&meta, rel))?;
     ctx.reporter.stage_finished(&sp.cell, sp.stage.name(), StageEnd::Ran(status), wall);
     Ok(if keep {
@@ -582,7 +582,7 @@ fn unbuilt(
     ctx.reporter.note(&format!("{} {}: not started: {reason}", sp.cell, sp.stage.name()));
     let name = ptb_core::store::entry_name(&sp.key, &sp.cell, sp.stage.name());
     let rel = match store.fail_unbuilt(&name, &meta, reason) {
-        Ok(dest) => dest.strip_prefix(store.root().parent().unwrap_or(store.root())).unwrap_or(&dest).to_string_lossy().into_owned(),
+        Ok(dest) => store.relative_path(&dest),
         Err(_) => String::new(),
     };
     ctx.writer.record(exp, cell, sp.stage, &record::from_meta(&meta, rel.clone()))?;

@@ -142,6 +142,12 @@ impl Store {
         format!("{STORE_VERSION}/{name}")
     }
 
+    /// A path under the store as lockfiles record it (`v1/…`, including
+    /// `v1/failed/…`).
+    pub fn relative_path(&self, path: &Path) -> String {
+        path.strip_prefix(self.root.parent().unwrap_or(&self.root)).unwrap_or(path).to_string_lossy().into_owned()
+    }
+
     pub fn entry_dir(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
