@@ -306,3 +306,26 @@ fn why_says_a_field_that_was_absent_was_unset() {
     let why = p.stdout(&["why", "experiments/demo.kdl", "tiny-b/arith/base/seed=1"]);
     assert!(why.contains("input `model.arch` changed: (was unset) → qwen3"), "{why}");
 }
+
+/// A fresh clone holds a benchmark's committed `SHA256SUMS` but not its data
+/// (the data is fetched by a script). Such a directory must block its evals,
+/// naming the absent file and the fix, not be hashed as if it were the data.
+#[test]
+fn benchmark_data_listed_in_its_sums_but_not_fetched_blocks_its_stages() {
+    let p = Project::demo();
+    let data = p.path().join("fixtures/demo/data/arith");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("SHA256SUMS"), format!("{}  arith.jsonl\n", "0".repeat(64))).unwrap();
+    p.edit_spec(
+        "benchmark arith data=\"../fixtures/demo/data/arith.jsonl\" weight=0.6 \\\n    sha256=\"6e059284f5745570b7fe9ab8bb47e364bc23fbb6418724d41e6b1b9306c26c7e\"",
+        "benchmark arith data=\"../fixtures/demo/data/arith\" weight=0.6",
+    );
+    let out = p.stdout(&["plan", "experiments/demo.kdl"]);
+    assert!(out.contains("benchmark `arith` data is not fetched"), "{out}");
+    assert!(out.contains("arith.jsonl is listed in"), "{out}");
+    assert!(out.contains("scripts/bench/fetch-data.sh"), "{out}");
+    // Once the file is there, the directory is the data and nothing is blocked.
+    std::fs::copy(p.path().join("fixtures/demo/data/arith.jsonl"), data.join("arith.jsonl")).unwrap();
+    let out = p.stdout(&["plan", "experiments/demo.kdl"]);
+    assert!(!out.contains("Blocked"), "{out}");
+}

@@ -96,7 +96,19 @@ pub fn resolve(exp: &Experiment, hasher: &ContentHasher, images: Option<&dyn Ima
         }
     }
     for b in &exp.benchmarks {
-        pins.insert(format!("benchmark/{}", b.name), input(hasher, &b.data, &format!("benchmark `{}` data", b.name))?);
+        let what = format!("benchmark `{}` data", b.name);
+        let pin = match unfetched(&b.data.path) {
+            Some(absent) => Pin {
+                hash: b.data.sha256.as_ref().map(|h| format!("sha256:{h}")),
+                missing: Some(format!(
+                    "{what} is not fetched: {} is listed in {} but absent (scripts/bench/fetch-data.sh fetches the pinned data)",
+                    absent.display(),
+                    b.data.path.join(SUMS).display()
+                )),
+            },
+            None => input(hasher, &b.data, &what)?,
+        };
+        pins.insert(format!("benchmark/{}", b.name), pin);
     }
     let mut runners: Vec<&Runner> = exp.agents.iter().filter_map(|a| if let AgentKind::Run(r) = &a.kind { Some(r) } else { None }).collect();
     runners.extend([&exp.stages.agent.runner, &exp.stages.eval.runner]);
@@ -129,6 +141,23 @@ fn image_pin(image: &str, images: Option<&dyn ImageResolver>, pullable: bool) ->
         Some(Err(e)) => Pin { hash: pinned, missing: Some(e.to_string()) },
         None => Pin { hash: pinned, missing: Some(format!("image {image}: no container engine was consulted")) },
     }
+}
+
+/// The file beside a benchmark's data that pins it (committed; the data is not).
+const SUMS: &str = "SHA256SUMS";
+
+/// The first file a data directory's `SHA256SUMS` lists that is not there.
+/// A clone without fetched data holds only the sums: hashing that as "the
+/// data" would plan evaluations on a key no real data has, and the eval
+/// would fail only when it runs. Contents are checked when loaded
+/// (`ptb_bench::data::open_pinned`); this only asks whether they exist.
+fn unfetched(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let sums = std::fs::read_to_string(dir.join(SUMS)).ok()?;
+    sums.lines()
+        .filter_map(|l| l.split_once(char::is_whitespace).map(|(_, f)| f.trim_start().trim_start_matches('*')))
+        .filter(|f| !f.is_empty() && !f.contains("..") && !f.starts_with('/'))
+        .map(|f| dir.join(f))
+        .find(|p| !p.exists())
 }
 
 fn input(hasher: &ContentHasher, r: &InputRef, what: &str) -> Result<Pin, ResolveError> {
