@@ -201,6 +201,17 @@ matrix {{ agents base; }}
     let lock = ptb_core::lock::Lockfile::load(&lock_path).unwrap();
     let entry = d.join("store").join(&lock.stage("m/gsm8k/leaker/seed=1", "agent").unwrap().path);
     assert!(entry.join("workspace/mix.jsonl").is_file() && entry.join("workspace.json").is_file());
+    // The kept workspace is evidence: `ptb verify` notices it being edited
+    // after the fact, as it does `out/`.
+    let (ok, out) = ptb_in(d, &["verify", "--store", "store"]);
+    assert!(ok, "{out}");
+    let mix = entry.join("workspace/mix.jsonl");
+    std::process::Command::new("chmod").arg("u+w").arg(&mix).status().unwrap();
+    let original = std::fs::read(&mix).unwrap();
+    std::fs::write(&mix, "nothing to see here\n").unwrap();
+    let (ok, out) = ptb_in(d, &["verify", "--store", "store"]);
+    assert!(!ok && out.contains("workspace/ changed on disk"), "{out}");
+    std::fs::write(&mix, original).unwrap();
     assert_eq!(flagged_files(&verdict("tracer"), "contamination"), ["log"], "{:#}", verdict("tracer"));
     assert!(!flagged_files(&verdict("copier"), "substitution").is_empty());
     assert!(!flagged_files(&verdict("tamperer"), "tampering").is_empty());

@@ -477,6 +477,10 @@ async fn run_stage(
     let status = if stage_err.is_some() { StageStatus::Failed } else { status };
     let metrics = checked.metrics;
     let out_sha256 = if keep { ptb_core::hash::hash_dir(&building.out_dir()).ok() } else { None };
+    // The judge's evidence is the kept workspace: `ptb verify` checks it
+    // has not changed since, as it does `out/`.
+    let workspace = crate::keep::paths(&building.dir).0;
+    let workspace_sha256 = if keep && workspace.is_dir() { ptb_core::hash::hash_dir(&workspace).ok() } else { None };
     let wall = clock.elapsed();
     let meta = Meta {
         key: key.0.clone(),
@@ -493,6 +497,7 @@ async fn run_stage(
         metrics,
         inputs: sp.inputs.0.clone(),
         out_sha256,
+        workspace_sha256,
         ptb_version: env!("CARGO_PKG_VERSION").into(),
     };
     // A result goes into the store, a failure's log into failed/; the
@@ -502,7 +507,7 @@ async fn run_stage(
         match store.commit(building, &meta) {
             Ok(dest) => (true, status, meta, Ok(dest)),
             Err((building, e)) => {
-                let meta = Meta { status: StageStatus::Failed, out_sha256: None, ..meta };
+                let meta = Meta { status: StageStatus::Failed, out_sha256: None, workspace_sha256: None, ..meta };
                 let _ = std::fs::OpenOptions::new()
                     .append(true)
                     .open(building.log_path())
@@ -577,6 +582,7 @@ fn unbuilt(
         metrics: BTreeMap::new(),
         inputs: sp.inputs.0.clone(),
         out_sha256: None,
+        workspace_sha256: None,
         ptb_version: env!("CARGO_PKG_VERSION").into(),
     };
     ctx.reporter.note(&format!("{} {}: not started: {reason}", sp.cell, sp.stage.name()));

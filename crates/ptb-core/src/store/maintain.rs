@@ -60,15 +60,31 @@ pub fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
                 continue;
             }
         };
-        let out = store.entry_dir(name).join("out");
-        match (crate::hash::hash_dir(&out), meta.out_sha256) {
-            (Ok(actual), Some(expected)) if actual == expected => report.ok += 1,
-            (Ok(actual), Some(expected)) => report
-                .bad
-                .push((name.clone(), format!("out/ changed on disk: expected {}…, found {}…", expected.get(..12).unwrap_or(&expected), &actual[..12]))),
-            (Ok(_), None) => report.bad.push((name.clone(), "meta.json records no output hash".into())),
-            (Err(e), _) => report.bad.push((name.clone(), e.to_string())),
+        let entry = store.entry_dir(name);
+        let problem = match (crate::hash::hash_dir(&entry.join("out")), &meta.out_sha256) {
+            (Ok(actual), Some(expected)) if actual == *expected => None,
+            (Ok(actual), Some(expected)) => Some(changed("out/", expected, &actual)),
+            (Ok(_), None) => Some("meta.json records no output hash".into()),
+            (Err(e), _) => Some(e.to_string()),
+        };
+        // The kept workspace is the judge's evidence: checked the same way
+        // when the entry recorded its hash.
+        let problem = problem.or_else(|| {
+            let expected = meta.workspace_sha256.as_ref()?;
+            match crate::hash::hash_dir(&entry.join("workspace")) {
+                Ok(actual) if actual == *expected => None,
+                Ok(actual) => Some(changed("workspace/", expected, &actual)),
+                Err(e) => Some(format!("workspace/: {e}")),
+            }
+        });
+        match problem {
+            None => report.ok += 1,
+            Some(p) => report.bad.push((name.clone(), p)),
         }
     }
     Ok(report)
+}
+
+fn changed(what: &str, expected: &str, actual: &str) -> String {
+    format!("{what} changed on disk: expected {}…, found {}…", expected.get(..12).unwrap_or(expected), actual.get(..12).unwrap_or(actual))
 }

@@ -32,6 +32,11 @@ pub struct Meta {
     pub inputs: BTreeMap<String, String>,
     /// Canonical hash of `out/` at commit time.
     pub out_sha256: Option<String>,
+    /// Canonical hash of `workspace/` (the agent's kept `/work`, which the
+    /// judge reads) at commit time; only agent entries have one. Absent in
+    /// entries written before it existed, which `ptb verify` then skips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_sha256: Option<String>,
     pub ptb_version: String,
 }
 
