@@ -9,11 +9,14 @@
 //! 3. First `ptb apply --jobs 2` of trivial shell stages on the paper's
 //!    shape (and 4× and 10× its agents), beside `make -j2` running the same
 //!    scripts from a generated Makefile; then the no-op `ptb plan` beside
-//!    `make -n` on the finished trees. Wall time and peak memory.
+//!    `make -n` on the finished trees, and `nix-build -j2` on the same steps
+//!    as raw derivations when Nix is installed. Wall time and peak memory.
 //!
 //! Sizes can be reduced for a quick look: PTB_BENCH_GIB=0.25.
 //! PTB_BENCH=plan,hash,apply picks parts (default: all three);
-//! PTB_BENCH_AGENTS=12,48,120 the apply sizes (default 12: 1,008 cells).
+//! PTB_BENCH_AGENTS=12,48,120 the apply sizes (default 12: 1,008 cells);
+//! PTB_BENCH_KEEP=1 keeps each finished tree (its path is printed);
+//! PTB_BENCH_PEERS=make,nix the peers to run (`none`: ptb alone).
 
 use ptb_core::hash::{ContentHasher, StatCache};
 use ptb_core::lock::{Lockfile, StageRecord};
@@ -244,6 +247,23 @@ fn makefile(cells: &[(String, String)]) -> String {
     m
 }
 
+/// The same three steps per cell as Nix derivations (raw `derivation`s with
+/// `/bin/sh` as the builder: no nixpkgs needed), for `nix-build -j2`. A
+/// nonce in every derivation makes each bench run a first build.
+fn nixfile(dir: &Path, cells: &[(String, String)], nonce: u128) -> String {
+    let script = dir.join("stage.sh");
+    let mut n = format!(
+        "let\n  stage = name: arg: extra: derivation ({{\n    inherit name arg;\n    system = builtins.currentSystem;\n    builder = \"/bin/sh\";\n    PATH = \"/usr/bin:/bin\";\n    nonce = \"{nonce}\";\n    args = [ \"-c\" \"PTB_OUT=$out {} $arg\" ];\n  }} // extra);\nin [\n",
+        script.display()
+    );
+    for (c, a) in cells {
+        n += &format!(
+            "  (let agent = stage \"{c}-agent\" \"{a}\" {{}}; in [ (stage \"{c}-judge\" \"judge\" {{ inherit agent; }}) (stage \"{c}-eval\" \"eval\" {{ inherit agent; }}) ])\n"
+        );
+    }
+    n + "]\n"
+}
+
 /// Wall seconds and peak RSS (KiB) of one run, through /usr/bin/time.
 fn timed(dir: &Path, program: &str, args: &[&str]) -> (f64, u64) {
     let out = Command::new("/usr/bin/time").current_dir(dir).arg("-f").arg("@@ %e %M").arg(program).args(args).output().expect("/usr/bin/time runs");
@@ -256,13 +276,18 @@ fn timed(dir: &Path, program: &str, args: &[&str]) -> (f64, u64) {
 
 fn bench_apply(agents: usize) {
     let dir = tempfile::tempdir_in(std::env::var("PTB_BENCH_DIR").unwrap_or_else(|_| "target".into())).unwrap();
-    let dir = dir.path();
+    // PTB_BENCH_KEEP=1 leaves the finished tree for profiling the no-op plan.
+    let dir = if std::env::var_os("PTB_BENCH_KEEP").is_some() { dir.keep() } else { dir.path().to_path_buf() };
+    let dir = dir.as_path();
     let (spec, cells) = scale_spec(dir, agents);
     std::fs::write(dir.join("scale.kdl"), spec).unwrap();
     std::fs::write(dir.join("Makefile"), makefile(&cells)).unwrap();
     let stages = cells.len() * 3;
     let ptb = env!("CARGO_BIN_EXE_ptb");
-    let (make_s, make_kib) = timed(dir, "make", &["-j2", "-s"]);
+    // PTB_BENCH_PEERS=none skips make and nix-build (the flatness runs at
+    // 4× and 10× only compare ptb with itself at 1×).
+    let peers = std::env::var("PTB_BENCH_PEERS").unwrap_or_else(|_| "make,nix".into());
+    let (make_s, make_kib) = if peers.contains("make") { timed(dir, "make", &["-j2", "-s"]) } else { (f64::NAN, 0) };
     let (apply_s, apply_kib) = timed(dir, ptb, &["apply", "scale.kdl", "--jobs", "2", "--store", "store", "--lockfile", "scale.lock"]);
     let lock_kib = std::fs::metadata(dir.join("scale.lock")).unwrap().len() / 1024;
     let runs = 9;
@@ -273,9 +298,20 @@ fn bench_apply(agents: usize) {
     let t_plan = time_cmd(plan, runs);
     let mut make_n = Command::new("make");
     make_n.current_dir(dir).arg("-n");
-    let t_make_n = time_cmd(make_n, runs);
-    let nix = if Command::new("nix-build").arg("--version").output().is_ok() { "installed, not run" } else { "skipped (not installed)" };
-    println!("first apply, {} cells / {stages} stages of trivial shell work, --jobs 2 (lockfile {lock_kib} KiB):", cells.len());
+    let t_make_n = if peers.contains("make") { time_cmd(make_n, runs) } else { Duration::from_secs_f64(f64::NAN.max(0.0)) };
+    // nix-build last: its store is global, so it runs on a warm machine
+    // like the others did, and never before them.
+    let nix = if !peers.contains("nix") {
+        "not run (PTB_BENCH_PEERS)".into()
+    } else if Command::new("nix-build").arg("--version").output().is_ok() {
+        let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        std::fs::write(dir.join("default.nix"), nixfile(dir, &cells, nonce)).unwrap();
+        let (nix_s, nix_kib) = timed(dir, "nix-build", &["-j2", "--option", "sandbox", "false", "--no-out-link", "--quiet", "default.nix"]);
+        format!("{nix_s:>8.2} s   peak {:>6.1} MiB   (ptb: {:.2}× nix-build)", nix_kib as f64 / 1024.0, apply_s / nix_s)
+    } else {
+        "skipped (not installed)".into()
+    };
+    println!("first apply, {} cells / {stages} stages of trivial shell work, --jobs 2 (lockfile {lock_kib} KiB, in {}):", cells.len(), dir.display());
     println!("  make -j2       {make_s:>8.2} s   peak {:>6.1} MiB", make_kib as f64 / 1024.0);
     println!(
         "  ptb apply -j2  {apply_s:>8.2} s   peak {:>6.1} MiB   {:.2}× make, {:.2} ms/stage",

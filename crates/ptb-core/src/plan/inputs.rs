@@ -74,8 +74,16 @@ pub struct StageInputs {
 /// The runner a cell's stage uses: for the agent stage the agent's runner
 /// with the stage's env underneath; for judge and eval the stage's own.
 pub fn effective_runner(exp: &Experiment, cell: &Cell, spec: &StageSpec) -> Runner {
+    runner_of(exp, cell, spec).into_owned()
+}
+
+/// [`effective_runner`], borrowed where nothing is merged: planning a large
+/// matrix asks for every stage's runner, and cloning the judge's and eval's
+/// (command, env, sandbox) per cell was a measurable share of a no-op plan.
+fn runner_of<'a>(exp: &'a Experiment, cell: &Cell, spec: &'a StageSpec) -> std::borrow::Cow<'a, Runner> {
+    use std::borrow::Cow;
     match (spec.kind, &exp.agent(cell).kind) {
-        (StageKind::Agent, AgentKind::Run(r)) => {
+        (StageKind::Agent, AgentKind::Run(r)) => Cow::Owned({
             let mut merged = r.clone();
             let mut env = spec.runner.env.clone();
             env.extend(r.env.clone());
@@ -84,9 +92,16 @@ pub fn effective_runner(exp: &Experiment, cell: &Cell, spec: &StageSpec) -> Runn
             // The agent's own sandbox, else the one `stage agent` declares.
             merged.sandbox = r.sandbox.clone().or_else(|| spec.runner.sandbox.clone());
             merged
-        }
-        _ => spec.runner.clone(),
+        }),
+        _ => Cow::Borrowed(&spec.runner),
     }
+}
+
+/// `sha256:` of the agent's task template, computed once per process (it
+/// is the same for every agent stage).
+fn task_template_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| format!("sha256:{}", crate::hash::sha256_hex(crate::task::AGENT_TASK_TEMPLATE.as_bytes())))
 }
 
 fn runner_fields(ki: &mut KeyInputs, needs: &mut Vec<String>, spec: &StageSpec, r: &Runner, pins: &Pins) {
@@ -140,7 +155,7 @@ pub fn cell_stages_with(exp: &Experiment, pins: &Pins, cell: &Cell, versions: Bu
     let mut out: Vec<StageInputs> = Vec::new();
     for kind in exp.cell_stages(cell) {
         let spec = exp.stages.get(kind).expect("cell_stages only lists declared stages");
-        let runner = effective_runner(exp, cell, spec);
+        let runner = runner_of(exp, cell, spec);
         let mut ki = KeyInputs::new();
         let mut needs = Vec::new();
         cell_fields(&mut ki, exp, cell);
@@ -152,7 +167,7 @@ pub fn cell_stages_with(exp: &Experiment, pins: &Pins, cell: &Cell, versions: Bu
         match kind {
             StageKind::Agent => {
                 // The prompt the agent reads is part of what it was asked to do.
-                ki.set("task_template", format!("sha256:{}", crate::hash::sha256_hex(crate::task::AGENT_TASK_TEMPLATE.as_bytes())));
+                ki.set("task_template", task_template_hash());
                 needs.push(model_pin.clone());
             }
             StageKind::Judge => {
