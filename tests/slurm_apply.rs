@@ -6,7 +6,8 @@
 //! run one at a time (`SERIAL`). Jobs are told apart by their working
 //! directory, which is in each test's own temporary store, and counted
 //! with `squeue -t all` (the test cluster keeps finished jobs for an hour,
-//! MinJobAge) rather than sacct, which would need slurmdbd and a SQL server.
+//! MinJobAge) and, where it matters that nothing was submitted twice, with
+//! `sacct` too (the cluster's accounting: slurmdbd, which forgets nothing).
 
 mod common;
 use common::Project;
@@ -54,6 +55,20 @@ fn hostname() -> String {
 fn jobs_under(root: &Path) -> Vec<(u64, String, String)> {
     let o = Command::new("squeue").args(["-h", "--me", "-t", "all", "-o", "%i|%j|%T|%Z"]).output().unwrap();
     assert!(o.status.success(), "squeue: {}", String::from_utf8_lossy(&o.stderr));
+    let root = std::fs::canonicalize(root).unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.splitn(4, '|').collect();
+            (f.len() == 4 && Path::new(f[3]).starts_with(&root)).then(|| (f[0].parse().unwrap(), f[1].to_string(), f[2].to_string()))
+        })
+        .collect()
+}
+
+/// Jobs under `root` as accounting (slurmdbd) recorded them: (id, name, state).
+fn accounted_under(root: &Path) -> Vec<(u64, String, String)> {
+    let o = Command::new("sacct").args(["-n", "-P", "-X", "-S", "now-1days", "-o", "JobID,JobName,State,WorkDir"]).output().unwrap();
+    assert!(o.status.success(), "sacct (accounting: scripts/slurm/setup.sh starts slurmdbd): {}", String::from_utf8_lossy(&o.stderr));
     let root = std::fs::canonicalize(root).unwrap();
     String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -167,12 +182,23 @@ fn a_killed_controller_is_followed_by_one_that_adopts_its_jobs() {
     let (ok, out) = run_fast(&p, &["apply", "experiments/demo.kdl"]);
     assert!(ok, "{out}");
     assert!(out.contains("6 ran (6 succeeded"), "{out}");
+    let once = |jobs: &[(u64, String, String)]| {
+        let mut names: Vec<&str> = jobs.iter().map(|(_, n, _)| n.as_str()).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        (n, names.len())
+    };
     let jobs = jobs_under(p.path());
-    let mut names: Vec<&str> = jobs.iter().map(|(_, n, _)| n.as_str()).collect();
-    names.sort();
-    let n = names.len();
-    names.dedup();
-    assert_eq!((n, names.len()), (6, 6), "every stage submitted exactly once: {jobs:?}");
+    assert_eq!(once(&jobs), (6, 6), "every stage submitted exactly once: {jobs:?}");
+    // Accounting agrees (it records a job a moment after it ends).
+    let start = Instant::now();
+    let mut accounted = accounted_under(p.path());
+    while accounted.iter().filter(|(_, _, s)| s == "COMPLETED").count() < 6 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+        accounted = accounted_under(p.path());
+    }
+    assert_eq!(once(&accounted), (6, 6), "sacct: every stage submitted exactly once: {accounted:?}");
     assert_eq!(p.lock_text().matches("status=\"success\"").count(), 6);
     let log = std::fs::read_to_string(p.path().join("store/v1").join(p.store_entries().iter().find(|e| e.ends_with("-agent")).unwrap()).join("log")).unwrap();
     assert!(log.contains("wrote"), "{log}");
