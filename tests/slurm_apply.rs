@@ -365,6 +365,55 @@ matrix { agents a; seeds 1; }
     assert_eq!(jobs_under(p.path()).len(), 2);
 }
 
+/// Podman's Docker-compatible API, as scripts/podman/setup.sh starts it.
+const PODMAN_SOCKET: &str = "/run/ptb-podman/podman.sock";
+
+#[test]
+fn a_container_stage_runs_through_slurm_on_podman_with_the_same_sandbox() {
+    let _g = serial();
+    let host = format!("unix://{PODMAN_SOCKET}");
+    let o = Command::new("podman").args(["image", "inspect", "ptb-test/busybox:1"]).output();
+    assert!(
+        o.is_ok_and(|o| o.status.success()) && Path::new(PODMAN_SOCKET).exists(),
+        "podman or its test image or API socket is missing: run scripts/podman/setup.sh (CI runs it from scripts/test-setup.sh)"
+    );
+    // What the stage sees: who it runs as, its capabilities, whether it can
+    // write the image's root, and which engine ran it (podman bind-mounts
+    // /etc/hostname from its `overlay-containers` directory; Docker from
+    // /var/lib/docker/containers).
+    let p = Project::with_spec(
+        r#"experiment demo
+model m path="../fixtures/demo/models/tiny-a" arch=llama
+benchmark b data="../fixtures/demo/data/arith.jsonl"
+agent a image="ptb-test/busybox:1" { command "/bin/sh" "-c" "mkdir -p $PTB_OUT/final_model && cat /inputs/model/config.json > $PTB_OUT/final_model/config.json && echo 0.5 > $PTB_OUT/final_model/skill.txt && id -u > $PTB_OUT/uid && grep CapEff /proc/self/status > $PTB_OUT/caps && (touch /root-write 2>/dev/null && echo writable || echo read-only) > $PTB_OUT/rootfs && (grep -q /overlay-containers/ /proc/self/mountinfo && echo podman || echo docker) > $PTB_OUT/engine"; }
+stage agent executor="slurm" budget="1m" {}
+stage eval executor="slurm" budget="1m" { command "../scripts/demo/eval.sh"; }
+matrix { agents a; seeds 1; }
+"#,
+    );
+    // DOCKER_HOST reaches the node in the job's environment (sbatch's
+    // --export=ALL): the controller pins the image and the node runs the
+    // stage on the same engine.
+    let o = fast(&p, &["apply", "experiments/demo.kdl"]).env("DOCKER_HOST", &host).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{text}\n{}", failed_logs(&p));
+    let entries = p.store_entries();
+    let agent = entries.iter().find(|e| e.ends_with("-agent")).expect("agent entry");
+    let out = p.path().join("store/v1").join(agent).join("out");
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap().trim().to_string();
+    assert_eq!(read("engine"), "podman", "the stage ran on podman, not Docker");
+    // `sandbox user="ptb"`, the default: ptb's own uid, `nobody` for root.
+    let uid = match unsafe { libc::geteuid() } {
+        0 => 65534,
+        u => u,
+    };
+    assert_eq!(read("uid"), uid.to_string());
+    assert_eq!(read("caps"), "CapEff:\t0000000000000000", "every capability dropped");
+    assert_eq!(read("rootfs"), "read-only");
+    assert!(out.join("final_model/config.json").exists());
+    assert_eq!(jobs_under(p.path()).len(), 2);
+}
+
 #[test]
 fn plan_estimates_the_makespan_for_a_number_of_gpus() {
     // No Slurm needed: planning never talks to the cluster.
