@@ -365,6 +365,54 @@ matrix { agents a; seeds 1; }
     assert_eq!(jobs_under(p.path()).len(), 2);
 }
 
+/// A job slurmctld has already forgotten (MinJobAge, 5 minutes by default
+/// on real clusters) is asked of accounting. Here squeue is wrapped so it
+/// lists no finished job, as if slurmctld had purged them at once; sacct is
+/// the real one, wrapped only to log that it was asked.
+#[test]
+fn a_job_squeue_has_forgotten_gets_its_final_state_from_sacct() {
+    let _g = serial();
+    let bin = tempfile::tempdir().unwrap();
+    let which = |p: &str| {
+        let o = Command::new("sh").args(["-c", &format!("command -v {p}")]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let (squeue, sacct) = (which("squeue"), which("sacct"));
+    let asked = bin.path().join("sacct.log");
+    let script = |name: &str, body: String| {
+        let path = bin.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    script("squeue", format!("{squeue} \"$@\" | awk -F'|' '$3 !~ /^(COMPLETED|FAILED|CANCELLED|TIMEOUT|OUT_OF_MEMORY|NODE_FAIL)$/'"));
+    script("sacct", format!("echo \"$*\" >> {}\nexec {sacct} \"$@\"", asked.display()));
+    let p = Project::with_spec(
+        r#"experiment demo
+model m path="../fixtures/demo/models/tiny-a" arch=llama
+benchmark b data="../fixtures/demo/data/arith.jsonl"
+agent a { command "/bin/sh" "-c" "echo failing; exit 3"; }
+stage agent executor="slurm" budget="1m" {}
+stage eval executor="slurm" budget="1m" { command "../scripts/demo/eval.sh"; }
+matrix { agents a; seeds 1 2; }
+"#,
+    );
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+    let o = fast(&p, &["apply", "experiments/demo.kdl"]).env("PATH", path).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!o.status.success(), "{text}");
+    assert!(text.contains("2 failed"), "{text}");
+    // Accounting says the jobs COMPLETED (ptb stage-run recorded the
+    // stage's failure and exited 0): the logs carry no word of Slurm's.
+    // Without it they would end "ended unknown (Slurm no longer lists it)".
+    let logs = failed_logs(&p);
+    assert_eq!(logs.matches("failing").count(), 2, "{logs}");
+    assert!(!logs.contains("no longer lists it"), "{logs}");
+    let asked = std::fs::read_to_string(&asked).expect("sacct was asked");
+    assert!(asked.lines().all(|l| l.contains("-o JobID,State")), "{asked}");
+    assert!(p.store_entries().is_empty());
+}
+
 /// Podman's Docker-compatible API, as scripts/podman/setup.sh starts it.
 const PODMAN_SOCKET: &str = "/run/ptb-podman/podman.sock";
 
