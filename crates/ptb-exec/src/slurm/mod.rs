@@ -37,6 +37,8 @@ const MISSES_BEFORE_SACCT: u32 = 3;
 /// Further polls ptb waits for accounting to record a job that squeue has
 /// forgotten before it judges the job by its outcome file alone.
 const ACCOUNTING_LAG_POLLS: u32 = 10;
+/// After sacct failed, polls before ptb asks it again.
+const SACCT_RETRY_POLLS: u32 = 60;
 
 /// How the controller behaves; the defaults suit a real cluster.
 #[derive(Debug, Clone)]
@@ -67,8 +69,9 @@ struct Accounting {
     /// Jobs some stage waits to hear of.
     wanted: std::collections::BTreeSet<u64>,
     states: HashMap<u64, JobState>,
-    /// `Some(false)` once sacct has failed: no slurmdbd on this cluster.
-    available: Option<bool>,
+    /// Set when sacct failed (no slurmdbd, or it is down): until then
+    /// ptb does not ask again, and jobs are judged by their outcome files.
+    unavailable_until: Option<Instant>,
 }
 
 /// A forgotten job, as accounting knows it.
@@ -160,27 +163,29 @@ impl SlurmExecutor {
     /// most one `sacct` per poll interval, for every job asked about.
     async fn accounted(&self, id: u64) -> Accounted {
         let mut a = self.accounting.lock().await;
-        if !a.states.contains_key(&id) && a.available != Some(false) {
+        let unavailable = |a: &Accounting| a.unavailable_until.is_some_and(|t| Instant::now() < t);
+        if !a.states.contains_key(&id) && !unavailable(&a) {
             a.wanted.insert(id);
             if a.taken.is_none_or(|t| t.elapsed() >= self.cfg.poll) {
                 let ids: Vec<u64> = a.wanted.iter().copied().collect();
                 match self.client.sacct_states(&ids).await {
                     Some(found) => {
-                        a.available = Some(true);
+                        a.unavailable_until = None;
                         for (id, state) in found.into_iter().filter(|(_, s)| s.is_final()) {
                             a.wanted.remove(&id);
                             a.states.insert(id, state);
                         }
                     }
-                    // Once: a cluster without slurmdbd does not grow one.
-                    None => a.available = Some(false),
+                    // A cluster without slurmdbd does not grow one; one that
+                    // lost it may get it back: ask again, but rarely.
+                    None => a.unavailable_until = Some(Instant::now() + self.cfg.poll * SACCT_RETRY_POLLS),
                 }
                 a.taken = Some(Instant::now());
             }
         }
         match a.states.remove(&id) {
             Some(state) => Accounted::Ended(state),
-            None if a.available == Some(false) => {
+            None if unavailable(&a) => {
                 a.wanted.remove(&id);
                 Accounted::Unavailable
             }
