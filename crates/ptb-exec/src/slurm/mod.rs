@@ -80,7 +80,7 @@ enum Accounted {
     /// Accounting has not recorded it yet (slurmctld sends records to
     /// slurmdbd a moment after a job ends).
     NotYet,
-    /// The cluster has no accounting.
+    /// The cluster has no accounting, or it did not answer lately.
     Unavailable,
 }
 
