@@ -16,7 +16,8 @@
 # its default 40 s), so neither waits on a default meant for big clusters.
 # Snakemake's plugin follows jobs with sacct (slurmdbd); the test cluster
 # has accounting since setup.sh starts slurmdbd. SMK_VENV names the venv
-# (default /tmp/ptb-smk-venv, made by perf/snakemake-setup.sh).
+# (default /tmp/ptb-smk-venv, made by perf/snakemake-setup.sh);
+# SKIP_SNAKEMAKE=1 measures ptb alone.
 # Not run in CI: it takes minutes.
 set -euo pipefail
 n=${1:-1008}
@@ -53,6 +54,7 @@ grep -q "$n ran ($n succeeded" "$work/ptb.err" || { echo "ptb did not run $n sta
 echo "ptb:       $n stages in $(printf %.1f "$ptb_s") s = $(rate "$ptb_s") stages/s; controller CPU $(cpu "$work/ptb.cpu") ms/stage ($("$ptb" --version 2>/dev/null || echo ptb), $ptb)"
 
 # Snakemake: N jobs of one rule, each writing the same metric.
+if [ "${SKIP_SNAKEMAKE:-0}" = 1 ]; then exit 0; fi
 venv=${SMK_VENV:-/tmp/ptb-smk-venv}
 bash "$root/perf/snakemake-setup.sh" "$venv"
 mkdir -p "$work/smk"

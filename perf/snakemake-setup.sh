@@ -8,9 +8,12 @@ set -euo pipefail
 venv=${1:-/tmp/ptb-smk-venv}
 # Pinned: the bench's figures name these versions.
 pins=(snakemake==9.27.1 snakemake-executor-plugin-slurm==2.8.0)
-if [ -x "$venv/bin/snakemake" ] && "$venv/bin/pip" freeze 2>/dev/null | grep -qx 'snakemake-executor-plugin-slurm==2.8.0' \
-  && "$venv/bin/pip" freeze | grep -qx 'snakemake==9.27.1'; then
-  exit 0
+if [ -x "$venv/bin/pip" ]; then
+  # Whole output first: `grep -q` closing the pipe early makes pip fail.
+  have=$("$venv/bin/pip" freeze 2>/dev/null || true)
+  if grep -qx 'snakemake==9.27.1' <<<"$have" && grep -qx 'snakemake-executor-plugin-slurm==2.8.0' <<<"$have"; then
+    exit 0
+  fi
 fi
 python3 -m venv "$venv"
 "$venv/bin/pip" install -q "${pins[@]}"
