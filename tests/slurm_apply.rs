@@ -6,7 +6,8 @@
 //! run one at a time (`SERIAL`). Jobs are told apart by their working
 //! directory, which is in each test's own temporary store, and counted
 //! with `squeue -t all` (the test cluster keeps finished jobs for an hour,
-//! MinJobAge) rather than sacct, which would need slurmdbd and a SQL server.
+//! MinJobAge) and, where it matters that nothing was submitted twice, with
+//! `sacct` too (the cluster's accounting: slurmdbd, which forgets nothing).
 
 mod common;
 use common::Project;
@@ -54,6 +55,20 @@ fn hostname() -> String {
 fn jobs_under(root: &Path) -> Vec<(u64, String, String)> {
     let o = Command::new("squeue").args(["-h", "--me", "-t", "all", "-o", "%i|%j|%T|%Z"]).output().unwrap();
     assert!(o.status.success(), "squeue: {}", String::from_utf8_lossy(&o.stderr));
+    let root = std::fs::canonicalize(root).unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.splitn(4, '|').collect();
+            (f.len() == 4 && Path::new(f[3]).starts_with(&root)).then(|| (f[0].parse().unwrap(), f[1].to_string(), f[2].to_string()))
+        })
+        .collect()
+}
+
+/// Jobs under `root` as accounting (slurmdbd) recorded them: (id, name, state).
+fn accounted_under(root: &Path) -> Vec<(u64, String, String)> {
+    let o = Command::new("sacct").args(["-n", "-P", "-X", "-S", "now-1days", "-o", "JobID,JobName,State,WorkDir"]).output().unwrap();
+    assert!(o.status.success(), "sacct (accounting: scripts/slurm/setup.sh starts slurmdbd): {}", String::from_utf8_lossy(&o.stderr));
     let root = std::fs::canonicalize(root).unwrap();
     String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -167,12 +182,23 @@ fn a_killed_controller_is_followed_by_one_that_adopts_its_jobs() {
     let (ok, out) = run_fast(&p, &["apply", "experiments/demo.kdl"]);
     assert!(ok, "{out}");
     assert!(out.contains("6 ran (6 succeeded"), "{out}");
+    let once = |jobs: &[(u64, String, String)]| {
+        let mut names: Vec<&str> = jobs.iter().map(|(_, n, _)| n.as_str()).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        (n, names.len())
+    };
     let jobs = jobs_under(p.path());
-    let mut names: Vec<&str> = jobs.iter().map(|(_, n, _)| n.as_str()).collect();
-    names.sort();
-    let n = names.len();
-    names.dedup();
-    assert_eq!((n, names.len()), (6, 6), "every stage submitted exactly once: {jobs:?}");
+    assert_eq!(once(&jobs), (6, 6), "every stage submitted exactly once: {jobs:?}");
+    // Accounting agrees (it records a job a moment after it ends).
+    let start = Instant::now();
+    let mut accounted = accounted_under(p.path());
+    while accounted.iter().filter(|(_, _, s)| s == "COMPLETED").count() < 6 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+        accounted = accounted_under(p.path());
+    }
+    assert_eq!(once(&accounted), (6, 6), "sacct: every stage submitted exactly once: {accounted:?}");
     assert_eq!(p.lock_text().matches("status=\"success\"").count(), 6);
     let log = std::fs::read_to_string(p.path().join("store/v1").join(p.store_entries().iter().find(|e| e.ends_with("-agent")).unwrap()).join("log")).unwrap();
     assert!(log.contains("wrote"), "{log}");
@@ -336,6 +362,103 @@ matrix { agents a; seeds 1; }
     // It ran in a container (whose hostname is its id), not on the host.
     let where_ = std::fs::read_to_string(out_dir.join("where")).unwrap();
     assert_ne!(where_.trim(), hostname());
+    assert_eq!(jobs_under(p.path()).len(), 2);
+}
+
+/// A job slurmctld has already forgotten (MinJobAge, 5 minutes by default
+/// on real clusters) is asked of accounting. Here squeue is wrapped so it
+/// lists no finished job, as if slurmctld had purged them at once; sacct is
+/// the real one, wrapped only to log that it was asked.
+#[test]
+fn a_job_squeue_has_forgotten_gets_its_final_state_from_sacct() {
+    let _g = serial();
+    let bin = tempfile::tempdir().unwrap();
+    let which = |p: &str| {
+        let o = Command::new("sh").args(["-c", &format!("command -v {p}")]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let (squeue, sacct) = (which("squeue"), which("sacct"));
+    let asked = bin.path().join("sacct.log");
+    let script = |name: &str, body: String| {
+        let path = bin.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    script("squeue", format!("{squeue} \"$@\" | awk -F'|' '$3 !~ /^(COMPLETED|FAILED|CANCELLED|TIMEOUT|OUT_OF_MEMORY|NODE_FAIL)$/'"));
+    script("sacct", format!("echo \"$*\" >> {}\nexec {sacct} \"$@\"", asked.display()));
+    let p = Project::with_spec(
+        r#"experiment demo
+model m path="../fixtures/demo/models/tiny-a" arch=llama
+benchmark b data="../fixtures/demo/data/arith.jsonl"
+agent a { command "/bin/sh" "-c" "echo failing; exit 3"; }
+stage agent executor="slurm" budget="1m" {}
+stage eval executor="slurm" budget="1m" { command "../scripts/demo/eval.sh"; }
+matrix { agents a; seeds 1 2; }
+"#,
+    );
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+    let o = fast(&p, &["apply", "experiments/demo.kdl"]).env("PATH", path).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!o.status.success(), "{text}");
+    assert!(text.contains("2 failed"), "{text}");
+    // Accounting says the jobs COMPLETED (ptb stage-run recorded the
+    // stage's failure and exited 0): the logs carry no word of Slurm's.
+    // Without it they would end "ended unknown (Slurm no longer lists it)".
+    let logs = failed_logs(&p);
+    assert_eq!(logs.matches("failing").count(), 2, "{logs}");
+    assert!(!logs.contains("no longer lists it"), "{logs}");
+    let asked = std::fs::read_to_string(&asked).expect("sacct was asked");
+    assert!(asked.lines().all(|l| l.contains("-o JobID,State")), "{asked}");
+    assert!(p.store_entries().is_empty());
+}
+
+/// Podman's Docker-compatible API, as scripts/podman/setup.sh starts it.
+const PODMAN_SOCKET: &str = "/run/ptb-podman/podman.sock";
+
+#[test]
+fn a_container_stage_runs_through_slurm_on_podman_with_the_same_sandbox() {
+    let _g = serial();
+    let host = format!("unix://{PODMAN_SOCKET}");
+    let o = Command::new("podman").args(["image", "inspect", "ptb-test/busybox:1"]).output();
+    assert!(
+        o.is_ok_and(|o| o.status.success()) && Path::new(PODMAN_SOCKET).exists(),
+        "podman or its test image or API socket is missing: run scripts/podman/setup.sh (CI runs it from scripts/test-setup.sh)"
+    );
+    // What the stage sees: who it runs as, its capabilities, whether it can
+    // write the image's root, and which engine ran it (podman bind-mounts
+    // /etc/hostname from its `overlay-containers` directory; Docker from
+    // /var/lib/docker/containers).
+    let p = Project::with_spec(
+        r#"experiment demo
+model m path="../fixtures/demo/models/tiny-a" arch=llama
+benchmark b data="../fixtures/demo/data/arith.jsonl"
+agent a image="ptb-test/busybox:1" { command "/bin/sh" "-c" "mkdir -p $PTB_OUT/final_model && cat /inputs/model/config.json > $PTB_OUT/final_model/config.json && echo 0.5 > $PTB_OUT/final_model/skill.txt && id -u > $PTB_OUT/uid && grep CapEff /proc/self/status > $PTB_OUT/caps && (touch /root-write 2>/dev/null && echo writable || echo read-only) > $PTB_OUT/rootfs && (grep -q /overlay-containers/ /proc/self/mountinfo && echo podman || echo docker) > $PTB_OUT/engine"; }
+stage agent executor="slurm" budget="1m" {}
+stage eval executor="slurm" budget="1m" { command "../scripts/demo/eval.sh"; }
+matrix { agents a; seeds 1; }
+"#,
+    );
+    // DOCKER_HOST reaches the node in the job's environment (sbatch's
+    // --export=ALL): the controller pins the image and the node runs the
+    // stage on the same engine.
+    let o = fast(&p, &["apply", "experiments/demo.kdl"]).env("DOCKER_HOST", &host).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{text}\n{}", failed_logs(&p));
+    let entries = p.store_entries();
+    let agent = entries.iter().find(|e| e.ends_with("-agent")).expect("agent entry");
+    let out = p.path().join("store/v1").join(agent).join("out");
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap().trim().to_string();
+    assert_eq!(read("engine"), "podman", "the stage ran on podman, not Docker");
+    // `sandbox user="ptb"`, the default: ptb's own uid, `nobody` for root.
+    let uid = match unsafe { libc::geteuid() } {
+        0 => 65534,
+        u => u,
+    };
+    assert_eq!(read("uid"), uid.to_string());
+    assert_eq!(read("caps"), "CapEff:\t0000000000000000", "every capability dropped");
+    assert_eq!(read("rootfs"), "read-only");
+    assert!(out.join("final_model/config.json").exists());
     assert_eq!(jobs_under(p.path()).len(), 2);
 }
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Starts a one-node Slurm cluster on this host for ptb's Slurm tests:
 # Debian's slurm-wlm and munge, a slurm.conf written for this machine
-# (`hostname -s`, its CPUs and memory), munged + slurmctld + slurmd.
+# (`hostname -s`, its CPUs and memory), munged + slurmctld + slurmd, and
+# accounting: MariaDB on localhost, slurmdbd, the cluster and an account
+# in it (so `sacct` answers, as on real clusters; Snakemake's Slurm
+# executor needs it, and the tests count jobs with it).
 # Idempotent: safe to run twice; `scripts/slurm/stop.sh` stops it.
 #
-# No cgroups (sandboxes and containers rarely delegate them) and no
-# slurmdbd (it needs a SQL server): jobs stay visible to `squeue -t all`
-# for MinJobAge seconds, which ptb and the tests use instead of sacct.
+# No cgroups (sandboxes and containers rarely delegate them).
 set -euo pipefail
 
 need=()
@@ -16,6 +17,15 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need[@]}"
+fi
+# Pinned: slurmdbd must be the release slurmctld is (they speak one
+# protocol version); MariaDB to Debian 12's 10.11 series.
+need=()
+command -v slurmdbd >/dev/null || need+=("slurmdbd=$(dpkg-query -W -f='${Version}' slurmctld)")
+command -v mariadbd >/dev/null || need+=("mariadb-server=1:10.11.*")
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends "${need[@]}" || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; }
 fi
 
 host=$(hostname -s)
@@ -43,7 +53,8 @@ SlurmdLogFile=/var/log/slurm/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 # A job without --mem would otherwise get the whole node, and run alone.
@@ -76,17 +87,68 @@ chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/
 chmod 0700 /etc/munge
 chmod 0400 /etc/munge/munge.key
 
+# Accounting. The database password only guards a loopback-only server
+# that holds test jobs' records; slurmdbd.conf is readable by slurm alone.
+dbpass=ptb-slurm-test
+dbdconf=/etc/slurm/slurmdbd.conf
+want_dbd=$(cat <<CONF
+# Written by ptb's scripts/slurm/setup.sh for a one-node test cluster.
+AuthType=auth/munge
+DbdHost=localhost
+SlurmUser=slurm
+PidFile=/run/slurmdbd.pid
+LogFile=/var/log/slurm/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=3306
+StorageUser=slurm
+StoragePass=$dbpass
+StorageLoc=slurm_acct_db
+CONF
+)
+if [ ! -f "$dbdconf" ] || [ "$(cat "$dbdconf")" != "$want_dbd" ]; then
+  printf '%s\n' "$want_dbd" > "$dbdconf"
+  changed=1
+fi
+chown slurm:slurm "$dbdconf"
+chmod 0600 "$dbdconf"
+
 # Daemons are known by the pid files they write (never by name: another
-# Slurm on this host is not ours to stop).
-pidfile() { case $1 in munged) echo /run/munge/munged.pid ;; *) echo "/run/$1.pid" ;; esac; }
+# Slurm or MariaDB on this host is not ours to stop).
+pidfile() { case $1 in munged) echo /run/munge/munged.pid ;; mariadbd) echo /run/mysqld/ptb-slurm.pid ;; *) echo "/run/$1.pid" ;; esac; }
 running() { local f; f=$(pidfile "$1"); [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+stop() { if running "$1"; then kill "$(cat "$(pidfile "$1")")"; while running "$1"; do sleep 0.2; done; fi; }
 running munged || su -s /bin/sh munge -c "munged --force"
 if [ "$changed" = 1 ]; then
   # A new configuration: restart what runs with the old one.
-  for d in slurmd slurmctld; do
-    if running "$d"; then kill "$(cat "$(pidfile "$d")")"; while running "$d"; do sleep 0.2; done; fi
-  done
+  for d in slurmd slurmctld slurmdbd; do stop "$d"; done
 fi
+
+if ! running mariadbd; then
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
+  # Loopback only; small buffers: it holds a few thousand job records.
+  mariadbd --user=mysql --datadir=/var/lib/mysql --pid-file="$(pidfile mariadbd)" \
+    --socket=/run/mysqld/mysqld.sock --bind-address=127.0.0.1 --port=3306 \
+    --innodb-buffer-pool-size=32M --skip-log-bin >/var/log/ptb-slurm-mariadb.log 2>&1 &
+  for _ in $(seq 1 100); do mariadb -e 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+mariadb <<SQL
+CREATE DATABASE IF NOT EXISTS slurm_acct_db;
+CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$dbpass';
+CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$dbpass';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';
+SQL
+running slurmdbd || slurmdbd
+# slurmctld registers with slurmdbd when it starts: the cluster must exist
+# by then. sacctmgr waits for slurmdbd to answer.
+for _ in $(seq 1 100); do sacctmgr -n -P show cluster format=cluster >/dev/null 2>&1 && break; sleep 0.1; done
+sacctmgr -n -P show cluster format=cluster | grep -qx ptb || sacctmgr -i add cluster ptb >/dev/null
+sacctmgr -n -P show account format=account | grep -qx ptb || sacctmgr -i add account ptb cluster=ptb description=ptb-tests organization=ptb >/dev/null
+for u in root "${SUDO_USER:-root}"; do
+  sacctmgr -n -P show assoc where user="$u" account=ptb format=user | grep -qx "$u" || sacctmgr -i add user "$u" account=ptb defaultaccount=ptb >/dev/null
+done
+
 running slurmctld || slurmctld
 running slurmd || slurmd
 

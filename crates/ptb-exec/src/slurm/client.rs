@@ -75,14 +75,20 @@ impl Client {
         Ok(queue::parse_squeue(&String::from_utf8_lossy(&o.stdout)))
     }
 
-    /// A job slurmctld has forgotten: its final state from accounting,
-    /// where the cluster has it (`None` without slurmdbd).
-    pub async fn sacct_state(&self, id: u64) -> Option<JobState> {
-        let o = run("sacct", &["-n", "-P", "-X", "-j", &id.to_string(), "-o", "State"]).await.ok()?;
+    /// Jobs slurmctld has forgotten: their final states from accounting,
+    /// in one `sacct` call for all of them. `None` where the cluster has no
+    /// accounting (no slurmdbd: sacct fails); a job accounting has not
+    /// recorded yet is absent from the map.
+    pub async fn sacct_states(&self, ids: &[u64]) -> Option<std::collections::HashMap<u64, JobState>> {
+        if ids.is_empty() {
+            return Some(Default::default());
+        }
+        let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+        let o = run("sacct", &["-n", "-P", "-X", "-j", &list.join(","), "-o", "JobID,State"]).await.ok()?;
         if !o.status.success() {
             return None;
         }
-        queue::parse_sacct_state(&String::from_utf8_lossy(&o.stdout))
+        Some(queue::parse_sacct_states(&String::from_utf8_lossy(&o.stdout)))
     }
 
     pub async fn scancel(&self, ids: &[u64]) -> Result<(), SlurmError> {

@@ -31,6 +31,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Listings a job must be missing from before ptb asks accounting: one
+/// miss may be a listing taken as the job was being purged.
+const MISSES_BEFORE_SACCT: u32 = 3;
+/// Further polls ptb waits for accounting to record a job that squeue has
+/// forgotten before it judges the job by its outcome file alone.
+const ACCOUNTING_LAG_POLLS: u32 = 10;
+/// After sacct failed, polls before ptb asks it again.
+const SACCT_RETRY_POLLS: u32 = 60;
+
 /// How the controller behaves; the defaults suit a real cluster.
 #[derive(Debug, Clone)]
 pub struct SlurmConfig {
@@ -52,6 +61,29 @@ impl SlurmConfig {
     }
 }
 
+/// What accounting says of jobs squeue no longer lists: one `sacct` per
+/// poll interval for all of them, however many stages ask.
+#[derive(Default)]
+struct Accounting {
+    taken: Option<Instant>,
+    /// Jobs some stage waits to hear of.
+    wanted: std::collections::BTreeSet<u64>,
+    states: HashMap<u64, JobState>,
+    /// Set when sacct failed (no slurmdbd, or it is down): until then
+    /// ptb does not ask again, and jobs are judged by their outcome files.
+    unavailable_until: Option<Instant>,
+}
+
+/// A forgotten job, as accounting knows it.
+enum Accounted {
+    Ended(JobState),
+    /// Accounting has not recorded it yet (slurmctld sends records to
+    /// slurmdbd a moment after a job ends).
+    NotYet,
+    /// The cluster has no accounting, or it did not answer lately.
+    Unavailable,
+}
+
 #[derive(Default)]
 struct Snapshot {
     taken: Option<Instant>,
@@ -65,6 +97,7 @@ pub struct SlurmExecutor {
     /// The spec's `slurm` settings per stage kind.
     options: BTreeMap<StageKind, SlurmOptions>,
     snapshot: tokio::sync::Mutex<Snapshot>,
+    accounting: tokio::sync::Mutex<Accounting>,
     /// Jobs this controller follows now, with their job directories (for
     /// Ctrl-C's scancel).
     live: std::sync::Mutex<BTreeMap<u64, PathBuf>>,
@@ -78,7 +111,7 @@ impl SlurmExecutor {
         if !client::executable(&cfg.ptb) {
             return Err(SlurmError::Missing { program: "ptb (the binary the nodes run)" });
         }
-        Ok(SlurmExecutor { client, cfg, options, snapshot: Default::default(), live: Default::default() })
+        Ok(SlurmExecutor { client, cfg, options, snapshot: Default::default(), accounting: Default::default(), live: Default::default() })
     }
 
     /// The jobs this controller is following.
@@ -126,8 +159,42 @@ impl SlurmExecutor {
         )
     }
 
+    /// Job `id`, which squeue no longer lists, as accounting knows it: at
+    /// most one `sacct` per poll interval, for every job asked about.
+    async fn accounted(&self, id: u64) -> Accounted {
+        let mut a = self.accounting.lock().await;
+        let unavailable = |a: &Accounting| a.unavailable_until.is_some_and(|t| Instant::now() < t);
+        if !a.states.contains_key(&id) && !unavailable(&a) {
+            a.wanted.insert(id);
+            if a.taken.is_none_or(|t| t.elapsed() >= self.cfg.poll) {
+                let ids: Vec<u64> = a.wanted.iter().copied().collect();
+                match self.client.sacct_states(&ids).await {
+                    Some(found) => {
+                        a.unavailable_until = None;
+                        for (id, state) in found.into_iter().filter(|(_, s)| s.is_final()) {
+                            a.wanted.remove(&id);
+                            a.states.insert(id, state);
+                        }
+                    }
+                    // A cluster without slurmdbd does not grow one; one that
+                    // lost it may get it back: ask again, but rarely.
+                    None => a.unavailable_until = Some(Instant::now() + self.cfg.poll * SACCT_RETRY_POLLS),
+                }
+                a.taken = Some(Instant::now());
+            }
+        }
+        match a.states.remove(&id) {
+            Some(state) => Accounted::Ended(state),
+            None if unavailable(&a) => {
+                a.wanted.remove(&id);
+                Accounted::Unavailable
+            }
+            None => Accounted::NotYet,
+        }
+    }
+
     /// Wait for job `id` to end; its final state, or `None` when Slurm no
-    /// longer knows the job and has no accounting to ask.
+    /// longer knows the job and accounting (if any) does not either.
     async fn wait_final(&self, id: u64, since: Instant) -> Result<Option<JobState>, ExecError> {
         let mut misses = 0;
         let mut down_since: Option<Instant> = None;
@@ -148,8 +215,16 @@ impl SlurmExecutor {
                         // Only a listing taken after the submission can miss it.
                         None if taken > since => {
                             misses += 1;
-                            if misses >= 3 {
-                                return Ok(self.client.sacct_state(id).await);
+                            if misses >= MISSES_BEFORE_SACCT {
+                                match self.accounted(id).await {
+                                    Accounted::Ended(state) => return Ok(Some(state)),
+                                    Accounted::Unavailable => return Ok(None),
+                                    Accounted::NotYet if misses >= MISSES_BEFORE_SACCT + ACCOUNTING_LAG_POLLS => {
+                                        self.accounting.lock().await.wanted.remove(&id);
+                                        return Ok(None);
+                                    }
+                                    Accounted::NotYet => {}
+                                }
                             }
                         }
                         None => {}

@@ -151,9 +151,16 @@ pub fn parse_squeue(text: &str) -> Vec<JobInfo> {
         .collect()
 }
 
-/// `sacct -n -P -X -j ID -o State`: the first line's state.
-pub fn parse_sacct_state(text: &str) -> Option<JobState> {
-    text.lines().map(str::trim).find(|l| !l.is_empty()).map(JobState::parse)
+/// `sacct -n -P -X -j ID,… -o JobID,State`: each job's state. A requeued
+/// job has one line per run under the same id: the last one counts. Lines
+/// that do not parse (`123_[1-4]`, `123+0`) are skipped.
+pub fn parse_sacct_states(text: &str) -> std::collections::HashMap<u64, JobState> {
+    text.lines()
+        .filter_map(|line| {
+            let (id, state) = line.trim().split_once('|')?;
+            Some((id.parse::<u64>().ok()?, JobState::parse(state)))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -199,7 +206,10 @@ mod tests {
         let retried: Vec<&str> =
             ["NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "TIMEOUT", "OUT_OF_MEMORY", "FAILED"].into_iter().filter(|s| JobState::parse(s).is_retryable()).collect();
         assert_eq!(retried, ["NODE_FAIL", "PREEMPTED", "BOOT_FAIL"]);
-        assert_eq!(parse_sacct_state("CANCELLED by 0\n"), Some(JobState::Cancelled));
+        let states = parse_sacct_states("7|CANCELLED by 0\n8|NODE_FAIL\n8|COMPLETED\n9_[1-2]|PENDING\ngarbage\n");
+        assert_eq!(states.len(), 2);
+        assert_eq!(states[&7], JobState::Cancelled);
+        assert_eq!(states[&8], JobState::Completed, "the last run of a requeued id counts");
     }
 
     #[test]
