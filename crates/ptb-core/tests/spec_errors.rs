@@ -128,10 +128,11 @@ mod fuzz {
     }
 }
 
-/// Parsing does no I/O of its own: includes and the hub cache come from the
-/// caller's sources, so a spec can be parsed from memory.
+/// Parsing does no I/O of its own: includes come from the caller's
+/// sources, so a spec can be parsed from memory; a hub model is a reference
+/// (repo, revision, where it is declared), found in the store later.
 #[test]
-fn parsing_reads_includes_and_the_hub_cache_through_its_sources() {
+fn parsing_reads_includes_through_its_sources() {
     use ptb_core::spec::{SpecSources, parse};
     use std::collections::HashMap;
     use std::path::PathBuf;
@@ -140,14 +141,12 @@ fn parsing_reads_includes_and_the_hub_cache_through_its_sources() {
         fn include(&self, path: &Path) -> std::io::Result<(String, PathBuf)> {
             self.0.get(path).map(|t| (t.clone(), path.to_path_buf())).ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
         }
-        fn hf_hub(&self) -> &Path {
-            Path::new("/hub")
-        }
     }
     let common = "model q repo=\"Qwen/Qwen3-1.7B-Base\" revision=\"abc\" arch=qwen3\nbenchmark gsm8k data=\"d\"\nagent a { command \"run.sh\"; }\nstage agent\nstage eval { command \"eval.sh\"; }\n";
     let sources = Memory([(PathBuf::from("/nowhere/common.kdl"), common.to_string())].into());
     let e = parse("t.kdl", "experiment t\ninclude \"common.kdl\"\nmatrix { seeds 1; }\n", Path::new("/nowhere"), None, &sources).unwrap();
-    assert_eq!(e.models[0].base.path, Path::new("/hub/models--Qwen--Qwen3-1.7B-Base/snapshots/abc"));
+    let hub = e.models[0].base.hub.as_ref().expect("a hub model");
+    assert_eq!((hub.repo.as_str(), hub.revision.as_str(), hub.declared_at.as_str()), ("Qwen/Qwen3-1.7B-Base", "abc", "/nowhere/common.kdl:1:1"));
     let err = parse("t.kdl", "experiment t\ninclude \"missing.kdl\"\n", Path::new("/nowhere"), None, &sources).unwrap_err();
     assert!(err.diagnostics().iter().any(|d| d.one_line().contains("cannot read included file /nowhere/missing.kdl")), "{err:?}");
 }
