@@ -82,7 +82,7 @@ pub enum HubError {
     Lock(#[from] ptb_core::lock::LockError),
 }
 
-fn io(context: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> HubError + '_ {
+fn io<'a>(context: &'static str, path: &'a std::path::Path) -> impl FnOnce(std::io::Error) -> HubError + 'a {
     move |source| HubError::Io { context, path: path.to_path_buf(), source }
 }
 
