@@ -243,11 +243,7 @@ fn apply_resolves_fetches_through_a_redirect_resumes_a_cut_transfer_and_pins() {
     // Planning needs no network: the model is one grouped line.
     let plan = ptb(&p, &hub, &["plan", "experiments/demo.kdl"]);
     assert!(plan.ok, "{}", plan.text);
-    assert!(
-        plan.text.contains("stage(s): model `tiny` (org/tiny@main): not resolved in the lockfile; `ptb apply` resolves and fetches it"),
-        "{}",
-        plan.text
-    );
+    assert!(plan.text.contains("stage(s): model `tiny` (org/tiny@main): not resolved in the lockfile; `ptb apply` resolves and fetches it"), "{}", plan.text);
     assert!(hub.requests().is_empty(), "plan asked the hub: {:?}", hub.requests());
 
     let o = p.cmd(&["apply", "experiments/demo.kdl"]).env("HF_ENDPOINT", &hub.url).env("HF_TOKEN", "hf_not_a_real_token").output().unwrap();
@@ -255,7 +251,7 @@ fn apply_resolves_fetches_through_a_redirect_resumes_a_cut_transfer_and_pins() {
     assert!(o.status.success(), "{text}");
     assert_eq!(Project::ran(&text).len(), 3, "{text}");
     let reqs = hub.requests();
-    assert!(reqs.iter().any(|r| r == &format!("GET /api/models/org/tiny/revision/main?blobs=true")), "{reqs:?}");
+    assert!(reqs.iter().any(|r| r == "GET /api/models/org/tiny/revision/main?blobs=true"), "{reqs:?}");
     assert!(reqs.iter().any(|r| r == &format!("GET /org/tiny/resolve/{C1}/model.safetensors")), "{reqs:?}");
     // The cut-off transfer was resumed from where it stopped.
     let half = safetensors(1).len() / 2;
@@ -358,6 +354,34 @@ fn update_moves_a_branch_to_its_new_commit_and_the_models_stages_replan() {
     assert!(again.text.contains("(unchanged)"), "{}", again.text);
     let bad = ptb(&p, &hub, &["update", "experiments/demo.kdl", "nope"]);
     assert!(!bad.ok && bad.text.contains("no hub model named `nope`"), "{}", bad.text);
+
+    // The old content is no lockfile's any more: gc removes it, keeps the new.
+    let old_sha = content_hash(&p, &model("0.30", 1));
+    let gc = p.ok(&["gc", "lockfiles/demo.lock", "--store", "store"]);
+    assert!(gc.contains(&format!("removed v1/models/{old_sha}")), "{gc}");
+    assert!(!p.path().join("store/v1/models").join(&old_sha).exists());
+    assert!(p.path().join("store/v1/models").join(&sha).is_dir(), "{gc}");
+}
+
+/// A mirror that serves other bytes for a pinned commit (every file matching
+/// what its own listing says) is caught by the lockfile's content hash.
+#[test]
+fn content_that_differs_from_the_lockfiles_pin_is_refused_and_the_lockfile_kept() {
+    let hub = FakeHub::start();
+    hub.publish("main", C1, model("0.30", 1));
+    let p = Project::with_spec(&spec(HUB_MODEL));
+    assert!(ptb(&p, &hub, &["apply", "experiments/demo.kdl"]).ok);
+    let lock = std::fs::read(p.lockfile()).unwrap();
+    std::fs::remove_dir_all(p.path().join("store")).unwrap();
+    hub.publish("main", C1, model("0.99", 9));
+    for args in [&["apply", "experiments/demo.kdl", "--locked"][..], &["apply", "experiments/demo.kdl"][..]] {
+        let o = ptb(&p, &hub, args);
+        assert!(!o.ok, "{}", o.text);
+        assert!(o.text.contains(&format!("model `tiny` (org/tiny@main → {C1}): the fetched files hash to sha256:")), "{}", o.text);
+        assert!(o.text.contains("but the lockfile lockfiles/demo.lock pins sha256:"), "{}", o.text);
+        assert_eq!(std::fs::read(p.lockfile()).unwrap(), lock);
+        assert!(std::fs::read_dir(p.path().join("store/v1/models")).map(|d| d.count()).unwrap_or(0) == 0);
+    }
 }
 
 #[test]

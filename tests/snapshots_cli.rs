@@ -116,7 +116,7 @@ fn the_reference_evaluation_reuses_the_papers_agent_runs() {
             .arg(dir.path().join("store"))
             .arg("--lockfile")
             .arg(dir.path().join(format!("{}.lock", spec.replace('/', "-"))))
-                .output()
+            .output()
             .unwrap();
         assert!(o.status.success(), "{spec}: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout)

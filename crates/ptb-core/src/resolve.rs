@@ -74,12 +74,25 @@ pub trait ImageResolver: Send + Sync {
 pub enum ResolveError {
     #[error("{what} {origin}: content is sha256:{actual}, but the spec pins sha256:{pinned}")]
     PinMismatch { what: String, origin: String, pinned: String, actual: String },
-    #[error(
-        "{what} {origin} (declared at {declared_at}): the spec pins sha256:{pinned}, but the lockfile pins content sha256:{locked} (commit {commit}); fix `sha256=` there, or run `ptb update` if the lockfile is stale"
-    )]
-    HubPinMismatch { what: String, origin: String, declared_at: String, pinned: String, locked: String, commit: String },
+    #[error(transparent)]
+    HubPinMismatch(Box<HubPinMismatch>),
     #[error(transparent)]
     Hash(#[from] crate::hash::HashError),
+}
+
+/// A hub model whose spec `sha256=` disagrees with the lockfile's pin
+/// (boxed in [`ResolveError`]: six strings would make every `Result` large).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what} {origin} (declared at {declared_at}): the spec pins sha256:{pinned}, but the lockfile pins content sha256:{locked} (commit {commit}); fix `sha256=` there, or run `ptb update` if the lockfile is stale"
+)]
+pub struct HubPinMismatch {
+    pub what: String,
+    pub origin: String,
+    pub declared_at: String,
+    pub pinned: String,
+    pub locked: String,
+    pub commit: String,
 }
 
 pub fn script_pin_name(r: &Runner) -> Option<String> {
@@ -151,14 +164,14 @@ pub fn resolve_hub(exp: &mut Experiment, lock: &crate::lock::Lockfile, store: &c
                 if let Some(spec) = &r.sha256
                     && spec != hex
                 {
-                    return Err(ResolveError::HubPinMismatch {
+                    return Err(ResolveError::HubPinMismatch(Box::new(HubPinMismatch {
                         what,
                         origin: r.origin.clone(),
                         declared_at: hub.declared_at.clone(),
                         pinned: spec.clone(),
                         locked: hex.to_string(),
                         commit: p.commit.clone(),
-                    });
+                    })));
                 }
                 let dir = store.model_dir(hex);
                 if dir.is_dir() {
@@ -177,7 +190,9 @@ pub fn resolve_hub(exp: &mut Experiment, lock: &crate::lock::Lockfile, store: &c
         pins.0.insert(name, pin);
     }
     for m in &mut exp.models {
-        for (name, r) in std::iter::once((format!("model/{}", m.name), &mut m.base)).chain(m.instruct.as_mut().map(|i| (format!("model/{}/instruct", m.name), i))) {
+        for (name, r) in
+            std::iter::once((format!("model/{}", m.name), &mut m.base)).chain(m.instruct.as_mut().map(|i| (format!("model/{}/instruct", m.name), i)))
+        {
             if let Some((_, dir)) = found.iter().find(|(n, _)| *n == name) {
                 r.path = dir.clone();
             }

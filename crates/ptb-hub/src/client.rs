@@ -199,7 +199,8 @@ impl Client {
             let resumed = have > 0 && resp.status() == 206 && resp.header("Content-Range").is_some_and(|r| r.starts_with(&format!("bytes {have}-")));
             // (Starting over, the progress bar may overshoot: a byte
             // counter has nothing to take back.)
-            let mut out = if resumed { std::fs::OpenOptions::new().append(true).open(part) } else { std::fs::File::create(part) }.map_err(io("cannot write", part))?;
+            let mut out =
+                if resumed { std::fs::OpenOptions::new().append(true).open(part) } else { std::fs::File::create(part) }.map_err(io("cannot write", part))?;
             match copy(resp.into_reader(), &mut out, reporter) {
                 Ok(_) => {
                     out.sync_all().map_err(io("cannot write", part))?;

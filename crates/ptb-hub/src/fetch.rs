@@ -41,13 +41,25 @@ pub struct Named<'a> {
 }
 
 /// Fetch `repo` at the commit `info` lists into the store.
-pub fn fetch(client: &Client, store: &Store, repo: &str, info: &RevisionInfo, name: Named, expect: Option<&Expect>, reporter: &dyn Reporter) -> Result<Fetched, HubError> {
+pub fn fetch(
+    client: &Client,
+    store: &Store,
+    repo: &str,
+    info: &RevisionInfo,
+    name: Named,
+    expect: Option<&Expect>,
+    reporter: &dyn Reporter,
+) -> Result<Fetched, HubError> {
     let commit = info.sha.as_str();
     // Names first: a hostile listing is refused before anything is written.
     let mut seen = HashSet::new();
     let mut files = Vec::with_capacity(info.siblings.len());
     for s in &info.siblings {
-        let rel = crate::paths::safe_relative(&s.rfilename).ok_or_else(|| HubError::UnsafePath { repo: repo.into(), commit: commit.into(), name: s.rfilename.clone() })?;
+        let rel = crate::paths::safe_relative(&s.rfilename).ok_or_else(|| HubError::UnsafePath {
+            repo: repo.into(),
+            commit: commit.into(),
+            name: s.rfilename.clone(),
+        })?;
         if !seen.insert(rel.clone()) {
             return Err(HubError::BadListing { repo: repo.into(), revision: commit.into(), message: format!("`{}` is listed twice", s.rfilename) });
         }
@@ -125,7 +137,13 @@ fn check_file(repo: &str, commit: &str, s: &crate::client::Sibling, part: &Path)
     if let Some(lfs) = &s.lfs {
         let actual = sha256_file(part)?;
         if !lfs.sha256.eq_ignore_ascii_case(&actual) {
-            return Err(HubError::FileHashMismatch { repo: repo.into(), commit: commit.into(), file: s.rfilename.clone(), expected: lfs.sha256.clone(), actual });
+            return Err(HubError::FileHashMismatch {
+                repo: repo.into(),
+                commit: commit.into(),
+                file: s.rfilename.clone(),
+                expected: lfs.sha256.clone(),
+                actual,
+            });
         }
     }
     Ok(())

@@ -25,6 +25,11 @@
 //! LLM-judge client) follows redirects and lets us send `Range`, so the
 //! client here is two requests and a retry loop.
 
+// `HubError` names repo, commit, file and both hashes so a person can act
+// on it; it is returned a few times per model (each call moves megabytes to
+// gigabytes) and ends the command, so its size costs nothing measurable.
+#![allow(clippy::result_large_err)]
+
 pub mod client;
 pub mod fetch;
 pub mod paths;
@@ -42,9 +47,7 @@ pub enum HubError {
     #[diagnostic(help("check `revision=` (a branch, a tag or a commit of the repo) and `repo=` in the spec; for a mirror, set HF_ENDPOINT"))]
     RevisionNotFound { repo: String, revision: String, endpoint: String },
     #[error("{repo}@{revision}: the hub at {endpoint} refused access (HTTP {status})")]
-    #[diagnostic(help(
-        "the repo may not exist, or be gated (Gemma) or private: accept its license on the hub and set HF_TOKEN to a token that can read it"
-    ))]
+    #[diagnostic(help("the repo may not exist, or be gated (Gemma) or private: accept its license on the hub and set HF_TOKEN to a token that can read it"))]
     Denied { repo: String, revision: String, endpoint: String, status: u16 },
     #[error("{url}: HTTP {status}")]
     Http { url: String, status: u16 },

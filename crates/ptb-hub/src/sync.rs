@@ -8,9 +8,9 @@
 //! | `apply --locked` | nothing | as `apply` (the lockfile does not change) | refused; nothing fetched, lockfile untouched |
 //! | `update [MODEL…]` | resolve; fetch and re-pin if the commit moved | resolve, fetch, re-pin | resolve, fetch, pin |
 
+use crate::HubError;
 use crate::client::Client;
 use crate::fetch::{Expect, Named, fetch};
-use crate::HubError;
 use ptb_core::lock::{HubPin, Lockfile};
 use ptb_core::progress::Reporter;
 use ptb_core::resolve::{hub_pin, model_refs};
@@ -74,7 +74,8 @@ pub fn sync(exp: &Experiment, lock_path: &Path, store: &Store, client: &Client, 
     if let Mode::Update { models } = mode
         && !models.is_empty()
     {
-        let known: Vec<&str> = exp.models.iter().filter(|m| m.base.hub.is_some() || m.instruct.as_ref().is_some_and(|i| i.hub.is_some())).map(|m| m.name.as_str()).collect();
+        let known: Vec<&str> =
+            exp.models.iter().filter(|m| m.base.hub.is_some() || m.instruct.as_ref().is_some_and(|i| i.hub.is_some())).map(|m| m.name.as_str()).collect();
         for m in models {
             if !known.contains(&m.as_str()) {
                 return Err(HubError::NoSuchModel { name: m.clone(), known: known.join(", ") });
@@ -84,7 +85,11 @@ pub fn sync(exp: &Experiment, lock_path: &Path, store: &Store, client: &Client, 
     }
     // --locked refuses before anything is fetched.
     if let Mode::Apply { locked: true } = mode {
-        let refs: Vec<String> = wants.iter().filter(|w| hub_pin(&lock, &w.name, w.hub).is_none()).map(|w| format!("  {} ({}), declared at {}", w.what, w.origin, w.hub.declared_at)).collect();
+        let refs: Vec<String> = wants
+            .iter()
+            .filter(|w| hub_pin(&lock, &w.name, w.hub).is_none())
+            .map(|w| format!("  {} ({}), declared at {}", w.what, w.origin, w.hub.declared_at))
+            .collect();
         if !refs.is_empty() {
             return Err(HubError::NotLocked { lockfile: lock_path.to_path_buf(), refs });
         }
@@ -126,7 +131,10 @@ pub fn sync(exp: &Experiment, lock_path: &Path, store: &Store, client: &Client, 
         let mut l = Lockfile::load_file(lock_path)?;
         for c in new {
             let hub = wants.iter().find(|w| w.name == c.name).expect("a change is for a wanted ref").hub;
-            l.hub.insert(c.name.clone(), HubPin { repo: hub.repo.clone(), revision: hub.revision.clone(), commit: c.new_commit.clone(), sha256: c.new_sha256.clone() });
+            l.hub.insert(
+                c.name.clone(),
+                HubPin { repo: hub.repo.clone(), revision: hub.revision.clone(), commit: c.new_commit.clone(), sha256: c.new_sha256.clone() },
+            );
         }
         report.lockfile_written = l.save(lock_path)?;
     }

@@ -318,7 +318,11 @@ mod tests {
         let text = render(&l);
         assert!(text.contains("\nversion 2\n"), "{text}");
         assert!(
-            text.contains(&format!("hub \"model/m\" repo=\"Qwen/Qwen3-1.7B\" revision=\"main\" commit=\"{}\" sha256=\"sha256:{}\"\n", "a".repeat(40), "b".repeat(64))),
+            text.contains(&format!(
+                "hub \"model/m\" repo=\"Qwen/Qwen3-1.7B\" revision=\"main\" commit=\"{}\" sha256=\"sha256:{}\"\n",
+                "a".repeat(40),
+                "b".repeat(64)
+            )),
             "{text}"
         );
         assert_eq!(super::super::fast::parse_canonical(&text).as_ref(), Some(&l));

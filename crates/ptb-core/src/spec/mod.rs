@@ -68,13 +68,6 @@ pub struct HubRef {
     pub declared_at: String,
 }
 
-impl HubRef {
-    /// A revision that is already a commit needs no resolution.
-    pub fn is_commit(&self) -> bool {
-        self.revision.len() == 40 && self.revision.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Model {
     pub name: String,

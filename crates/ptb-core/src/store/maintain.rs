@@ -86,7 +86,9 @@ pub fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
         let entry = format!("{}/{name}", super::MODELS);
         match crate::hash::hash_dir(&dir) {
             Ok(actual) if actual == name => report.ok += 1,
-            Ok(actual) => report.bad.push((entry, format!("model changed on disk: its name says {}…, its files hash to {}…", name.get(..12).unwrap_or(&name), &actual[..12]))),
+            Ok(actual) => report
+                .bad
+                .push((entry, format!("model changed on disk: its name says {}…, its files hash to {}…", name.get(..12).unwrap_or(&name), &actual[..12]))),
             Err(e) => report.bad.push((entry, e.to_string())),
         }
     }
