@@ -439,3 +439,26 @@ fn a_listing_that_names_files_outside_the_model_is_refused() {
         assert!(!p.path().join("store/v1/evil.txt").exists() && !p.path().join("store/evil.txt").exists() && !Path::new("/etc/evil").exists());
     }
 }
+
+/// A download cut off in an earlier run (ptb killed, the machine rebooted)
+/// resumes from the partial file it left in the store's build area: the
+/// next apply asks only for the missing bytes.
+#[test]
+fn a_download_left_by_a_killed_run_resumes_where_it_stopped() {
+    let hub = FakeHub::start();
+    let files = model("0.30", 1);
+    hub.publish("main", C1, files.clone());
+    let p = Project::with_spec(&spec(HUB_MODEL));
+    let parts = p.path().join(format!("store/v1/.tmp/hub-org-tiny-{C1}/parts"));
+    std::fs::create_dir_all(&parts).unwrap();
+    let weights = safetensors(1);
+    let third = weights.len() / 3;
+    std::fs::write(parts.join(&sha256_hex(b"model.safetensors")[..32]), &weights[..third]).unwrap();
+    let o = ptb(&p, &hub, &["apply", "experiments/demo.kdl"]);
+    assert!(o.ok, "{}", o.text);
+    let weight_reqs: Vec<String> = hub.requests().into_iter().filter(|r| r.starts_with("GET /cdn/") && r.contains("model.safetensors")).collect();
+    assert_eq!(weight_reqs, [format!("GET /cdn/org/tiny/{C1}/model.safetensors range=bytes={third}-")]);
+    let sha = content_hash(&p, &files);
+    assert_eq!(std::fs::read(p.path().join("store/v1/models").join(&sha).join("model.safetensors")).unwrap(), weights);
+    assert!(!p.path().join(format!("store/v1/.tmp/hub-org-tiny-{C1}")).exists(), "the build area was not cleaned up");
+}

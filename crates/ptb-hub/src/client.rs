@@ -184,6 +184,9 @@ impl Client {
                     }
                     continue;
                 }
+                Err(ureq::Error::Status(status @ (401 | 403), _)) => {
+                    return Err(HubError::Denied { repo: repo.into(), revision: commit.into(), endpoint: self.cfg.endpoint.clone(), status });
+                }
                 Err(ureq::Error::Status(status, _)) => return Err(HubError::Http { url, status }),
                 Err(ureq::Error::Transport(t)) => {
                     failures += 1;
@@ -201,7 +204,10 @@ impl Client {
             // counter has nothing to take back.)
             let mut out =
                 if resumed { std::fs::OpenOptions::new().append(true).open(part) } else { std::fs::File::create(part) }.map_err(io("cannot write", part))?;
-            match copy(resp.into_reader(), &mut out, reporter) {
+            // Never more than the listed size (and one byte to notice a
+            // longer file): a hostile server cannot fill the disk.
+            let limit = size.map(|s| s.saturating_sub(if resumed { have } else { 0 }).saturating_add(1)).unwrap_or(u64::MAX);
+            match copy(resp.into_reader().take(limit), &mut out, reporter) {
                 Ok(_) => {
                     out.sync_all().map_err(io("cannot write", part))?;
                     // Without a length to check, a complete body is the file.
@@ -212,7 +218,14 @@ impl Client {
                     if size.is_some_and(|s| now >= s) {
                         return Ok(());
                     }
+                    // The body ended early without an error: resume too.
                     failures += 1;
+                    if failures > RETRIES {
+                        return Err(HubError::Transport {
+                            url,
+                            message: format!("transfer ended early {failures} times ({now} of {} bytes)", size.unwrap_or(0)),
+                        });
+                    }
                 }
                 Err(CopyError::Write(e)) => return Err(HubError::Io { context: "cannot write", path: part.to_path_buf(), source: e }),
                 Err(CopyError::Read(e)) => {

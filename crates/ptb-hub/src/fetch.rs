@@ -72,11 +72,19 @@ pub fn fetch(
     let lock_path = store.root().join(".locks").join(format!("hub-{slug}-{commit}.lock"));
     let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io("cannot create", &lock_path))?;
     lock.lock().map_err(io("cannot lock", &lock_path))?;
+    // Another ptb may have fetched it while this one waited.
+    if let Some(e) = expect {
+        let dir = store.model_dir(&e.sha256);
+        if dir.is_dir() {
+            return Ok(Fetched { commit: commit.into(), sha256: format!("sha256:{}", e.sha256), path: dir });
+        }
+    }
     let (parts, done) = (build.join("parts"), build.join("files"));
     for d in [&parts, &done] {
         std::fs::create_dir_all(d).map_err(io("cannot create", d))?;
     }
-    let total: u64 = files.iter().filter_map(|(s, _)| s.expected_size()).sum();
+    // Saturating: the sizes are the listing's word, and it may lie.
+    let total: u64 = files.iter().filter_map(|(s, _)| s.expected_size()).fold(0, u64::saturating_add);
     reporter.download_started(&format!("{} {}", name.what, name.origin), total);
     let result = (|| -> Result<(), HubError> {
         for (s, rel) in &files {

@@ -21,8 +21,10 @@ use std::path::Path;
 
 #[derive(Debug, Clone)]
 pub enum Mode {
-    /// Before `ptb apply` runs stages; `locked` is `--locked`.
-    Apply { locked: bool },
+    /// Before `ptb apply` runs stages; `locked` is `--locked`; `models`:
+    /// only these models' refs (the models of the cells `--cell` selects;
+    /// empty: all).
+    Apply { locked: bool, models: Vec<String> },
     /// `ptb update [MODEL…]`: re-resolve the named models (all when empty).
     Update { models: Vec<String> },
 }
@@ -71,6 +73,11 @@ pub fn sync(exp: &Experiment, lock_path: &Path, store: &Store, client: &Client, 
     let mut wants: Vec<Want> = model_refs(exp)
         .filter_map(|(name, what, r)| r.hub.as_ref().map(|hub| Want { name, what, origin: &r.origin, hub, spec_sha: r.sha256.as_deref() }))
         .collect();
+    if let Mode::Apply { models, .. } = mode
+        && !models.is_empty()
+    {
+        wants.retain(|w| models.iter().any(|m| w.name == format!("model/{m}") || w.name == format!("model/{m}/instruct")));
+    }
     if let Mode::Update { models } = mode
         && !models.is_empty()
     {
@@ -84,7 +91,7 @@ pub fn sync(exp: &Experiment, lock_path: &Path, store: &Store, client: &Client, 
         wants.retain(|w| models.iter().any(|m| w.name == format!("model/{m}") || w.name == format!("model/{m}/instruct")));
     }
     // --locked refuses before anything is fetched.
-    if let Mode::Apply { locked: true } = mode {
+    if let Mode::Apply { locked: true, .. } = mode {
         let refs: Vec<String> = wants
             .iter()
             .filter(|w| hub_pin(&lock, &w.name, w.hub).is_none())

@@ -73,7 +73,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
     // Hub models not in the store: resolve (unless --locked), fetch, pin;
     // then load again, now with them in the store.
     if !dry_run && hub_models_missing(&s) {
-        let mode = ptb_hub::Mode::Apply { locked };
+        // Only the models of the cells this apply runs.
+        let selected = |id: &str| cell.is_empty() || cell.iter().any(|p| ptb_core::spec::cell_matches(p, id));
+        let mut models: Vec<String> = s.exp.cells.iter().filter(|c| selected(&c.id)).map(|c| s.exp.model(c).name.clone()).collect();
+        models.dedup();
+        let mode = ptb_hub::Mode::Apply { locked, models };
         let report = ptb_hub::sync(&s.exp, &s.lock_path, &s.store, &hub_client(), &mode, bars.as_ref())?;
         for c in report.pins.iter().filter(|c| c.changed()) {
             bars.note(&format!("pinned {} ({}) at {} ({})", c.what, c.origin, c.new_commit, c.new_sha256));
