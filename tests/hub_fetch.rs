@@ -276,6 +276,18 @@ fn apply_resolves_fetches_through_a_redirect_resumes_a_cut_transfer_and_pins() {
     assert_eq!(hub.requests().len(), before, "{:?}", &hub.requests()[before..]);
     assert_eq!(p.lock_text(), lock);
 
+    // `ptb verify` re-hashes fetched models against their names.
+    let v = p.ok(&["verify", "--store", "store"]);
+    assert!(v.contains("verify: 4 ok, 0 changed"), "{v}");
+    let cfg = dir.join("config.json");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::write(&cfg, "{}").unwrap();
+    let v = p.run(&["verify", "--store", "store"]);
+    let text = String::from_utf8_lossy(&v.stdout);
+    assert!(!v.status.success() && text.contains(&format!("CHANGED v1/models/{sha}: model changed on disk")), "{text}");
+    std::fs::write(&cfg, &files[1].bytes).unwrap();
+
     // The same files as a local `path=` model give the same keys: where the
     // content came from is not an input.
     let local = p.path().join("fixtures/tiny-local");
