@@ -279,3 +279,20 @@ fn slurm_settings_belong_to_slurm_stages_and_do_not_change_keys() {
     let errs = errors(&not_an_option);
     assert!(errs.iter().any(|e| e.contains("`exclusive` is not an sbatch option") && e.contains("\"--exclusive\"")), "{errs:?}");
 }
+
+/// A hub repo and revision go into URLs: only `org/name` and a plain ref
+/// are accepted, at the line that names them.
+#[test]
+fn hub_repos_and_revisions_that_could_change_a_url_are_refused() {
+    let with = |props: &str| errors(&GOOD.replace(r#"path="models/m1""#, props));
+    assert!(with(r#"repo="Qwen/Qwen3-1.7B" revision="main""#).is_empty());
+    assert!(with(r#"repo="Qwen/Qwen3-1.7B" revision="refs/pr/1""#).is_empty());
+    for repo in ["../x", "Qwen", "a/b/c", "a/..", "a/b?c", "/a/b", "a/b%2f"] {
+        let e = with(&format!(r#"repo="{repo}" revision="main""#));
+        assert!(e.iter().any(|l| l.contains("experiments/t.kdl:2:") && l.contains("`repo` must be `org/name`")), "{repo}: {e:?}");
+    }
+    for rev in ["", "../main", "/main", "a b", "a\\nb"] {
+        let e = with(&format!(r#"repo="a/b" revision="{rev}""#));
+        assert!(e.iter().any(|l| l.contains("`revision` must be a branch, a tag or a commit")), "{rev:?}: {e:?}");
+    }
+}
