@@ -474,3 +474,23 @@ fn a_download_left_by_a_killed_run_resumes_where_it_stopped() {
     assert_eq!(std::fs::read(p.path().join("store/v1/models").join(&sha).join("model.safetensors")).unwrap(), weights);
     assert!(!p.path().join(format!("store/v1/.tmp/hub-org-tiny-{C1}")).exists(), "the build area was not cleaned up");
 }
+
+/// The pinned hash names a directory in the store: a hand-edited pin that is
+/// not a sha256 (here a path) is no pin at all, never a path.
+#[test]
+fn a_pin_that_is_not_a_hash_is_no_pin() {
+    let hub = FakeHub::start();
+    hub.publish("main", C1, model("0.30", 1));
+    let p = Project::with_spec(&spec(HUB_MODEL));
+    assert!(ptb(&p, &hub, &["apply", "experiments/demo.kdl"]).ok);
+    let sha = content_hash(&p, &model("0.30", 1));
+    let lock = p.lock_text().replace(&format!("commit=\"{C1}\" sha256=\"sha256:{sha}\""), &format!("commit=\"{C1}\" sha256=\"sha256:../../../etc\""));
+    std::fs::write(p.lockfile(), &lock).unwrap();
+    let plan = ptb(&p, &hub, &["plan", "experiments/demo.kdl"]);
+    assert!(plan.text.contains("model `tiny` (org/tiny@main): not resolved in the lockfile"), "{}", plan.text);
+    let o = ptb(&p, &hub, &["apply", "experiments/demo.kdl", "--locked"]);
+    assert!(!o.ok && o.text.contains("are not pinned in the lockfile"), "{}", o.text);
+    // A plain apply re-resolves and writes a good pin again.
+    assert!(ptb(&p, &hub, &["apply", "experiments/demo.kdl"]).ok);
+    assert!(p.lock_text().contains(&hub_line(C1, &sha)), "{}", p.lock_text());
+}

@@ -145,9 +145,16 @@ pub fn model_refs(exp: &Experiment) -> impl Iterator<Item = (String, String, &In
 }
 
 /// The lockfile's pin for a hub reference, if it pins this very ref (the
-/// same repo and the same revision as written).
+/// same repo and the same revision as written) and is well-formed: a
+/// 40-hex commit and `sha256:` + 64 hex. The hash names a directory in the
+/// store, so a hand-edited `sha256="../x"` must not become a path; such a
+/// pin counts as no pin (`ptb apply` re-resolves it, `--locked` refuses).
 pub fn hub_pin<'a>(lock: &'a crate::lock::Lockfile, name: &str, hub: &HubRef) -> Option<&'a crate::lock::HubPin> {
-    lock.hub.get(name).filter(|p| p.repo == hub.repo && p.revision == hub.revision)
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    lock.hub
+        .get(name)
+        .filter(|p| p.repo == hub.repo && p.revision == hub.revision)
+        .filter(|p| hex(&p.commit, 40) && p.sha256.strip_prefix("sha256:").is_some_and(|h| hex(h, 64)))
 }
 
 /// Hub models: the content the lockfile pins, found in the store by its
