@@ -385,6 +385,9 @@ fn content_that_differs_from_the_lockfiles_pin_is_refused_and_the_lockfile_kept(
     assert!(ptb(&p, &hub, &["apply", "experiments/demo.kdl"]).ok);
     let lock = std::fs::read(p.lockfile()).unwrap();
     std::fs::remove_dir_all(p.path().join("store")).unwrap();
+    // Pinned, not on this machine: one line per model, with its pinned commit.
+    let plan = ptb(&p, &hub, &["plan", "experiments/demo.kdl"]);
+    assert!(plan.text.contains(&format!("3 stage(s): model `tiny` (org/tiny@main → {}): not fetched; `ptb apply` fetches it", &C1[..12])), "{}", plan.text);
     hub.publish("main", C1, model("0.99", 9));
     for args in [&["apply", "experiments/demo.kdl", "--locked"][..], &["apply", "experiments/demo.kdl"][..]] {
         let o = ptb(&p, &hub, args);
