@@ -30,6 +30,9 @@ pub enum Command {
     Plan(commands::plan::Args),
     /// Run what the plan says; record results in the lockfile.
     Apply(commands::apply::Args),
+    /// Re-resolve hub models' revisions and rewrite their pins in the
+    /// lockfile, fetching what changed (as `cargo update`).
+    Update(commands::update::Args),
     /// Explain, per stage, why a cell would run or is up to date.
     Why(commands::why::Args),
     /// Render tables from a lockfile with a minijinja template.

@@ -14,6 +14,7 @@ pub struct Bars {
     overall: Mutex<Option<ProgressBar>>,
     running: Mutex<HashMap<String, ProgressBar>>,
     hashing: Mutex<Option<ProgressBar>>,
+    downloading: Mutex<Option<ProgressBar>>,
     tty: bool,
 }
 
@@ -21,7 +22,7 @@ impl Bars {
     pub fn new() -> Self {
         let tty = std::io::stderr().is_terminal();
         let mp = MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
-        Bars { mp, overall: Mutex::new(None), running: Mutex::new(HashMap::new()), hashing: Mutex::new(None), tty }
+        Bars { mp, overall: Mutex::new(None), running: Mutex::new(HashMap::new()), hashing: Mutex::new(None), downloading: Mutex::new(None), tty }
     }
 
     fn say(&self, line: String) {
@@ -60,6 +61,22 @@ impl Reporter for Bars {
     }
     fn hash_finished(&self, _path: &Path) {
         if let Some(b) = self.hashing.lock().unwrap().take() {
+            b.finish_and_clear();
+        }
+    }
+    fn download_started(&self, what: &str, total: u64) {
+        self.say(format!("fetching {what}"));
+        let b = self.mp.add(ProgressBar::new(total));
+        b.set_style(ProgressStyle::with_template("  {bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}").unwrap());
+        *self.downloading.lock().unwrap() = Some(b);
+    }
+    fn downloaded_bytes(&self, n: u64) {
+        if let Some(b) = &*self.downloading.lock().unwrap() {
+            b.inc(n);
+        }
+    }
+    fn download_finished(&self, _what: &str) {
+        if let Some(b) = self.downloading.lock().unwrap().take() {
             b.finish_and_clear();
         }
     }

@@ -10,6 +10,12 @@ pub trait Reporter: Send + Sync {
     fn hash_started(&self, _path: &Path, _total_bytes: u64) {}
     fn hashed_bytes(&self, _bytes: u64) {}
     fn hash_finished(&self, _path: &Path) {}
+    /// A model is being downloaded from the hub: `total_bytes` for all its
+    /// files (what is already on disk from an interrupted download counts
+    /// as received at once).
+    fn download_started(&self, _what: &str, _total_bytes: u64) {}
+    fn downloaded_bytes(&self, _bytes: u64) {}
+    fn download_finished(&self, _what: &str) {}
     /// `apply` is about to run `total` stages.
     fn apply_started(&self, _total: usize) {}
     fn stage_started(&self, _cell: &str, _stage: &str) {}

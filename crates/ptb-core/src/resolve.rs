@@ -3,7 +3,7 @@
 //! images, producing [`Pins`]. Planning then needs no I/O.
 
 use crate::hash::ContentHasher;
-use crate::spec::{AgentKind, Experiment, InputRef, Runner};
+use crate::spec::{AgentKind, Experiment, HubRef, InputRef, Runner};
 use std::collections::BTreeMap;
 
 /// One resolved input.
@@ -75,7 +75,24 @@ pub enum ResolveError {
     #[error("{what} {origin}: content is sha256:{actual}, but the spec pins sha256:{pinned}")]
     PinMismatch { what: String, origin: String, pinned: String, actual: String },
     #[error(transparent)]
+    HubPinMismatch(Box<HubPinMismatch>),
+    #[error(transparent)]
     Hash(#[from] crate::hash::HashError),
+}
+
+/// A hub model whose spec `sha256=` disagrees with the lockfile's pin
+/// (boxed in [`ResolveError`]: six strings would make every `Result` large).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what} {origin} (declared at {declared_at}): the spec pins sha256:{pinned}, but the lockfile pins content sha256:{locked} (commit {commit}); fix `sha256=` there, or run `ptb update` if the lockfile is stale"
+)]
+pub struct HubPinMismatch {
+    pub what: String,
+    pub origin: String,
+    pub declared_at: String,
+    pub pinned: String,
+    pub locked: String,
+    pub commit: String,
 }
 
 pub fn script_pin_name(r: &Runner) -> Option<String> {
@@ -89,10 +106,10 @@ pub fn image_pin_name(image: &str) -> String {
 /// Resolve every input of the experiment.
 pub fn resolve(exp: &Experiment, hasher: &ContentHasher, images: Option<&dyn ImageResolver>) -> Result<Pins, ResolveError> {
     let mut pins = BTreeMap::new();
-    for m in &exp.models {
-        pins.insert(format!("model/{}", m.name), input(hasher, &m.base, &format!("model `{}`", m.name))?);
-        if let Some(i) = &m.instruct {
-            pins.insert(format!("model/{}/instruct", m.name), input(hasher, i, &format!("instruct model of `{}`", m.name))?);
+    for (name, what, r) in model_refs(exp) {
+        // Hub models are found through the lockfile: `resolve_hub`.
+        if r.hub.is_none() {
+            pins.insert(name, input(hasher, r, &what)?);
         }
     }
     for b in &exp.benchmarks {
@@ -128,6 +145,79 @@ pub fn resolve(exp: &Experiment, hasher: &ContentHasher, images: Option<&dyn Ima
         }
     }
     Ok(Pins(pins))
+}
+
+/// Every model input of the experiment: its pin name (`model/<m>`,
+/// `model/<m>/instruct`), how messages name it, and the reference.
+pub fn model_refs(exp: &Experiment) -> impl Iterator<Item = (String, String, &InputRef)> {
+    exp.models.iter().flat_map(|m| {
+        std::iter::once((format!("model/{}", m.name), format!("model `{}`", m.name), &m.base))
+            .chain(m.instruct.iter().map(|i| (format!("model/{}/instruct", m.name), format!("instruct model of `{}`", m.name), i)))
+    })
+}
+
+/// The lockfile's pin for a hub reference, if it pins this very ref (the
+/// same repo and the same revision as written) and is well-formed: a
+/// 40-hex commit and `sha256:` + 64 hex. The hash names a directory in the
+/// store, so a hand-edited `sha256="../x"` must not become a path; such a
+/// pin counts as no pin (`ptb apply` re-resolves it, `--locked` refuses).
+pub fn hub_pin<'a>(lock: &'a crate::lock::Lockfile, name: &str, hub: &HubRef) -> Option<&'a crate::lock::HubPin> {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    lock.hub
+        .get(name)
+        .filter(|p| p.repo == hub.repo && p.revision == hub.revision)
+        .filter(|p| hex(&p.commit, 40) && p.sha256.strip_prefix("sha256:").is_some_and(|h| hex(h, 64)))
+}
+
+/// Hub models: the content the lockfile pins, found in the store by its
+/// hash (no network, no re-hashing: a store entry is named by its
+/// content). Sets each found model's path to its store directory; a model
+/// not pinned, or pinned but not fetched here, is missing, with what to do.
+pub fn resolve_hub(exp: &mut Experiment, lock: &crate::lock::Lockfile, store: &crate::store::Store, pins: &mut Pins) -> Result<(), ResolveError> {
+    let mut found = Vec::new();
+    for (name, what, r) in model_refs(exp) {
+        let Some(hub) = &r.hub else { continue };
+        let pin = match hub_pin(lock, &name, hub) {
+            Some(p) => {
+                let hex = p.sha256.strip_prefix("sha256:").unwrap_or(&p.sha256);
+                if let Some(spec) = &r.sha256
+                    && spec != hex
+                {
+                    return Err(ResolveError::HubPinMismatch(Box::new(HubPinMismatch {
+                        what,
+                        origin: r.origin.clone(),
+                        declared_at: hub.declared_at.clone(),
+                        pinned: spec.clone(),
+                        locked: hex.to_string(),
+                        commit: p.commit.clone(),
+                    })));
+                }
+                let dir = store.model_dir(hex);
+                if dir.is_dir() {
+                    found.push((name.clone(), dir));
+                    Pin { hash: Some(p.sha256.clone()), missing: None }
+                } else {
+                    let commit = p.commit.get(..12).unwrap_or(&p.commit);
+                    Pin { hash: Some(p.sha256.clone()), missing: Some(format!("{what} ({} → {commit}): not fetched; `ptb apply` fetches it", r.origin)) }
+                }
+            }
+            None => Pin {
+                hash: r.sha256.as_ref().map(|h| format!("sha256:{h}")),
+                missing: Some(format!("{what} ({}): not resolved in the lockfile; `ptb apply` resolves and fetches it", r.origin)),
+            },
+        };
+        pins.0.insert(name, pin);
+    }
+    for m in &mut exp.models {
+        for (name, r) in
+            std::iter::once((format!("model/{}", m.name), &mut m.base)).chain(m.instruct.as_mut().map(|i| (format!("model/{}/instruct", m.name), i)))
+        {
+            if let Some((_, dir)) = found.iter().find(|(n, _)| *n == name) {
+                r.path = dir.clone();
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An image reference `name@sha256:…` pins itself; a tag needs the engine.

@@ -83,7 +83,9 @@ impl Session {
             let _ = cache.save();
             (lock.join().expect("lockfile reader does not panic"), pins)
         });
-        let ((lock, journal), pins) = (lock?, pins?);
+        let ((lock, journal), mut pins) = (lock?, pins?);
+        let mut exp = exp;
+        crate::resolve::resolve_hub(&mut exp, &lock, &store, &mut pins)?;
         let index = store.index()?;
         Ok(Session { exp, store, pins, lock, lock_path, index, journal })
     }
@@ -132,6 +134,11 @@ pub fn refresh_header(lock: &mut Lockfile, exp: &Experiment, pins: &Pins) {
         .collect();
     lock.pins = pins.0.iter().filter_map(|(k, p)| p.hash.clone().map(|h| (k.clone(), h))).collect();
     lock.reviews = exp.reviews.clone();
+    // Hub pins are written by the fetch step (`ptb apply`, `ptb update`);
+    // here only those of refs the spec no longer names are dropped.
+    let wanted: std::collections::HashMap<String, &crate::spec::HubRef> =
+        crate::resolve::model_refs(exp).filter_map(|(name, _, r)| r.hub.as_ref().map(|h| (name, h))).collect();
+    lock.hub.retain(|name, p| wanted.get(name).is_some_and(|h| h.repo == p.repo && h.revision == p.revision));
     let ids: std::collections::HashSet<&str> = exp.cells.iter().map(|c| c.id.as_str()).collect();
     lock.cells.retain(|id, _| ids.contains(id.as_str()));
 }

@@ -128,10 +128,11 @@ mod fuzz {
     }
 }
 
-/// Parsing does no I/O of its own: includes and the hub cache come from the
-/// caller's sources, so a spec can be parsed from memory.
+/// Parsing does no I/O of its own: includes come from the caller's
+/// sources, so a spec can be parsed from memory; a hub model is a reference
+/// (repo, revision, where it is declared), found in the store later.
 #[test]
-fn parsing_reads_includes_and_the_hub_cache_through_its_sources() {
+fn parsing_reads_includes_through_its_sources() {
     use ptb_core::spec::{SpecSources, parse};
     use std::collections::HashMap;
     use std::path::PathBuf;
@@ -140,14 +141,12 @@ fn parsing_reads_includes_and_the_hub_cache_through_its_sources() {
         fn include(&self, path: &Path) -> std::io::Result<(String, PathBuf)> {
             self.0.get(path).map(|t| (t.clone(), path.to_path_buf())).ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
         }
-        fn hf_hub(&self) -> &Path {
-            Path::new("/hub")
-        }
     }
     let common = "model q repo=\"Qwen/Qwen3-1.7B-Base\" revision=\"abc\" arch=qwen3\nbenchmark gsm8k data=\"d\"\nagent a { command \"run.sh\"; }\nstage agent\nstage eval { command \"eval.sh\"; }\n";
     let sources = Memory([(PathBuf::from("/nowhere/common.kdl"), common.to_string())].into());
     let e = parse("t.kdl", "experiment t\ninclude \"common.kdl\"\nmatrix { seeds 1; }\n", Path::new("/nowhere"), None, &sources).unwrap();
-    assert_eq!(e.models[0].base.path, Path::new("/hub/models--Qwen--Qwen3-1.7B-Base/snapshots/abc"));
+    let hub = e.models[0].base.hub.as_ref().expect("a hub model");
+    assert_eq!((hub.repo.as_str(), hub.revision.as_str(), hub.declared_at.as_str()), ("Qwen/Qwen3-1.7B-Base", "abc", "/nowhere/common.kdl:1:1"));
     let err = parse("t.kdl", "experiment t\ninclude \"missing.kdl\"\n", Path::new("/nowhere"), None, &sources).unwrap_err();
     assert!(err.diagnostics().iter().any(|d| d.one_line().contains("cannot read included file /nowhere/missing.kdl")), "{err:?}");
 }
@@ -279,4 +278,21 @@ fn slurm_settings_belong_to_slurm_stages_and_do_not_change_keys() {
     let not_an_option = GOOD.replace("stage agent budget=\"1h\"", "stage agent executor=slurm budget=\"1h\" { slurm \"exclusive\"; }");
     let errs = errors(&not_an_option);
     assert!(errs.iter().any(|e| e.contains("`exclusive` is not an sbatch option") && e.contains("\"--exclusive\"")), "{errs:?}");
+}
+
+/// A hub repo and revision go into URLs: only `org/name` and a plain ref
+/// are accepted, at the line that names them.
+#[test]
+fn hub_repos_and_revisions_that_could_change_a_url_are_refused() {
+    let with = |props: &str| errors(&GOOD.replace(r#"path="models/m1""#, props));
+    assert!(with(r#"repo="Qwen/Qwen3-1.7B" revision="main""#).is_empty());
+    assert!(with(r#"repo="Qwen/Qwen3-1.7B" revision="refs/pr/1""#).is_empty());
+    for repo in ["../x", "Qwen", "a/b/c", "a/..", "a/b?c", "/a/b", "a/b%2f"] {
+        let e = with(&format!(r#"repo="{repo}" revision="main""#));
+        assert!(e.iter().any(|l| l.contains("experiments/t.kdl:2:") && l.contains("`repo` must be `org/name`")), "{repo}: {e:?}");
+    }
+    for rev in ["", "../main", "/main", "a b", "a\\nb"] {
+        let e = with(&format!(r#"repo="a/b" revision="{rev}""#));
+        assert!(e.iter().any(|l| l.contains("`revision` must be a branch, a tag or a commit")), "{rev:?}: {e:?}");
+    }
 }

@@ -13,7 +13,8 @@ pub struct Args {
     /// bounds ptb's jobs in the queue).
     #[arg(long, short)]
     pub jobs: Option<usize>,
-    /// Fail if the lockfile would change (nothing is run).
+    /// Fail if the lockfile would change (nothing is run); hub models not
+    /// pinned in it are refused, pinned ones are fetched and checked.
     #[arg(long)]
     pub locked: bool,
     /// Only plan.
@@ -67,7 +68,22 @@ pub fn run(a: Args) -> Result<ExitCode> {
             "the spec has container stages, but {e}"
         )
     })?;
-    let s = Session::from_experiment(exp, &locations(&at), docker.as_ref().map(|d| d as &dyn ptb_exec::ImageResolver), bars.as_ref())?;
+    let images = docker.as_ref().map(|d| d as &dyn ptb_exec::ImageResolver);
+    let mut s = Session::from_experiment(exp, &locations(&at), images, bars.as_ref())?;
+    // Hub models not in the store: resolve (unless --locked), fetch, pin;
+    // then load again, now with them in the store.
+    if !dry_run && hub_models_missing(&s) {
+        // Only the models of the cells this apply runs.
+        let selected = |id: &str| cell.is_empty() || cell.iter().any(|p| ptb_core::spec::cell_matches(p, id));
+        let mut models: Vec<String> = s.exp.cells.iter().filter(|c| selected(&c.id)).map(|c| s.exp.model(c).name.clone()).collect();
+        models.dedup();
+        let mode = ptb_hub::Mode::Apply { locked, models };
+        let report = ptb_hub::sync(&s.exp, &s.lock_path, &s.store, &hub_client(), &mode, bars.as_ref())?;
+        for c in report.pins.iter().filter(|c| c.changed()) {
+            bars.note(&format!("pinned {} ({}) at {} ({})", c.what, c.origin, c.new_commit, c.new_sha256));
+        }
+        s = Session::from_experiment(ptb_core::spec::load(&spec)?, &locations(&at), images, bars.as_ref())?;
+    }
     if let Some(note) = s.notes() {
         bars.note(&note);
     }

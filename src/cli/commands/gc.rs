@@ -17,6 +17,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
     for l in &lockfiles {
         let lock = ptb_core::lock::Lockfile::load(l)?;
         keep.extend(lock.cells.values().flat_map(|c| c.stages.values().map(|s| s.path.clone())));
+        // Models fetched from the hub that the lockfile pins.
+        keep.extend(lock.hub.values().map(|h| format!("v1/models/{}", h.sha256.strip_prefix("sha256:").unwrap_or(&h.sha256))));
     }
     let st = ptb_core::store::Store::open(&store).into_diagnostic()?;
     let r = ptb_core::store::gc(&st, &keep, dry_run).into_diagnostic()?;

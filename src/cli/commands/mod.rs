@@ -14,6 +14,7 @@ pub mod plan;
 pub mod report;
 pub mod stage_run;
 pub mod status;
+pub mod update;
 pub mod verify;
 pub mod why;
 
@@ -58,11 +59,23 @@ fn load(spec: &Path, at: &Where, reporter: &dyn Reporter) -> Result<Session> {
     Ok(s)
 }
 
+/// Hub models the session did not find in the store (not pinned, or
+/// pinned but not fetched on this machine): what `ptb apply` fetches.
+fn hub_models_missing(s: &Session) -> bool {
+    ptb_core::resolve::model_refs(&s.exp).any(|(name, _, r)| r.hub.is_some() && s.pins.missing(&name).is_some())
+}
+
+/// A hub client from `HF_ENDPOINT` and `HF_TOKEN`.
+fn hub_client() -> ptb_hub::Client {
+    ptb_hub::Client::new(ptb_hub::HubConfig::from_env())
+}
+
 pub fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Plan(a) => plan::run(a),
         Command::Why(a) => why::run(a),
         Command::Apply(a) => apply::run(a),
+        Command::Update(a) => update::run(a),
         Command::Report(a) => report::run(a),
         Command::Gc(a) => gc::run(a),
         Command::Verify(a) => verify::run(a),

@@ -130,7 +130,8 @@ fn args<'a>(toks: Vec<(Option<&str>, Tok<'a>)>) -> Vec<Tok<'a>> {
 pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
     let mut l = Lockfile::default();
     let mut lines = text.lines().filter(|l| !l.trim_start().starts_with("//") && !l.trim().is_empty());
-    if lines.next()? != format!("version {LOCK_VERSION}") {
+    let version: u32 = lines.next()?.strip_prefix("version ")?.parse().ok()?;
+    if !(LOCK_VERSION_MIN..=LOCK_VERSION).contains(&version) {
         return None;
     }
     let mut cell: Option<(String, CellRecord)> = None;
@@ -205,6 +206,20 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
                 l.pins.insert(k, v);
             }
             ("pins", true) if body == "pins" && cell.is_none() => in_pins = true,
+            ("hub", false) if cell.is_none() && !in_pins => {
+                let pin = HubPin {
+                    repo: prop(&mut toks, "repo")?.str()?,
+                    revision: prop(&mut toks, "revision")?.str()?,
+                    commit: prop(&mut toks, "commit")?.str()?,
+                    sha256: prop(&mut toks, "sha256")?.str()?,
+                };
+                let mut a = args(toks).into_iter();
+                let name = a.next()?.str()?;
+                if a.next().is_some() {
+                    return None;
+                }
+                l.hub.insert(name, pin);
+            }
             ("review", false) if cell.is_none() && !in_pins => {
                 let verdict = crate::judge::Verdict::parse(&prop(&mut toks, "verdict")?.str()?)?;
                 let reason = prop(&mut toks, "reason")?.str()?;

@@ -65,7 +65,7 @@ fn stage_rank(name: &str) -> usize {
 pub fn render(l: &Lockfile) -> String {
     let mut o = String::new();
     o.push_str("// ptb lockfile: written by `ptb apply`; do not edit by hand.\n");
-    let _ = writeln!(o, "version {LOCK_VERSION}");
+    let _ = writeln!(o, "version {}", l.format_version());
     let _ = writeln!(o, "experiment {}", q(&l.experiment));
     let _ = writeln!(o, "ptb {}", q(&l.ptb_version));
     let _ = writeln!(o, "models{}", l.models.iter().map(|m| format!(" {}", q(m))).collect::<String>());
@@ -82,6 +82,9 @@ pub fn render(l: &Lockfile) -> String {
             let _ = writeln!(o, "    pin {} {}", q(k), q(v));
         }
         o.push_str("}\n");
+    }
+    for (name, h) in &l.hub {
+        let _ = writeln!(o, "hub {} repo={} revision={} commit={} sha256={}", q(name), q(&h.repo), q(&h.revision), q(&h.commit), q(&h.sha256));
     }
     for r in &l.reviews {
         let _ = writeln!(o, "review {} verdict={} reason={}", q(&r.cell), q(r.verdict.name()), q(&r.reason));
@@ -161,7 +164,7 @@ fn parse_kdl(text: &str) -> Result<Lockfile, ParseError> {
         .parse()
         .map_err(|e: kdl::KdlError| bad(format!("not valid KDL: {}", e.diagnostics.first().and_then(|d| d.message.clone()).unwrap_or_default())))?;
     let version = doc.get("version").and_then(|n| arg(n, 0)).ok_or_else(|| bad("no `version` node"))?;
-    if version.as_integer() != Some(LOCK_VERSION as i128) {
+    if !version.as_integer().is_some_and(|v| (LOCK_VERSION_MIN as i128..=LOCK_VERSION as i128).contains(&v)) {
         return Err(ParseError { version: Some(version.to_string()), message: String::new() });
     }
     let mut l = Lockfile::default();
@@ -177,6 +180,10 @@ fn parse_kdl(text: &str) -> Result<Lockfile, ParseError> {
                 let verdict = s_prop(n, "verdict")?;
                 let verdict = crate::judge::Verdict::parse(&verdict).ok_or_else(|| bad(format!("review: unknown verdict `{verdict}`")))?;
                 l.reviews.push(crate::judge::Review { cell: s_arg(n, 0)?, verdict, reason: s_prop(n, "reason")? });
+            }
+            "hub" => {
+                let pin = HubPin { repo: s_prop(n, "repo")?, revision: s_prop(n, "revision")?, commit: s_prop(n, "commit")?, sha256: s_prop(n, "sha256")? };
+                l.hub.insert(s_arg(n, 0)?, pin);
             }
             "pins" => {
                 for p in n.iter_children() {
@@ -254,6 +261,7 @@ mod tests {
             benchmarks: vec![BenchmarkInfo { name: "b".into(), weight: Some(0.0936) }],
             agents: vec![AgentInfo { name: "a".into(), kind: "run".into() }],
             pins: [("model/m".to_string(), "sha256:00".to_string())].into(),
+            hub: BTreeMap::new(),
             reviews: vec![crate::judge::Review {
                 cell: "m/b/a/seed=1".into(),
                 verdict: crate::judge::Verdict::Pass,
@@ -295,5 +303,32 @@ mod tests {
         let text = render(&sample()).replace("version 1", "version 99");
         let e = parse(&text).unwrap_err().at(Path::new("x.lock"));
         assert!(e.to_string().contains("version 99 is not supported"), "{e}");
+    }
+
+    /// Hub pins are what version 2 adds: a lockfile without them is written
+    /// as version 1, byte for byte as before; one with them as version 2,
+    /// read back by both readers; a version beyond this ptb's is refused.
+    #[test]
+    fn hub_pins_need_version_2_and_nothing_else_does() {
+        let plain = render(&sample());
+        assert!(plain.starts_with("// ptb lockfile: written by `ptb apply`; do not edit by hand.\nversion 1\n"), "{plain}");
+        let mut l = sample();
+        let pin = HubPin { repo: "Qwen/Qwen3-1.7B".into(), revision: "main".into(), commit: "a".repeat(40), sha256: format!("sha256:{}", "b".repeat(64)) };
+        l.hub.insert("model/m".into(), pin);
+        let text = render(&l);
+        assert!(text.contains("\nversion 2\n"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "hub \"model/m\" repo=\"Qwen/Qwen3-1.7B\" revision=\"main\" commit=\"{}\" sha256=\"sha256:{}\"\n",
+                "a".repeat(40),
+                "b".repeat(64)
+            )),
+            "{text}"
+        );
+        assert_eq!(super::super::fast::parse_canonical(&text).as_ref(), Some(&l));
+        assert_eq!(parse_kdl(&text).unwrap(), l);
+        assert_eq!(render(&parse(&text).unwrap()), text);
+        let e = parse(&text.replace("version 2", "version 3")).unwrap_err().at(Path::new("x.lock"));
+        assert!(e.to_string().contains("version 3 is not supported (this ptb reads versions 1 to 2)"), "{e}");
     }
 }

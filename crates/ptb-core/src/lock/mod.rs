@@ -17,8 +17,19 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Version of the lockfile format. Readers refuse other versions.
-pub const LOCK_VERSION: u32 = 1;
+/// The newest version of the lockfile format; readers refuse versions
+/// outside `LOCK_VERSION_MIN..=LOCK_VERSION`.
+///
+/// - **1**: the first format.
+/// - **2**: adds top-level `hub` nodes (models fetched from the Hugging Face
+///   hub: repo, revision as written, resolved commit, content hash). A
+///   lockfile without them is still written as version 1, byte for byte as
+///   before, so specs whose models are paths keep their lockfiles and older
+///   ptb versions keep reading them; one with them is written as version 2,
+///   which an older ptb refuses by its version rather than misreading.
+pub const LOCK_VERSION: u32 = 2;
+/// The oldest version this ptb reads.
+pub const LOCK_VERSION_MIN: u32 = 1;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Lockfile {
@@ -33,7 +44,36 @@ pub struct Lockfile {
     /// People's verdicts that overrule the judge's, from the spec's
     /// `review` nodes, in cell order. Reports read them; nothing reruns.
     pub reviews: Vec<crate::judge::Review>,
+    /// Models from the Hugging Face hub, by pin name (`model/<m>`,
+    /// `model/<m>/instruct`): what `revision` resolved to and the content
+    /// fetched. Written by `ptb apply` (when a ref is not pinned yet) and
+    /// `ptb update`; `--locked` refuses refs not in here.
+    pub hub: BTreeMap<String, HubPin>,
     pub cells: BTreeMap<String, CellRecord>,
+}
+
+/// One hub model's pin (Cargo.lock's `source` + `checksum`, flake.lock's
+/// `rev` + `narHash`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubPin {
+    /// `org/name`.
+    pub repo: String,
+    /// The revision as the spec writes it (`main`, a tag, a commit): a pin
+    /// is for that ref; a spec naming another ref is not resolved by it.
+    pub revision: String,
+    /// The 40-hex commit the revision resolved to.
+    pub commit: String,
+    /// `sha256:<hex>`: ptb's directory hash of the fetched files, the value
+    /// the model's stages hash as `model.base` / `model.instruct`.
+    pub sha256: String,
+}
+
+impl Lockfile {
+    /// The format version this lockfile is written in: 1 unless it has
+    /// something only version 2 can say (see [`LOCK_VERSION`]).
+    pub fn format_version(&self) -> u32 {
+        if self.hub.is_empty() { 1 } else { 2 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +126,7 @@ pub enum LockError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write lockfile {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
-    #[error("{path}: lockfile version {found} is not supported (this ptb reads version {LOCK_VERSION})")]
+    #[error("{path}: lockfile version {found} is not supported (this ptb reads versions {LOCK_VERSION_MIN} to {LOCK_VERSION})")]
     #[diagnostic(help("use the ptb version that wrote it, or delete the lockfile to re-plan from the store"))]
     Version { path: PathBuf, found: String },
     #[error("{path}: malformed lockfile: {message}")]

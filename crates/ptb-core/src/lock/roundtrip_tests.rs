@@ -69,8 +69,9 @@ fn lockfile() -> impl Strategy<Value = Lockfile> {
         prop::collection::btree_map(text(), text(), 0..2),
         prop::collection::btree_map(text(), cell(), 0..4),
         prop::collection::vec((text(), any::<bool>(), text()), 0..2),
+        prop::collection::btree_map(text(), (text(), text(), text(), text()), 0..3),
     )
-        .prop_map(|(experiment, ptb_version, models, benchmarks, agents, pins, cells, reviews)| Lockfile {
+        .prop_map(|(experiment, ptb_version, models, benchmarks, agents, pins, cells, reviews, hub)| Lockfile {
             experiment,
             ptb_version,
             models,
@@ -85,6 +86,7 @@ fn lockfile() -> impl Strategy<Value = Lockfile> {
                     reason,
                 })
                 .collect(),
+            hub: hub.into_iter().map(|(k, (repo, revision, commit, sha256))| (k, HubPin { repo, revision, commit, sha256 })).collect(),
             cells,
         })
 }

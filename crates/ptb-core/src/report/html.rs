@@ -424,6 +424,7 @@ fn sub_lockfile(l: &Lockfile, model: &str) -> Lockfile {
         benchmarks: l.benchmarks.clone(),
         agents: l.agents.clone(),
         pins: BTreeMap::new(),
+        hub: BTreeMap::new(),
         reviews: l.reviews.clone(),
         cells: l.cells.iter().filter(|(_, c)| c.model == model).map(|(k, c)| (k.clone(), c.clone())).collect(),
     }

@@ -66,6 +66,7 @@ pub fn paper_lockfile() -> Lockfile {
             .collect(),
         pins: MODELS.iter().map(|m| (format!("model/{m}"), format!("sha256:{:064x}", m.len()))).collect(),
         reviews: Vec::new(),
+        hub: BTreeMap::new(),
         cells: BTreeMap::new(),
     };
     let mut rng = crate::rng::SplitMix64::new(0x9E3779B97F4A7C15);

@@ -51,6 +51,21 @@ pub struct InputRef {
     pub sha256: Option<String>,
     /// How the user named it, for messages: a path or `repo@revision`.
     pub origin: String,
+    /// Set for `repo=` + `revision=` models: ptb fetches them from the
+    /// Hugging Face hub into the store. `path` is then empty until the
+    /// session finds the content the lockfile pins in the store.
+    pub hub: Option<HubRef>,
+}
+
+/// A model on the Hugging Face hub, as the spec names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubRef {
+    /// `org/name`.
+    pub repo: String,
+    /// A branch, a tag or a 40-hex commit, as written.
+    pub revision: String,
+    /// `file:line:col` of the node that declares it, for errors.
+    pub declared_at: String,
 }
 
 #[derive(Debug, Clone)]

@@ -39,32 +39,21 @@ pub(super) struct Ctx<'a> {
     sources: &'a dyn SpecSources,
 }
 
-/// What parsing needs from outside the spec's text: the files it includes
-/// and where the Hugging Face cache is. [`load`] takes them from the disk
-/// and the environment ([`Disk`]); parsing itself does no I/O.
+/// What parsing needs from outside the spec's text: the files it includes.
+/// [`load`] takes them from the disk ([`Disk`]); parsing itself does no I/O.
+/// (Hub models are not looked up here: the session finds them in the store
+/// by the content hash the lockfile pins.)
 pub trait SpecSources {
     /// An included file's text and a canonical name for it (for cycles).
     fn include(&self, path: &Path) -> std::io::Result<(String, PathBuf)>;
-    /// The Hugging Face hub cache, where `repo=` + `revision=` models are.
-    fn hf_hub(&self) -> &Path;
 }
 
-/// Spec sources on this machine: files on disk, the hub cache from
-/// `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`
-/// (as huggingface_hub resolves it), read once.
-pub struct Disk {
-    hf_hub: PathBuf,
-}
+/// Spec sources on this machine: files on disk.
+pub struct Disk;
 
 impl Disk {
     pub fn from_env() -> Disk {
-        let hf_hub = std::env::var_os("HF_HUB_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-            let home = std::env::var_os("HF_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/huggingface"));
-            home.join("hub")
-        });
-        Disk { hf_hub }
+        Disk
     }
 }
 
@@ -72,9 +61,6 @@ impl SpecSources for Disk {
     fn include(&self, path: &Path) -> std::io::Result<(String, PathBuf)> {
         let text = std::fs::read_to_string(path)?;
         Ok((text, std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())))
-    }
-    fn hf_hub(&self) -> &Path {
-        &self.hf_hub
     }
 }
 
@@ -549,8 +535,19 @@ fn read_input_ref(ctx: &mut Ctx, n: &N, what: &str) -> Option<InputRef> {
     let repo = n.str_prop(ctx, "repo");
     let revision = n.str_prop(ctx, "revision");
     match (path, repo, revision) {
-        (Some(p), None, None) => Some(InputRef { origin: n.str_prop(ctx, "path").unwrap_or_default(), path: p, sha256 }),
-        (None, Some(repo), Some(rev)) => Some(InputRef { path: hf_snapshot(ctx.sources.hf_hub(), &repo, &rev), origin: format!("{repo}@{rev}"), sha256 }),
+        (Some(p), None, None) => Some(InputRef { origin: n.str_prop(ctx, "path").unwrap_or_default(), path: p, sha256, hub: None }),
+        (None, Some(repo), Some(rev)) => {
+            if !valid_repo(&repo) {
+                ctx.error(&n.entry_loc("repo"), format!("{what} `repo` must be `org/name` (letters, digits, `-`, `_`, `.`)"), "not a hub repo", None);
+                return None;
+            }
+            if rev.is_empty() || rev.contains("..") || rev.starts_with('/') || rev.chars().any(|c| c.is_control() || c == ' ') {
+                ctx.error(&n.entry_loc("revision"), format!("{what} `revision` must be a branch, a tag or a commit"), "not a revision", None);
+                return None;
+            }
+            let hub = HubRef { repo: repo.clone(), revision: rev.clone(), declared_at: n.loc().describe() };
+            Some(InputRef { path: PathBuf::new(), origin: format!("{repo}@{rev}"), sha256, hub: Some(hub) })
+        }
         (None, Some(_), None) => {
             ctx.error(&n.entry_loc("repo"), format!("{what} `repo` needs a `revision`"), "unpinned", Some("pin the commit: revision=\"<sha>\"".into()));
             None
@@ -566,9 +563,11 @@ fn read_input_ref(ctx: &mut Ctx, n: &N, what: &str) -> Option<InputRef> {
     }
 }
 
-/// Where a Hugging Face hub snapshot lives, per the hub's cache layout.
-fn hf_snapshot(hub: &Path, repo: &str, rev: &str) -> PathBuf {
-    hub.join(format!("models--{}", repo.replace('/', "--"))).join("snapshots").join(rev)
+/// `org/name` as the hub spells repositories: it goes into URLs, so
+/// nothing that could change their path (`..`, `?`, `%`, more slashes).
+fn valid_repo(repo: &str) -> bool {
+    let ok = |p: &str| !p.is_empty() && p != "." && p != ".." && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    matches!(repo.split_once('/'), Some((org, name)) if ok(org) && ok(name))
 }
 
 fn read_model(ctx: &mut Ctx, n: &N) -> Option<Model> {
@@ -594,7 +593,7 @@ fn read_benchmark(ctx: &mut Ctx, n: &N) -> Option<Benchmark> {
     let name = n.label(ctx, "benchmark");
     let sha256 = n.sha_prop(ctx);
     let data = match n.path_prop(ctx, "data") {
-        Some(p) => Some(InputRef { origin: n.str_prop(ctx, "data").unwrap_or_default(), path: p, sha256 }),
+        Some(p) => Some(InputRef { origin: n.str_prop(ctx, "data").unwrap_or_default(), path: p, sha256, hub: None }),
         None => {
             ctx.error(&n.loc(), "benchmark needs `data=`", "no data", Some("point it at the benchmark's data file: data=\"data/gsm8k.jsonl\"".into()));
             None

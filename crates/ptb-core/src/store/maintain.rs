@@ -15,11 +15,16 @@ pub struct GcReport {
 pub fn gc(store: &Store, keep: &HashSet<String>, dry_run: bool) -> Result<GcReport, StoreError> {
     let mut report = GcReport::default();
     let mut candidates = Vec::new();
-    for (dir, prefix) in [(store.root().to_path_buf(), "v1/"), (store.failed_dir(), "v1/failed/")] {
+    // Fetched models (`v1/models/<hash>`) are kept while a lockfile pins them.
+    let models = store.models_dir();
+    for (dir, prefix) in [(store.root().to_path_buf(), "v1/"), (store.failed_dir(), "v1/failed/"), (models.clone(), "v1/models/")] {
+        if dir == models && !dir.exists() {
+            continue;
+        }
         let rd = std::fs::read_dir(&dir).map_err(|source| StoreError::Io { context: "cannot list", path: dir.clone(), source })?;
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || (prefix == "v1/" && name == "failed") {
+            if name.starts_with('.') || (prefix == "v1/" && (name == "failed" || name == super::MODELS)) {
                 continue;
             }
             candidates.push((format!("{prefix}{name}"), e.path()));
@@ -80,6 +85,23 @@ pub fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
         match problem {
             None => report.ok += 1,
             Some(p) => report.bad.push((name.clone(), p)),
+        }
+    }
+    // Fetched models are named by their content hash: re-hash them.
+    let mut models: Vec<_> = std::fs::read_dir(store.models_dir()).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    models.sort();
+    for dir in models {
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.starts_with('.') {
+            continue;
+        }
+        let entry = format!("{}/{name}", super::MODELS);
+        match crate::hash::hash_dir(&dir) {
+            Ok(actual) if actual == name => report.ok += 1,
+            Ok(actual) => report
+                .bad
+                .push((entry, format!("model changed on disk: its name says {}…, its files hash to {}…", name.get(..12).unwrap_or(&name), &actual[..12]))),
+            Err(e) => report.bad.push((entry, e.to_string())),
         }
     }
     Ok(report)

@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 
 pub const STORE_VERSION: &str = "v1";
 
+/// The directory under `v1/` that holds models fetched from the hub.
+pub const MODELS: &str = "models";
+
 /// A file in a build directory whose stage runs outside ptb's process (a
 /// Slurm job): the directory outlives the ptb that made it, so a later
 /// apply can adopt the job instead of starting the stage again.
@@ -168,6 +171,46 @@ impl Store {
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .max()
             .map(|(_, p)| p)
+    }
+
+    /// Models fetched from the Hugging Face hub: `v1/models/<hex>/`, each
+    /// named by ptb's directory hash of its files (the `model.base` a stage
+    /// key hashes), so the same content is one entry whatever repo or
+    /// revision it came from, and a name can be trusted without re-reading
+    /// gigabytes (`ptb verify` re-hashes them).
+    pub fn models_dir(&self) -> PathBuf {
+        self.root.join(MODELS)
+    }
+
+    /// A fetched model's directory, by its content hash (hex).
+    pub fn model_dir(&self, sha256_hex: &str) -> PathBuf {
+        self.models_dir().join(sha256_hex)
+    }
+
+    /// A fetched model's path as lockfiles and `gc` name it.
+    pub fn model_relative(&self, sha256_hex: &str) -> String {
+        format!("{STORE_VERSION}/{MODELS}/{sha256_hex}")
+    }
+
+    /// Move a model built in `built` (a directory under `v1/.tmp/`, so the
+    /// same filesystem) to its place `v1/models/<hex>`, whole or not at
+    /// all, and make it read-only. Another ptb may have put the same
+    /// content there first: then `built` is removed and that one is used.
+    pub fn commit_model(&self, built: &Path, sha256_hex: &str) -> Result<PathBuf, StoreError> {
+        let models = self.models_dir();
+        fs::create_dir_all(&models).map_err(err("cannot create", &models))?;
+        let dest = self.model_dir(sha256_hex);
+        if dest.is_dir() {
+            remove_tree(built)?;
+            return Ok(dest);
+        }
+        fsync_tree(built);
+        // Renamed before it is made read-only: moving a directory to
+        // another parent needs write permission on it (its `..` entry).
+        fs::rename(built, &dest).map_err(err("cannot commit model to", &dest))?;
+        set_readonly(&dest, true);
+        sync_dir(&models);
+        Ok(dest)
     }
 
     pub fn stat_cache_path(&self) -> PathBuf {
