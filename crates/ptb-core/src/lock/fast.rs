@@ -161,8 +161,8 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
                 let name = a.next()?.str()?;
                 let v = match a.next()? {
                     Tok::Str(s) => MetricValue::Text(s.into_owned()),
-                    Tok::Word(w) if w == "#true" => MetricValue::Bool(true),
-                    Tok::Word(w) if w == "#false" => MetricValue::Bool(false),
+                    Tok::Word("#true") => MetricValue::Bool(true),
+                    Tok::Word("#false") => MetricValue::Bool(false),
                     t => MetricValue::Number(t.num()?),
                 };
                 stage.as_mut()?.1.metrics.insert(name, v);
