@@ -329,7 +329,9 @@ impl Index {
         let mut rolls: Vec<(usize, u64, u64)> =
             std::iter::once(n).chain(Some(self.tail).filter(|t| *t > 0)).map(|l| (l, (1..l).fold(1u64, |a, _| a.wrapping_mul(P)), 0)).collect();
         let mut window = Vec::with_capacity(n);
-        let mut ring = vec![Word::default(); n];
+        // A power-of-two ring: a mask, not a division, per access.
+        let mask = n.next_power_of_two() - 1;
+        let mut ring = vec![Word::default(); mask + 1];
         let mut matched: HashMap<(u32, u16), IdSet<u64>> = HashMap::new();
         // item → (start, end) bytes of its first matched gram
         let mut first: HashMap<u32, (usize, usize)> = HashMap::new();
@@ -337,10 +339,10 @@ impl Index {
             // The word leaving each window, before its slot is reused.
             for (len, pn, h) in rolls.iter_mut() {
                 if i >= *len {
-                    *h = h.wrapping_sub(ring[(i - *len) % n].hash.wrapping_mul(*pn));
+                    *h = h.wrapping_sub(ring[(i - *len) & mask].hash.wrapping_mul(*pn));
                 }
             }
-            ring[i % n] = w;
+            ring[i & mask] = w;
             for (len, _, h) in rolls.iter_mut() {
                 let len = *len;
                 *h = h.wrapping_mul(P).wrapping_add(w.hash);
@@ -359,13 +361,13 @@ impl Index {
                     }
                     if len != n {
                         window.clear();
-                        window.extend((i + 1 - k..=i).map(|j| ring[j % n].hash));
+                        window.extend((i + 1 - k..=i).map(|j| ring[j & mask].hash));
                         if hash_of(&window) != full {
                             continue;
                         }
                     }
                     if let Some(v) = self.grams.get(&full) {
-                        let start = ring[(i + 1 - k) % n].start;
+                        let start = ring[(i + 1 - k) & mask].start;
                         for &(item, seg) in v {
                             matched.entry((item, seg)).or_default().insert(full);
                             let e = first.entry(item).or_insert((start, w.end));
