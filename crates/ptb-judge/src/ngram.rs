@@ -421,3 +421,47 @@ pub struct Hit {
     pub offset: usize,
     pub end: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(texts: &[&str], n: usize) -> Index {
+        let items = texts.iter().enumerate().map(|(i, t)| TestItem { id: i.to_string(), segments: vec![t.to_string()] }).collect();
+        Index::build(items, n, 3, 5)
+    }
+
+    #[test]
+    fn a_json_escaped_letter_is_part_of_its_word() {
+        let ix = index(&["the café on the corner sells twelve pastries every single morning"], 5);
+        let hits = ix.scan(br#"{"q": "The caf\u00e9 on the corner sells twelve pastries every single morning"}"#);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].coverage, 1.0);
+        // Split by a separator, "caf" and "é" are other words: the grams holding them miss.
+        let split = ix.scan("the caf é on the corner sells twelve pastries every single morning".as_bytes());
+        assert!(split.is_empty() || split[0].coverage < 1.0);
+    }
+
+    #[test]
+    fn short_texts_are_found_whole_and_only_whole() {
+        let ix = index(&["find the sum of these numbers", "a much longer item that has more than eight words in it"], 8);
+        // A short item (6 < n words, >= min_words 3) inside other text, after a line break.
+        let hits = ix.scan(b"intro line\nplease find the sum of these numbers quickly");
+        assert_eq!(hits.iter().map(|h| (h.item, h.line)).collect::<Vec<_>>(), vec![(0, 2)]);
+        // Its tail alone (the words the scan keys on) is not the item.
+        assert!(ix.scan(b"sum of these numbers").is_empty());
+    }
+
+    #[test]
+    fn the_streaming_scan_agrees_with_the_gram_lists() {
+        let text = "one two three four five six seven eight nine ten eleven twelve";
+        let ix = index(&[text], 4);
+        let hits = ix.scan(format!("noise words here {text} and after").as_bytes());
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].coverage, 1.0);
+        assert_eq!(grams(&words(text), 4).len(), 9);
+        let half = "one two three four five six seven";
+        let hits = ix.scan(half.as_bytes());
+        assert!((hits[0].coverage - 4.0 / 9.0).abs() < 1e-9, "{}", hits[0].coverage);
+    }
+}
