@@ -5,8 +5,12 @@
 //!   checkpoint of about GIB GiB in 2 GiB shards, every value `base(i) +
 //!   SCALE · noise(SEED, i)` (SEED 0, SCALE 0: the base itself), so a
 //!   fine-tune is a small SCALE and an "instruct" model a large one.
-//! - `judge BASE AGENT BENCH DATA|- OUT`: one judgement, as `ptb judge`
-//!   does it, printing the seconds it took and the bytes it read.
+//! - `judge BASE AGENT BENCH DATA|- OUT [INSTRUCT]`: one judgement, as
+//!   `ptb judge` does it, printing the seconds it took and the bytes it read.
+//! - `scan DATA_ROOT FILE...`: the contamination scan alone: every
+//!   benchmark under DATA_ROOT (`data/bench`) in one n-gram index (the
+//!   spec's default policy), then the files scanned in parallel, as `ptb
+//!   judge` scans an agent's files; prints seconds (index and scan apart).
 //!
 //! The checkpoint is written by hand, header then tensors, streaming: the
 //! safetensors crate's `serialize` wants every tensor in memory, which for
@@ -106,15 +110,57 @@ fn checkpoint(dir: &Path, gib: f64, seed: u64, scale: f32) {
     println!("{}: {layers} layers, {count} shard(s), {:.2} GiB", dir.display(), index as f64 * 2.0 / (1u64 << 30) as f64);
 }
 
+fn scan(root: &Path, files: &[String]) {
+    use rayon::prelude::*;
+    let t = Instant::now();
+    let mut items = Vec::new();
+    let mut names = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    for dir in dirs {
+        let bench = dir.file_name().unwrap().to_string_lossy().to_string();
+        match ptb_judge::items::load(&bench, &dir) {
+            Ok(v) => {
+                names.push(format!("{bench}:{}", v.len()));
+                items.extend(v.into_iter().map(|mut i| {
+                    i.id = format!("{bench}/{}", i.id);
+                    i
+                }));
+            }
+            Err(e) => eprintln!("{bench}: skipped: {e}"),
+        }
+    }
+    let p = ptb_core::judge::JudgePolicy::default();
+    let o = ptb_judge::Options::from_policy(&p);
+    let index = ptb_judge::ngram::Index::build(items, o.ngram, o.min_words, o.max_items_per_gram);
+    let t_index = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (bytes, hits): (Vec<u64>, Vec<usize>) = files
+        .par_iter()
+        .map(|f| {
+            let b = std::fs::read(f).unwrap();
+            (b.len() as u64, index.scan(&b).len())
+        })
+        .unzip();
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "{{\"index_seconds\": {t_index:.3}, \"scan_seconds\": {s:.3}, \"bytes\": {}, \"benchmarks\": \"{}\", \"grams\": {}, \"items_hit\": {}}}",
+        bytes.iter().sum::<u64>(),
+        names.join(" "),
+        index.gram_count(),
+        hits.iter().sum::<usize>()
+    );
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
     match a.first().map(String::as_str) {
         Some("checkpoint") if a.len() == 5 => checkpoint(Path::new(&a[1]), a[2].parse().unwrap(), a[3].parse().unwrap(), a[4].parse().unwrap()),
-        Some("judge") if a.len() == 6 => {
+        Some("judge") if a.len() == 6 || a.len() == 7 => {
             let job = ptb_judge::JudgeJob {
                 base: PathBuf::from(&a[1]),
                 agent: PathBuf::from(&a[2]),
-                instruct: None,
+                instruct: a.get(6).map(PathBuf::from),
                 bench: a[3].clone(),
                 data: (a[4] != "-").then(|| PathBuf::from(&a[4])),
                 out: PathBuf::from(&a[5]),
@@ -132,8 +178,9 @@ fn main() {
                 v.findings.len()
             );
         }
+        Some("scan") if a.len() >= 3 => scan(Path::new(&a[1]), &a[2..]),
         _ => {
-            eprintln!("usage: judge_perf checkpoint DIR GIB SEED SCALE | judge BASE AGENT BENCH DATA|- OUT");
+            eprintln!("usage: judge_perf checkpoint DIR GIB SEED SCALE | judge BASE AGENT BENCH DATA|- OUT [INSTRUCT] | scan DATA_ROOT FILE...");
             std::process::exit(2);
         }
     }

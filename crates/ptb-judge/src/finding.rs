@@ -29,6 +29,12 @@ pub struct Evidence {
     pub offset: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tensor: Option<String>,
+    /// In a columnar data file (Arrow, Parquet): the column (`messages.content`
+    /// for nested values) and the row (0-based), instead of a line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

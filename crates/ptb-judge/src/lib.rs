@@ -9,8 +9,9 @@
 //!   base's family;
 //! - tampering (`tamper`): config, chat template, generation config and
 //!   remote code changed against the base;
-//! - contamination (`ngram`, `patterns`): test items in any text file the
-//!   agent left, and code that loads the test split.
+//! - contamination (`ngram`, `patterns`, `columnar`): test items in any
+//!   text file the agent left and in the string columns of its Arrow and
+//!   Parquet files (the `datasets` cache), and code that loads the test split.
 //!
 //! It reads the agent's output and what its store entry kept beside it
 //! (`kept`: the agent's `/work`, the manifest of what was left out, the
@@ -20,6 +21,7 @@
 //! The judge never follows a symbolic link out of the agent's output and
 //! never panics on what an agent wrote: bad input is a finding.
 
+pub mod columnar;
 pub mod finding;
 pub mod items;
 pub mod kept;
@@ -216,7 +218,7 @@ const TEXT_EXT: &[&str] = &["jsonl", "json", "csv", "tsv", "txt", "md", "py", "i
 /// Where test-split loading code lives.
 const CODE_EXT: &[&str] = &["py", "ipynb", "sh"];
 /// Data files the judge cannot read as text: a person should look.
-const BINARY_DATA_EXT: &[&str] = &["parquet", "arrow", "feather", "pkl", "pickle", "npy", "npz", "gz", "zst", "zip", "tar", "db", "sqlite"];
+const BINARY_DATA_EXT: &[&str] = &["pkl", "pickle", "npy", "npz", "gz", "zst", "zip", "tar", "db", "sqlite"];
 
 fn ext(rel: &str) -> String {
     Path::new(rel).extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default()
@@ -292,7 +294,13 @@ fn substitution(job: &JudgeJob, model: &Path, model_is_dir: bool, findings: &mut
         }
     };
     let base = weights::Checkpoint::open(&job.base, false).map_err(JudgeError::Base)?;
-    let cb = weights::compare(&agent, &base);
+    let instruct = job.instruct.as_ref().map(|dir| weights::Checkpoint::open(dir, false).map_err(JudgeError::Instruct)).transpose()?;
+    // One pass over the final model's bytes measures it against both.
+    let mut refs = vec![&base];
+    refs.extend(instruct.as_ref());
+    let mut cmps = weights::compare_all(&agent, &refs).into_iter();
+    let cb = cmps.next().expect("a comparison per reference");
+    let ci = cmps.next();
     let compat = cb.coverage(base.len());
     if !cb.shape_mismatch.is_empty() || compat < 0.9 {
         let mut f = Finding::new(
@@ -355,9 +363,7 @@ fn substitution(job: &JudgeJob, model: &Path, model_is_dir: bool, findings: &mut
                 .figure("distance_base", 0.0),
         );
     }
-    if let Some(dir) = &job.instruct {
-        let instruct = weights::Checkpoint::open(dir, false).map_err(JudgeError::Instruct)?;
-        let ci = weights::compare(&agent, &instruct);
+    if let Some(ci) = ci {
         if !ci.tensors.is_empty() {
             let (db, di) = (cb.distance, ci.distance);
             let sub = |msg: String| {
@@ -393,24 +399,27 @@ fn contamination(job: &JudgeJob, files: &[&walk::Entry], log: Option<&walk::Entr
 
     // (file, whether it may hold code that loads the test split)
     let mut scan: Vec<(&walk::Entry, bool)> = Vec::new();
+    let mut tables: Vec<(&walk::Entry, columnar::Format)> = Vec::new();
     // The log is text whatever its name, and may show code the agent deleted.
     let log = log.into_iter().map(|l| (l, true, true));
     for (f, code, text) in files.iter().copied().map(|f| (f, is_code(&f.rel), false)).chain(log) {
         let e = ext(&f.rel);
-        if !text && BINARY_DATA_EXT.contains(&e.as_str()) {
+        let table = columnar::Format::of_ext(&e).filter(|_| !text);
+        if (table.is_some() || text || TEXT_EXT.contains(&e.as_str())) && f.size > job.options.max_file_bytes {
+            let msg = format!("{}: {} bytes, over the {} byte cap; not scanned", f.rel, f.size, job.options.max_file_bytes);
+            findings.push(Finding::new(Kind::Contamination, "ngram", Severity::Note, msg).file(f.rel.clone()).figure("bytes", f.size as f64));
+        } else if let Some(format) = table {
+            tables.push((f, format));
+        } else if !text && BINARY_DATA_EXT.contains(&e.as_str()) {
             findings.push(
                 Finding::new(Kind::Contamination, "ngram", Severity::Note, format!("{}: a binary data file ({e}); not scanned", f.rel)).file(f.rel.clone()),
             );
         } else if text || TEXT_EXT.contains(&e.as_str()) {
-            if f.size > job.options.max_file_bytes {
-                let msg = format!("{}: {} bytes, over the {} byte cap; not scanned", f.rel, f.size, job.options.max_file_bytes);
-                findings.push(Finding::new(Kind::Contamination, "ngram", Severity::Note, msg).file(f.rel.clone()).figure("bytes", f.size as f64));
-            } else {
-                scan.push((f, code));
-            }
+            scan.push((f, code));
         }
     }
-    let results: Vec<(u64, Vec<Finding>)> = scan.par_iter().map(|(f, code)| scan_file(f, &index, &pats, &job.options, *code)).collect();
+    let mut results: Vec<(u64, Vec<Finding>)> = scan.par_iter().map(|(f, code)| scan_file(f, &index, &pats, &job.options, *code)).collect();
+    results.extend(tables.par_iter().map(|(f, format)| scan_table(f, *format, &index, &job.options)).collect::<Vec<_>>());
     for (bytes, fs) in results {
         report.bytes_scanned += bytes;
         report.files_scanned += 1;
@@ -440,45 +449,12 @@ fn scan_file(f: &walk::Entry, index: &ngram::Index, pats: &[patterns::Pattern], 
                 .file(f.rel.clone()),
         );
     }
-    let text = String::from_utf8_lossy(&bytes);
-    let hits = index.scan(&text);
+    let hits = index.scan(&bytes);
     if !hits.is_empty() {
-        let flagged: Vec<&ngram::Hit> = hits.iter().filter(|h| h.coverage >= opts.coverage).collect();
-        let sev = if flagged.is_empty() { Severity::Note } else { Severity::Flag };
-        let top = hits[0].clone();
-        let shown: Vec<&ngram::Hit> = if flagged.is_empty() { hits.iter().collect() } else { flagged.clone() };
-        let ids: Vec<String> = shown.iter().map(|h| index.items[h.item].id.clone()).collect();
-        let msg = format!(
-            "{}: {} test item(s) with ≥{:.0}% of their {}-grams ({} with any), e.g. {} at {:.0}% from line {}",
-            f.rel,
-            flagged.len(),
-            opts.coverage * 100.0,
-            index.n,
-            hits.len(),
-            index.items[top.item].id,
-            top.coverage * 100.0,
-            top.line
-        );
-        let mut fd = Finding::new(Kind::Contamination, "ngram", sev, msg)
-            .file(f.rel.clone())
-            .figure("items_hit", hits.len() as f64)
-            .figure("items_over_threshold", flagged.len() as f64);
-        fd.evidence.line = Some(top.line);
-        fd.evidence.offset = Some(top.offset as u64);
-        let end = (top.end + 120).min(text.len());
-        let mut end = end;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        fd.evidence.matched = Some(snippet(&text[top.offset..end], 300));
-        // Per item coverage, the best-covered first (at most 100 in the file).
-        let cov: BTreeMap<String, f64> =
-            shown.iter().take(100).map(|h| (format!("coverage:{}", index.items[h.item].id), (h.coverage * 1000.0).round() / 1000.0)).collect();
-        fd.evidence.figures.extend(cov);
-        fd.evidence.items = ids;
-        out.push(fd);
+        out.push(ngram_finding(&f.rel, &bytes, &hits, index, opts, None));
     }
     if code {
+        let text = String::from_utf8_lossy(&bytes);
         for p in pats {
             if let Some(m) = p.re.find(&text) {
                 let line = text[..m.start()].bytes().filter(|b| *b == b'\n').count() + 1;
@@ -497,6 +473,78 @@ fn scan_file(f: &walk::Entry, index: &ngram::Index, pats: &[patterns::Pattern], 
         }
     }
     (bytes.len() as u64, out)
+}
+
+/// One finding for the test items `hits` found in `text` (a file, or one
+/// column of a table: then its name, and the row of the first hit).
+fn ngram_finding(rel: &str, text: &[u8], hits: &[ngram::Hit], index: &ngram::Index, opts: &Options, column: Option<&columnar::ColumnText>) -> Finding {
+    let flagged: Vec<&ngram::Hit> = hits.iter().filter(|h| h.coverage >= opts.coverage).collect();
+    let sev = if flagged.is_empty() { Severity::Note } else { Severity::Flag };
+    let top = hits[0].clone();
+    let shown: Vec<&ngram::Hit> = if flagged.is_empty() { hits.iter().collect() } else { flagged.clone() };
+    let ids: Vec<String> = shown.iter().map(|h| index.items[h.item].id.clone()).collect();
+    let at = match column {
+        Some(c) => format!("column {} row {}", c.column, c.row_at(top.offset)),
+        None => format!("line {}", top.line),
+    };
+    let msg = format!(
+        "{}: {} test item(s) with ≥{:.0}% of their {}-grams ({} with any), e.g. {} at {:.0}% from {at}",
+        rel,
+        flagged.len(),
+        opts.coverage * 100.0,
+        index.n,
+        hits.len(),
+        index.items[top.item].id,
+        top.coverage * 100.0,
+    );
+    let mut fd = Finding::new(Kind::Contamination, "ngram", sev, msg)
+        .file(rel)
+        .figure("items_hit", hits.len() as f64)
+        .figure("items_over_threshold", flagged.len() as f64);
+    match column {
+        Some(c) => {
+            fd.evidence.column = Some(c.column.clone());
+            fd.evidence.row = Some(c.row_at(top.offset));
+        }
+        None => {
+            fd.evidence.line = Some(top.line);
+            fd.evidence.offset = Some(top.offset as u64);
+        }
+    }
+    let end = (top.end + 120).min(text.len());
+    fd.evidence.matched = Some(snippet(&String::from_utf8_lossy(&text[top.offset..end]), 300));
+    // Per item coverage, the best-covered first (at most 100 in the file).
+    let cov: BTreeMap<String, f64> =
+        shown.iter().take(100).map(|h| (format!("coverage:{}", index.items[h.item].id), (h.coverage * 1000.0).round() / 1000.0)).collect();
+    fd.evidence.figures.extend(cov);
+    fd.evidence.items = ids;
+    fd
+}
+
+/// Scan the string columns of an Arrow or Parquet file: a finding per
+/// column holding test items; a file that cannot be decoded is a note.
+fn scan_table(f: &walk::Entry, format: columnar::Format, index: &ngram::Index, opts: &Options) -> (u64, Vec<Finding>) {
+    let mut out = Vec::new();
+    let note = |msg: String| Finding::new(Kind::Contamination, "columnar", Severity::Note, msg).file(f.rel.clone());
+    let bytes = match std::fs::read(&f.path) {
+        Ok(b) => b,
+        Err(e) => return (0, vec![note(format!("{}: not read: {e}", f.rel))]),
+    };
+    let size = bytes.len() as u64;
+    let texts = match columnar::read(format, bytes, opts.max_file_bytes as usize) {
+        Ok(t) => t,
+        Err(e) => return (size, vec![note(format!("{}: unreadable as {format}: {e}; not scanned", f.rel))]),
+    };
+    if texts.truncated {
+        out.push(note(format!("{}: over the {} byte cap of decoded text; the rest was not scanned", f.rel, opts.max_file_bytes)));
+    }
+    for c in &texts.columns {
+        let hits = index.scan(&c.text);
+        if !hits.is_empty() {
+            out.push(ngram_finding(&f.rel, &c.text, &hits, index, opts, Some(c)));
+        }
+    }
+    (size, out)
 }
 
 /// Write `verdict.json` and `metrics.json` into `out`.

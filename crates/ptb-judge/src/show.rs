@@ -77,6 +77,13 @@ pub fn render(v: &Value) -> String {
             if let Some(b) = ev.get("offset").and_then(Value::as_u64) {
                 let _ = write!(at, " (byte {b})");
             }
+            let column = text(ev, "column");
+            if !column.is_empty() {
+                let _ = write!(at, " column {column}");
+            }
+            if let Some(r) = ev.get("row").and_then(Value::as_u64) {
+                let _ = write!(at, " row {r}");
+            }
             let tensor = text(ev, "tensor");
             if !tensor.is_empty() {
                 let _ = write!(at, " tensor {tensor}");

@@ -4,6 +4,8 @@
 //! the whole model. No tensor library: bf16/f16/f32 are decoded in chunks
 //! and summed in f64, in parallel over slices of tensors.
 
+mod distance;
+
 use memmap2::Mmap;
 use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors};
@@ -139,19 +141,6 @@ fn elem_size(d: Dtype) -> Option<usize> {
         _ => None,
     }
 }
-
-/// Decode `bytes` (little-endian, `d`) into `out`, as many as fit.
-fn decode(d: Dtype, bytes: &[u8], out: &mut Vec<f32>) {
-    out.clear();
-    match d {
-        Dtype::F32 => out.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
-        Dtype::BF16 => out.extend(bytes.chunks_exact(2).map(|c| half::bf16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())),
-        Dtype::F16 => out.extend(bytes.chunks_exact(2).map(|c| half::f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())),
-        Dtype::F64 => out.extend(bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32)),
-        _ => {}
-    }
-}
-
 /// One tensor's distance from the reference.
 #[derive(Debug, Clone, Serialize)]
 pub struct TensorDistance {
@@ -199,22 +188,31 @@ fn embed_name(c: &Checkpoint) -> Option<String> {
     c.tensors.keys().find(|n| n.ends_with("embed_tokens.weight") || n.ends_with("wte.weight")).cloned()
 }
 
-/// One unit of work: elements [from, to) of a pair of tensors.
-struct Job<'a> {
+/// One reference's share of a job: its pair, and its bytes for the job's
+/// elements (fewer than the final model's where its vocabulary is smaller).
+struct RefSlice<'a> {
+    reference: usize,
     pair: usize,
-    a: &'a [u8],
-    b: &'a [u8],
-    da: Dtype,
-    db: Dtype,
+    bytes: &'a [u8],
+    dtype: Dtype,
 }
 
+/// One unit of work: a slice of one of the final model's tensors, and the
+/// matching slices of every reference it is compared with.
+struct Job<'a> {
+    a: &'a [u8],
+    da: Dtype,
+    refs: Vec<RefSlice<'a>>,
+}
+
+/// Elements per job: 8 MiB of bf16, enough to amortise the scheduling and
+/// small enough that two cores share a checkpoint's last tensors.
 const CHUNK_ELEMS: usize = 1 << 22;
 
-/// Compare every tensor of `b` with its counterpart in `a`, on rayon's pool.
-pub fn compare(a: &Checkpoint, b: &Checkpoint) -> Comparison {
-    let mut cmp = Comparison { distance: 0.0, tensors: vec![], missing: vec![], extra: vec![], shape_mismatch: vec![], skipped_dtype: vec![], resized: vec![] };
-    // (name in a, name in b, elements to compare)
-    let mut pairs: Vec<(String, String, usize)> = Vec::new();
+/// Match every tensor of the reference `b` with its counterpart in `a`:
+/// (name in a, name in b, elements to compare); the rest goes to `cmp`.
+fn pairs(a: &Checkpoint, b: &Checkpoint, cmp: &mut Comparison) -> Vec<(String, String, usize)> {
+    let mut pairs = Vec::new();
     let a_embed = embed_name(a);
     let b_embed = embed_name(b);
     for (name, lb) in &b.tensors {
@@ -259,62 +257,71 @@ pub fn compare(a: &Checkpoint, b: &Checkpoint) -> Comparison {
             cmp.extra.push(name.clone());
         }
     }
+    pairs
+}
+
+/// Compare every tensor of `b` with its counterpart in `a`, on rayon's pool.
+pub fn compare(a: &Checkpoint, b: &Checkpoint) -> Comparison {
+    compare_all(a, &[b]).pop().expect("one reference, one comparison")
+}
+
+/// `a` against each of `refs` (the base, the instruct model), in one pass
+/// over `a`'s bytes: each slice of `a` is decoded once and measured against
+/// every reference while it is in cache. Parallel over slices of tensors.
+pub fn compare_all(a: &Checkpoint, refs: &[&Checkpoint]) -> Vec<Comparison> {
+    let empty =
+        || Comparison { distance: 0.0, tensors: vec![], missing: vec![], extra: vec![], shape_mismatch: vec![], skipped_dtype: vec![], resized: vec![] };
+    let mut cmps: Vec<Comparison> = refs.iter().map(|_| empty()).collect();
+    let all_pairs: Vec<Vec<(String, String, usize)>> = refs.iter().zip(cmps.iter_mut()).map(|(b, cmp)| pairs(a, b, cmp)).collect();
+    // Group by the final model's tensor: (reference, pair index, elements).
+    let mut by_tensor: BTreeMap<&str, Vec<(usize, usize, usize)>> = BTreeMap::new();
+    for (r, ps) in all_pairs.iter().enumerate() {
+        for (i, (an, _, n)) in ps.iter().enumerate() {
+            by_tensor.entry(an.as_str()).or_default().push((r, i, *n));
+        }
+    }
     let mut jobs = Vec::new();
-    for (i, (an, bn, n)) in pairs.iter().enumerate() {
-        let (la, lb) = (&a.tensors[an], &b.tensors[bn]);
-        let (ea, eb) = (elem_size(la.dtype).expect("checked"), elem_size(lb.dtype).expect("checked"));
-        let (ba, bb) = (a.bytes(la), b.bytes(lb));
+    for (an, group) in &by_tensor {
+        let la = &a.tensors[*an];
+        let ea = elem_size(la.dtype).expect("paired tensors have a decodable dtype");
+        let ba = a.bytes(la);
+        let most = group.iter().map(|g| g.2).max().unwrap_or(0);
         let mut from = 0;
-        while from < *n {
-            let to = (from + CHUNK_ELEMS).min(*n);
-            jobs.push(Job { pair: i, a: &ba[from * ea..to * ea], b: &bb[from * eb..to * eb], da: la.dtype, db: lb.dtype });
+        while from < most {
+            let to = (from + CHUNK_ELEMS).min(most);
+            let mut rs = Vec::new();
+            for &(r, i, n) in group.iter().filter(|g| g.2 > from) {
+                let lb = &refs[r].tensors[&all_pairs[r][i].1];
+                let eb = elem_size(lb.dtype).expect("paired tensors have a decodable dtype");
+                let end = to.min(n);
+                rs.push(RefSlice { reference: r, pair: i, bytes: &refs[r].bytes(lb)[from * eb..end * eb], dtype: lb.dtype });
+            }
+            jobs.push(Job { a: &ba[from * ea..to * ea], da: la.dtype, refs: rs });
             from = to;
         }
     }
-    let sums: Vec<(usize, f64, f64)> = jobs
-        .par_iter()
-        .map_init(
-            || (Vec::new(), Vec::new()),
-            |(xa, xb), j| {
-                let (mut d2, mut n2) = (0.0f64, 0.0f64);
-                // Decode in slices that stay in cache.
-                let (ea, eb) = (elem_size(j.da).expect("checked"), elem_size(j.db).expect("checked"));
-                let n = j.a.len() / ea;
-                let step = 1 << 14;
-                let mut k = 0;
-                while k < n {
-                    let m = step.min(n - k);
-                    decode(j.da, &j.a[k * ea..(k + m) * ea], xa);
-                    decode(j.db, &j.b[k * eb..(k + m) * eb], xb);
-                    let (mut pd, mut pn) = (0.0f32, 0.0f32);
-                    // f32 partial sums over 16K elements, then f64: precise enough for a ratio.
-                    for (x, y) in xa.iter().zip(xb.iter()) {
-                        let d = x - y;
-                        pd += d * d;
-                        pn += y * y;
-                    }
-                    d2 += pd as f64;
-                    n2 += pn as f64;
-                    k += m;
-                }
-                (j.pair, d2, n2)
-            },
-        )
-        .collect();
-    let mut per = vec![(0.0f64, 0.0f64); pairs.len()];
-    for (i, d2, n2) in sums {
-        per[i].0 += d2;
-        per[i].1 += n2;
+    // (reference, pair, ‖a − b‖², ‖b‖²) per job and reference.
+    let sums: Vec<(usize, usize, f64, f64)> =
+        jobs.par_iter().map_init(|| (vec![0.0f32; STEP], vec![0.0f32; STEP]), |(xa, xb), j| distance::job(j.a, j.da, &j.refs, xa, xb)).flatten_iter().collect();
+    let mut per: Vec<Vec<(f64, f64)>> = all_pairs.iter().map(|ps| vec![(0.0, 0.0); ps.len()]).collect();
+    for (r, i, d2, n2) in sums {
+        per[r][i].0 += d2;
+        per[r][i].1 += n2;
     }
-    let (mut td, mut tn) = (0.0, 0.0);
-    for ((an, bn, n), (d2, n2)) in pairs.iter().zip(per) {
-        td += d2;
-        tn += n2;
-        cmp.tensors.push(TensorDistance { tensor: an.clone(), distance: ratio(d2, n2), elements: *n as u64, against: (an != bn).then(|| bn.clone()) });
+    for ((cmp, ps), per) in cmps.iter_mut().zip(&all_pairs).zip(per) {
+        let (mut td, mut tn) = (0.0, 0.0);
+        for ((an, bn, n), (d2, n2)) in ps.iter().zip(per) {
+            td += d2;
+            tn += n2;
+            cmp.tensors.push(TensorDistance { tensor: an.clone(), distance: ratio(d2, n2), elements: *n as u64, against: (an != bn).then(|| bn.clone()) });
+        }
+        cmp.distance = ratio(td, tn);
     }
-    cmp.distance = ratio(td, tn);
-    cmp
+    cmps
 }
+
+/// Elements decoded at a time: two f32 buffers of 16 KiB stay in L1.
+const STEP: usize = 1 << 12;
 
 fn ratio(d2: f64, n2: f64) -> f64 {
     if n2 > 0.0 {

@@ -27,8 +27,10 @@ pub const HARNESS_VERSION: &str = "4";
 /// detectors, default thresholds and test-split patterns). Hashed into judge
 /// stages that run it; bump it when a run's verdict can change. History: 1,
 /// the first judge; 2, it reads the agent's kept workspace and stage log,
-/// looks for short test items whole, and applies the stage's policy.
-pub const JUDGE_VERSION: &str = "2";
+/// looks for short test items whole, and applies the stage's policy; 3, it
+/// scans the string columns of Arrow (`datasets` cache) and Parquet files,
+/// and a JSON `\u` escape inside a word is part of the word.
+pub const JUDGE_VERSION: &str = "3";
 
 /// The versions of ptb's own stage commands that enter keys. `cell_stages`
 /// uses [`BuiltinVersions::CURRENT`]; the type exists so that tests can show
