@@ -55,8 +55,13 @@ fn hostname() -> String {
 fn jobs_under(root: &Path) -> Vec<(u64, String, String)> {
     let o = Command::new("squeue").args(["-h", "--me", "-t", "all", "-o", "%i|%j|%T|%Z"]).output().unwrap();
     assert!(o.status.success(), "squeue: {}", String::from_utf8_lossy(&o.stderr));
+    jobs_in(&o.stdout, root)
+}
+
+/// `id|name|state|workdir` lines whose working directory is under `root`.
+fn jobs_in(listing: &[u8], root: &Path) -> Vec<(u64, String, String)> {
     let root = std::fs::canonicalize(root).unwrap();
-    String::from_utf8_lossy(&o.stdout)
+    String::from_utf8_lossy(listing)
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.splitn(4, '|').collect();
@@ -69,14 +74,7 @@ fn jobs_under(root: &Path) -> Vec<(u64, String, String)> {
 fn accounted_under(root: &Path) -> Vec<(u64, String, String)> {
     let o = Command::new("sacct").args(["-n", "-P", "-X", "-S", "now-1days", "-o", "JobID,JobName,State,WorkDir"]).output().unwrap();
     assert!(o.status.success(), "sacct (accounting: scripts/slurm/setup.sh starts slurmdbd): {}", String::from_utf8_lossy(&o.stderr));
-    let root = std::fs::canonicalize(root).unwrap();
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.splitn(4, '|').collect();
-            (f.len() == 4 && Path::new(f[3]).starts_with(&root)).then(|| (f[0].parse().unwrap(), f[1].to_string(), f[2].to_string()))
-        })
-        .collect()
+    jobs_in(&o.stdout, root)
 }
 
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {

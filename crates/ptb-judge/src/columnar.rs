@@ -142,6 +142,20 @@ impl Gather {
         }
     }
 
+    /// Gather every batch a reader yields, until the text cap; the rows read.
+    fn batches<E: std::fmt::Display>(&mut self, reader: impl IntoIterator<Item = Result<RecordBatch, E>>) -> Result<u64, String> {
+        let mut rows = 0u64;
+        for b in reader {
+            let b = b.map_err(|e| e.to_string())?;
+            self.batch(&b, rows);
+            rows += b.num_rows() as u64;
+            if self.truncated {
+                break;
+            }
+        }
+        Ok(rows)
+    }
+
     fn batch(&mut self, batch: &RecordBatch, first_row: u64) {
         let rows: Vec<u64> = (first_row..first_row + batch.num_rows() as u64).collect();
         for (f, col) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -193,33 +207,16 @@ pub fn read(format: Format, bytes: Vec<u8>, cap: usize) -> Result<Texts, String>
 const ARROW_FILE_MAGIC: &[u8] = b"ARROW1";
 
 fn arrow(bytes: Vec<u8>, g: &mut Gather) -> Result<u64, String> {
-    let mut rows = 0u64;
     if bytes.starts_with(ARROW_FILE_MAGIC) {
         // The file format: a stream between the magic (padded to 8) and the footer.
         let end = bytes.len().saturating_sub(ARROW_FILE_MAGIC.len() + 4);
         check_stream(bytes.get(8..end).ok_or("too short for an Arrow file")?)?;
         let r = arrow_ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None).map_err(|e| e.to_string())?;
-        for b in r {
-            let b = b.map_err(|e| e.to_string())?;
-            g.batch(&b, rows);
-            rows += b.num_rows() as u64;
-            if g.truncated {
-                break;
-            }
-        }
-        return Ok(rows);
+        return g.batches(r);
     }
     check_stream(&bytes)?;
     let r = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).map_err(|e| e.to_string())?;
-    for b in r {
-        let b = b.map_err(|e| e.to_string())?;
-        g.batch(&b, rows);
-        rows += b.num_rows() as u64;
-        if g.truncated {
-            break;
-        }
-    }
-    Ok(rows)
+    g.batches(r)
 }
 
 /// Walk an IPC stream's framing and check that every message's metadata
@@ -265,16 +262,7 @@ fn parquet(bytes: Vec<u8>, g: &mut Gather) -> Result<u64, String> {
     let leaves: Vec<usize> = (0..schema.num_columns()).filter(|&i| schema.column(i).physical_type() == parquet::basic::Type::BYTE_ARRAY).collect();
     let mask = ProjectionMask::leaves(schema, leaves);
     let reader = builder.with_projection(mask).with_batch_size(1024).build().map_err(|e| e.to_string())?;
-    let mut rows = 0u64;
-    for b in reader {
-        let b = b.map_err(|e| e.to_string())?;
-        g.batch(&b, rows);
-        rows += b.num_rows() as u64;
-        if g.truncated {
-            break;
-        }
-    }
-    Ok(rows)
+    g.batches(reader)
 }
 
 impl std::fmt::Display for Format {
