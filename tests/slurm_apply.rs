@@ -336,21 +336,27 @@ fn slurmctld_down_before_apply_is_a_clear_error() {
     assert!(!p.lockfile().exists() || !p.lock_text().contains("status="));
 }
 
+/// One cell whose agent runs in the test image through Slurm: it writes a
+/// checkpoint, then runs `then` (shell) to record what it saw.
+fn container_project(then: &str) -> Project {
+    Project::with_spec(&format!(
+        r#"experiment demo
+model m path="../fixtures/demo/models/tiny-a" arch=llama
+benchmark b data="../fixtures/demo/data/arith.jsonl"
+agent a image="ptb-test/busybox:1" {{ command "/bin/sh" "-c" "mkdir -p $PTB_OUT/final_model && cat /inputs/model/config.json > $PTB_OUT/final_model/config.json && echo 0.5 > $PTB_OUT/final_model/skill.txt && {then}"; }}
+stage agent executor="slurm" budget="1m" {{}}
+stage eval executor="slurm" budget="1m" {{ command "../scripts/demo/eval.sh"; }}
+matrix {{ agents a; seeds 1; }}
+"#
+    ))
+}
+
 #[test]
 fn a_container_stage_runs_through_slurm_on_the_nodes_engine() {
     let _g = serial();
     let o = Command::new("docker").args(["image", "inspect", "ptb-test/busybox:1"]).output().expect("docker CLI");
     assert!(o.status.success(), "test image missing: run scripts/docker/ci-setup.sh");
-    let p = Project::with_spec(
-        r#"experiment demo
-model m path="../fixtures/demo/models/tiny-a" arch=llama
-benchmark b data="../fixtures/demo/data/arith.jsonl"
-agent a image="ptb-test/busybox:1" { command "/bin/sh" "-c" "mkdir -p $PTB_OUT/final_model && cat /inputs/model/config.json > $PTB_OUT/final_model/config.json && echo 0.5 > $PTB_OUT/final_model/skill.txt && hostname > $PTB_OUT/where"; }
-stage agent executor="slurm" budget="1m" {}
-stage eval executor="slurm" budget="1m" { command "../scripts/demo/eval.sh"; }
-matrix { agents a; seeds 1; }
-"#,
-    );
+    let p = container_project("hostname > $PTB_OUT/where");
     let (ok, out) = run_fast(&p, &["apply", "experiments/demo.kdl"]);
     assert!(ok, "{out}");
     let entries = p.store_entries();
@@ -427,15 +433,8 @@ fn a_container_stage_runs_through_slurm_on_podman_with_the_same_sandbox() {
     // write the image's root, and which engine ran it (podman bind-mounts
     // /etc/hostname from its `overlay-containers` directory; Docker from
     // /var/lib/docker/containers).
-    let p = Project::with_spec(
-        r#"experiment demo
-model m path="../fixtures/demo/models/tiny-a" arch=llama
-benchmark b data="../fixtures/demo/data/arith.jsonl"
-agent a image="ptb-test/busybox:1" { command "/bin/sh" "-c" "mkdir -p $PTB_OUT/final_model && cat /inputs/model/config.json > $PTB_OUT/final_model/config.json && echo 0.5 > $PTB_OUT/final_model/skill.txt && id -u > $PTB_OUT/uid && grep CapEff /proc/self/status > $PTB_OUT/caps && (touch /root-write 2>/dev/null && echo writable || echo read-only) > $PTB_OUT/rootfs && (grep -q /overlay-containers/ /proc/self/mountinfo && echo podman || echo docker) > $PTB_OUT/engine"; }
-stage agent executor="slurm" budget="1m" {}
-stage eval executor="slurm" budget="1m" { command "../scripts/demo/eval.sh"; }
-matrix { agents a; seeds 1; }
-"#,
+    let p = container_project(
+        "id -u > $PTB_OUT/uid && grep CapEff /proc/self/status > $PTB_OUT/caps && (touch /root-write 2>/dev/null && echo writable || echo read-only) > $PTB_OUT/rootfs && (grep -q /overlay-containers/ /proc/self/mountinfo && echo podman || echo docker) > $PTB_OUT/engine",
     );
     // DOCKER_HOST reaches the node in the job's environment (sbatch's
     // --export=ALL): the controller pins the image and the node runs the
