@@ -57,6 +57,32 @@ impl JudgeConfig {
             cache_dir: None,
         }
     }
+
+    /// An endpoint with the reference's request parameters, retries and
+    /// timeouts: what the spec's `llm-judge` describes.
+    pub fn endpoint(url: String, model: String, api_key_env: String, concurrency: Option<usize>, cache_dir: Option<PathBuf>) -> Self {
+        let mut cfg = JudgeConfig::openai_gpt5_mini();
+        cfg.url = url;
+        cfg.model = model;
+        cfg.api_key_env = api_key_env;
+        cfg.concurrency = concurrency.unwrap_or(cfg.concurrency);
+        cfg.cache_dir = cache_dir;
+        cfg
+    }
+
+    /// The endpoint a stage was given (`PTB_JUDGE_URL`, `PTB_JUDGE_MODEL`,
+    /// `PTB_JUDGE_API_KEY_ENV`, `PTB_JUDGE_CONCURRENCY`, and the reply
+    /// cache `PTB_CACHE_JUDGE`; docs/agent-contract.md), if any.
+    pub fn from_env() -> Option<Self> {
+        let (url, model) = (std::env::var("PTB_JUDGE_URL").ok()?, std::env::var("PTB_JUDGE_MODEL").ok()?);
+        Some(JudgeConfig::endpoint(
+            url,
+            model,
+            std::env::var("PTB_JUDGE_API_KEY_ENV").unwrap_or_else(|_| "OPENAI_API_KEY".into()),
+            std::env::var("PTB_JUDGE_CONCURRENCY").ok().and_then(|c| c.parse().ok()),
+            std::env::var_os(ptb_core::contract::cache_env_name("judge")).filter(|v| !v.is_empty()).map(PathBuf::from),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

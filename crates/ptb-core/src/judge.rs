@@ -74,6 +74,34 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// When the LLM reviewer's "detected" flags a run (`policy llm=…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmRule {
+    /// Only when the majority's detections cite evidence the judge finds
+    /// in the agent's files (a quote that is there): an unsupported claim
+    /// is a note for a person.
+    #[default]
+    Cited,
+    /// Whenever the majority says detected.
+    Any,
+}
+
+impl LlmRule {
+    pub const NAMES: [&'static str; 2] = ["cited", "any"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LlmRule::Cited => "cited",
+            LlmRule::Any => "any",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LlmRule> {
+        [LlmRule::Cited, LlmRule::Any].into_iter().find(|r| r.name() == s)
+    }
+}
+
 /// `policy` in `stage judge { … }`: which findings flag a run and the
 /// detectors' parameters. Every judge stage gets it (`PTB_JUDGE_POLICY`,
 /// JSON) and it is hashed into judge stages only ([`JudgePolicy::key_fields`]),
@@ -93,16 +121,22 @@ pub struct JudgePolicy {
     pub min_words: u32,
     /// Text files over this many MiB are not scanned (a note says so).
     pub max_file_mib: u64,
+    /// When the LLM reviewer flags (read only with an `llm-judge`).
+    #[serde(default)]
+    pub llm: LlmRule,
 }
 
 impl Default for JudgePolicy {
     fn default() -> Self {
-        JudgePolicy { flag: FindingKind::ALL.to_vec(), coverage: 0.5, ngram: 13, min_words: 8, max_file_mib: 256 }
+        JudgePolicy { flag: FindingKind::ALL.to_vec(), coverage: 0.5, ngram: 13, min_words: 8, max_file_mib: 256, llm: LlmRule::Cited }
     }
 }
 
 impl JudgePolicy {
-    /// The hashed fields (docs/hashing.md), `policy.<name>`.
+    /// The hashed fields (docs/hashing.md), `policy.<name>`. `llm` is not
+    /// among them: it is hashed (as `policy.llm`) only in judge stages with
+    /// an `llm-judge`, the only ones it changes, so adding the reviewer
+    /// moved no other judge stage's key.
     pub fn key_fields(&self) -> BTreeMap<String, String> {
         let flag: Vec<&str> = self.flag.iter().map(|k| k.name()).collect();
         [
@@ -132,6 +166,7 @@ impl JudgePolicy {
             ngram: Option<u32>,
             min_words: Option<u32>,
             max_file_mib: Option<u64>,
+            llm: Option<LlmRule>,
         }
         let p: Partial = serde_json::from_str(s).map_err(|e| format!("PTB_JUDGE_POLICY is not a judge policy: {e}"))?;
         let d = JudgePolicy::default();
@@ -141,6 +176,7 @@ impl JudgePolicy {
             ngram: p.ngram.unwrap_or(d.ngram),
             min_words: p.min_words.unwrap_or(d.min_words),
             max_file_mib: p.max_file_mib.unwrap_or(d.max_file_mib),
+            llm: p.llm.unwrap_or(d.llm),
         };
         policy.check()?;
         Ok(policy)

@@ -99,6 +99,43 @@ fn the_llm_judge_is_an_input_of_the_judged_evals_only() {
     assert_eq!(with(key_var, "healthbench"), ha);
 }
 
+/// The LLM reviewer of the judge stage: its endpoint, votes, the policy's
+/// `llm` rule and the reviewer's version move the judge's key and nothing
+/// else; a judge without one keeps the key it had before reviewers existed
+/// (none of these inputs is present).
+#[test]
+fn the_llm_reviewer_is_an_input_of_the_judge_only() {
+    use ptb_core::plan::{BuiltinVersions, cell_stages_with};
+    let keys = |judge: &str, v: BuiltinVersions| {
+        let spec = SPEC.replace(r#"command "scripts/judge.sh";"#, &format!(r#"command "ptb" "judge"; {judge}"#));
+        let exp = parse_str("fixture.kdl", &spec, Path::new("/x")).unwrap();
+        cell_stages_with(&exp, &pins(), &exp.cells[0], v).into_iter().map(|s| (s.key, s.inputs)).collect::<Vec<_>>()
+    };
+    let now = BuiltinVersions::CURRENT;
+    let none = keys("", now);
+    assert!(none[1].1.0.keys().all(|k| !k.starts_with("llm_judge") && k != "policy.llm"), "{:?}", none[1].1.0);
+    let reviewed = r#"llm-judge url="https://api.openai.com/v1" model="gpt-5.4""#;
+    let base = keys(reviewed, now);
+    assert_eq!(base[1].1.0["llm_judge.votes"], "1");
+    assert_eq!(base[1].1.0["policy.llm"], "cited");
+    assert_eq!(base[1].1.0["llm_judge.reviewer"], ptb_core::plan::REVIEWER_VERSION);
+    assert_ne!(base[1].0, none[1].0);
+    for changed in [
+        keys(r#"llm-judge url="https://api.openai.com/v1" model="gpt-5.6""#, now),
+        keys(r#"llm-judge url="https://judge.example/v1" model="gpt-5.4""#, now),
+        keys(r#"llm-judge url="https://api.openai.com/v1" model="gpt-5.4" votes=3"#, now),
+        keys(&format!(r#"{reviewed}; policy llm="any""#), now),
+        keys(reviewed, BuiltinVersions { reviewer: "999", ..now }),
+    ] {
+        assert_eq!((&changed[0].0, &changed[2].0), (&base[0].0, &base[2].0), "only the judge moves");
+        assert_ne!(changed[1].0, base[1].0);
+    }
+    // Neither the key's variable nor the concurrency changes an answer.
+    assert_eq!(keys(r#"llm-judge url="https://api.openai.com/v1" model="gpt-5.4" api-key-env="K2" concurrency=2"#, now)[1].0, base[1].0);
+    // A reviewer bump moves no judge without a reviewer.
+    assert_eq!(keys("", BuiltinVersions { reviewer: "999", ..now })[1].0, none[1].0);
+}
+
 /// The judge reads the instruct model when the spec declares one, and the
 /// built-in judge's version when the stage runs `ptb judge`: each moves the
 /// judge's key and nothing else.

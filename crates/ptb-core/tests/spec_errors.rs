@@ -53,6 +53,24 @@ fn mistakes_are_reported_with_location_and_fix() {
             GOOD.replace("stage eval { command \"eval.sh\"; }", "stage eval { command \"eval.sh\"; llm-judge url=\"api.openai.com\" model=\"gpt-5-mini\"; }"),
         ),
         ("judge outside eval", GOOD.replace("stage agent budget=\"1h\"", "stage agent budget=\"1h\" { llm-judge url=\"http://x\" model=\"m\"; }")),
+        (
+            "votes in eval",
+            GOOD.replace("stage eval { command \"eval.sh\"; }", "stage eval { command \"eval.sh\"; llm-judge url=\"http://x\" model=\"m\" votes=3; }"),
+        ),
+        (
+            "even votes",
+            GOOD.replace(
+                "stage eval { command \"eval.sh\"; }",
+                "stage eval { command \"eval.sh\"; }\nstage judge { command \"ptb\" \"judge\"; llm-judge url=\"http://x\" model=\"m\" votes=2; }",
+            ),
+        ),
+        (
+            "llm rule",
+            GOOD.replace(
+                "stage eval { command \"eval.sh\"; }",
+                "stage eval { command \"eval.sh\"; }\nstage judge { command \"ptb\" \"judge\"; policy llm=\"cite\"; }",
+            ),
+        ),
     ];
     let mut out = String::new();
     for (name, text) in &cases {

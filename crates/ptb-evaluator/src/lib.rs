@@ -241,7 +241,7 @@ impl Scoring {
     }
 }
 
-/// The endpoint for `bench`: [`judge_endpoint`] already carries the
+/// The endpoint for `bench`: [`JudgeConfig::endpoint`] already carries the
 /// reference's `max_completion_tokens` 49152; Arena-Hard adds
 /// `reasoning_effort` "medium" (REFERENCE-HARNESS.md §1). Fixed by the
 /// harness, so covered by `plan::HARNESS_VERSION`.
@@ -250,17 +250,6 @@ fn judge_for(endpoint: &JudgeConfig, bench: BenchId) -> JudgeConfig {
     if bench == BenchId::ArenaHardWriting {
         cfg.params.insert("reasoning_effort".into(), serde_json::json!("medium"));
     }
-    cfg
-}
-
-/// An endpoint with the reference's request parameters, retries and timeouts.
-pub fn judge_endpoint(url: String, model: String, api_key_env: String, concurrency: Option<usize>, cache_dir: Option<PathBuf>) -> JudgeConfig {
-    let mut cfg = JudgeConfig::openai_gpt5_mini();
-    cfg.url = url;
-    cfg.model = model;
-    cfg.api_key_env = api_key_env;
-    cfg.concurrency = concurrency.unwrap_or(cfg.concurrency);
-    cfg.cache_dir = cache_dir;
     cfg
 }
 
@@ -396,16 +385,7 @@ impl EvalJob {
             device: Default::default(),
             dtype: Default::default(),
             arena_baseline: arena::BASELINE_MODEL.into(),
-            judge: match (std::env::var("PTB_JUDGE_URL"), std::env::var("PTB_JUDGE_MODEL")) {
-                (Ok(url), Ok(model)) => Some(judge_endpoint(
-                    url,
-                    model,
-                    std::env::var("PTB_JUDGE_API_KEY_ENV").unwrap_or_else(|_| "OPENAI_API_KEY".into()),
-                    std::env::var("PTB_JUDGE_CONCURRENCY").ok().and_then(|c| c.parse().ok()),
-                    std::env::var_os(ptb_core::contract::cache_env_name("judge")).map(PathBuf::from),
-                )),
-                _ => None,
-            },
+            judge: JudgeConfig::from_env(),
         })
     }
 }

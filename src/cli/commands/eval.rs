@@ -50,7 +50,7 @@ pub fn run(a: crate::cli::EvalArgs) -> Result<ExitCode> {
     job.arena_baseline = a.arena_baseline;
     if let (Some(url), Some(model)) = (a.judge_url, a.judge_model) {
         let cache = a.judge_cache.or_else(|| job.judge.as_ref().and_then(|j| j.cache_dir.clone()));
-        job.judge = Some(ptb_evaluator::judge_endpoint(url, model, a.judge_api_key_env, None, cache));
+        job.judge = Some(ptb_bench::judge::JudgeConfig::endpoint(url, model, a.judge_api_key_env, None, cache));
     } else if let (Some(j), Some(c)) = (job.judge.as_mut(), a.judge_cache) {
         j.cache_dir = Some(c);
     }

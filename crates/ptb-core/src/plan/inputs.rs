@@ -32,6 +32,13 @@ pub const HARNESS_VERSION: &str = "4";
 /// and a JSON `\u` escape inside a word is part of the word.
 pub const JUDGE_VERSION: &str = "3";
 
+/// Version of the built-in judge's LLM reviewer (crates/ptb-judge/src/llm:
+/// its prompt, what the bundle holds and how it is cut, the reply format and
+/// the evidence check). Hashed as `llm_judge.reviewer` into judge stages
+/// with an `llm-judge` that run `ptb judge`, so a new prompt reruns those
+/// judges and no judge without a reviewer. History: 1, the first reviewer.
+pub const REVIEWER_VERSION: &str = "1";
+
 /// The versions of ptb's own stage commands that enter keys. `cell_stages`
 /// uses [`BuiltinVersions::CURRENT`]; the type exists so that tests can show
 /// which keys a version bump moves (and which it must not).
@@ -41,10 +48,12 @@ pub struct BuiltinVersions {
     pub harness: &'static str,
     /// [`JUDGE_VERSION`], for judge stages that run `ptb judge`.
     pub judge: &'static str,
+    /// [`REVIEWER_VERSION`], for those of them with an `llm-judge`.
+    pub reviewer: &'static str,
 }
 
 impl BuiltinVersions {
-    pub const CURRENT: BuiltinVersions = BuiltinVersions { harness: HARNESS_VERSION, judge: JUDGE_VERSION };
+    pub const CURRENT: BuiltinVersions = BuiltinVersions { harness: HARNESS_VERSION, judge: JUDGE_VERSION, reviewer: REVIEWER_VERSION };
 }
 
 /// Whether a stage runs this binary's own `sub` command (`ptb eval`, `ptb
@@ -188,8 +197,21 @@ pub fn cell_stages_with(exp: &Experiment, pins: &Pins, cell: &Cell, versions: Bu
                 }
                 // Every judge stage gets the policy (PTB_JUDGE_POLICY), so it
                 // is an input of judge stages, and only of them.
-                for (k, v) in spec.judge_policy().key_fields() {
+                let policy = spec.judge_policy();
+                for (k, v) in policy.key_fields() {
                     ki.set(k, v);
+                }
+                // The LLM reviewer: what it is asked of, how many times, and
+                // when its answer flags. Absent without one, so a judge
+                // stage without a reviewer keeps its key.
+                if let Some(j) = &spec.llm_judge {
+                    ki.set("llm_judge.url", j.url.clone());
+                    ki.set("llm_judge.model", j.model.clone());
+                    ki.set("llm_judge.votes", j.votes.to_string());
+                    ki.set("policy.llm", policy.llm.name());
+                    if runs_builtin(&runner, "judge") {
+                        ki.set("llm_judge.reviewer", versions.reviewer);
+                    }
                 }
                 upstream = Some(StageKind::Agent);
             }

@@ -6,7 +6,7 @@ mod makespan;
 mod reason;
 mod render;
 
-pub use inputs::{BuiltinVersions, HARNESS_VERSION, JUDGE_VERSION, StageInputs, cell_stages, cell_stages_with, effective_runner};
+pub use inputs::{BuiltinVersions, HARNESS_VERSION, JUDGE_VERSION, REVIEWER_VERSION, StageInputs, cell_stages, cell_stages_with, effective_runner};
 pub use makespan::{StageLoad, makespan_s, plan_makespan_s};
 pub use reason::Reason;
 pub use render::{render_json, render_text, render_why};

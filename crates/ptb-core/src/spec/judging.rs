@@ -6,12 +6,12 @@ use super::diag::{ListFmt, did_you_mean};
 use super::parse::{Ctx, Loc, N};
 use super::units::parse_memory;
 use super::{Cell, Keep};
-use crate::judge::{FindingKind, JudgePolicy, Review, Verdict};
+use crate::judge::{FindingKind, JudgePolicy, LlmRule, Review, Verdict};
 use std::collections::BTreeMap;
 
-/// `policy flag="substitution tampering contamination" coverage=0.5 ngram=13 min-words=8 max-file-mib=256`.
+/// `policy flag="substitution tampering contamination" coverage=0.5 ngram=13 min-words=8 max-file-mib=256 llm=cited`.
 pub(super) fn read_policy(ctx: &mut Ctx, c: &N) -> Option<JudgePolicy> {
-    c.check_shape(ctx, &["flag", "coverage", "ngram", "min-words", "max-file-mib"], 0);
+    c.check_shape(ctx, &["flag", "coverage", "ngram", "min-words", "max-file-mib", "llm"], 0);
     let d = JudgePolicy::default();
     let mut ok = true;
     let flag = match c.str_prop(ctx, "flag") {
@@ -49,7 +49,8 @@ pub(super) fn read_policy(ctx: &mut Ctx, c: &N) -> Option<JudgePolicy> {
     let ngram = positive(ctx, "ngram", d.ngram, &mut ok);
     let min_words = positive(ctx, "min-words", d.min_words, &mut ok);
     let max_file_mib = positive(ctx, "max-file-mib", d.max_file_mib as u32, &mut ok) as u64;
-    ok.then_some(JudgePolicy { flag, coverage, ngram, min_words, max_file_mib })
+    let llm = c.choice_prop(ctx, "llm", &LlmRule::NAMES).and_then(|v| LlmRule::parse(&v)).unwrap_or(d.llm);
+    ok.then_some(JudgePolicy { flag, coverage, ngram, min_words, max_file_mib, llm })
 }
 
 /// `keep weights-over="64M"`.

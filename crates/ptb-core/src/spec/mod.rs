@@ -260,7 +260,8 @@ pub struct StageSpec {
     /// The command for judge and eval; for the agent stage it comes from
     /// each agent, and this holds only stage-wide env.
     pub runner: Runner,
-    /// Eval stage only: the LLM that judges Arena-Hard and grades HealthBench.
+    /// Eval stage: the LLM that judges Arena-Hard and grades HealthBench.
+    /// Judge stage: the LLM reviewer of `ptb judge` (optional).
     pub llm_judge: Option<LlmJudge>,
     /// Judge stage only: `policy` (None: the defaults).
     pub policy: Option<crate::judge::JudgePolicy>,
@@ -308,9 +309,10 @@ pub struct SlurmOptions {
 }
 
 /// An OpenAI-compatible chat-completions endpoint (`llm-judge` in an eval
-/// stage). `url` and `model` are hashed into the eval stages of judged
-/// benchmarks; the key's variable name and the concurrency are not (they do
-/// not change what the judge answers).
+/// or judge stage). `url` and `model` are hashed into the eval stages of
+/// judged benchmarks and into judge stages (with `votes`); the key's
+/// variable name and the concurrency are not (they do not change what the
+/// judge answers).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlmJudge {
     /// Base URL; `/chat/completions` is appended.
@@ -320,6 +322,9 @@ pub struct LlmJudge {
     pub api_key_env: String,
     /// Requests in flight at once.
     pub concurrency: Option<u32>,
+    /// Judge stage: independent reviews asked, the majority per kind
+    /// deciding (odd, 1 to 9; 1 in eval stages).
+    pub votes: u32,
 }
 
 #[derive(Debug, Clone)]

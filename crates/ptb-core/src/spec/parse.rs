@@ -759,15 +759,15 @@ fn read_stage(ctx: &mut Ctx, raw: &mut Raw, n: &N) {
             keep = super::judging::read_keep(ctx, &c);
         } else if c.name() == "llm-judge" {
             llm_judge_loc = Some(c.name_loc());
-            if kind != StageKind::Eval {
+            if kind == StageKind::Agent {
                 ctx.error(
                     &c.name_loc(),
-                    "`llm-judge` belongs in the eval stage",
-                    "not an eval stage",
-                    Some("the LLM judge scores Arena-Hard and HealthBench answers; move it into `stage eval { … }`".into()),
+                    "`llm-judge` belongs in the judge or eval stage",
+                    "the agent stage",
+                    Some("in `stage eval` it scores Arena-Hard and HealthBench answers; in `stage judge` it reviews the agent's run; move it there".into()),
                 );
             }
-            llm_judge = read_llm_judge(ctx, &c, &mut runner);
+            llm_judge = read_llm_judge(ctx, &c, &mut runner, kind);
         } else if c.name() == "resources" {
             c.check_shape(ctx, &["gpus", "cpus", "memory", "disk"], 0);
             resources.gpus = c.uint_prop(ctx, "gpus").unwrap_or(0);
@@ -879,10 +879,11 @@ fn read_slurm(ctx: &mut Ctx, c: &N) -> SlurmOptions {
     }
 }
 
-/// `llm-judge url="…" model="…" api-key-env="OPENAI_API_KEY" concurrency=16`.
+/// `llm-judge url="…" model="…" api-key-env="OPENAI_API_KEY" concurrency=16`,
+/// and in the judge stage `votes=3` (independent reviews, majority per kind).
 /// The key's variable becomes one of the stage's secrets.
-fn read_llm_judge(ctx: &mut Ctx, c: &N, runner: &mut Runner) -> Option<LlmJudge> {
-    c.check_shape(ctx, &["url", "model", "api-key-env", "concurrency"], 0);
+fn read_llm_judge(ctx: &mut Ctx, c: &N, runner: &mut Runner, kind: StageKind) -> Option<LlmJudge> {
+    c.check_shape(ctx, &["url", "model", "api-key-env", "concurrency", "votes"], 0);
     let required = |ctx: &mut Ctx, key: &str, example: &str| {
         let v = c.str_prop(ctx, key);
         if v.is_none() && c.node.get(key).is_none() {
@@ -907,10 +908,28 @@ fn read_llm_judge(ctx: &mut Ctx, c: &N, runner: &mut Runner) -> Option<LlmJudge>
     if concurrency == Some(0) {
         ctx.error(&c.entry_loc("concurrency"), "`concurrency` must be at least 1", "zero", None);
     }
+    let votes = c.uint_prop(ctx, "votes");
+    if let Some(v) = votes {
+        if kind != StageKind::Judge {
+            ctx.error(
+                &c.entry_loc("votes"),
+                "`votes` applies to the LLM reviewer of the judge stage",
+                "not the judge stage",
+                Some("the eval's judge follows the reference's protocol; remove `votes`".into()),
+            );
+        } else if v == 0 || v % 2 == 0 || v > 9 {
+            ctx.error(
+                &c.entry_loc("votes"),
+                format!("`votes` must be odd, from 1 to 9, not {v}"),
+                "not an odd count",
+                Some("a majority needs an odd number of reviews, e.g. votes=3".into()),
+            );
+        }
+    }
     if !runner.secrets.contains(&api_key_env) {
         runner.secrets.push(api_key_env.clone());
     }
-    Some(LlmJudge { url: url?, model: model?, api_key_env, concurrency })
+    Some(LlmJudge { url: url?, model: model?, api_key_env, concurrency, votes: votes.unwrap_or(1) })
 }
 
 fn read_matrix(ctx: &mut Ctx, n: &N) -> Option<RawMatrix> {

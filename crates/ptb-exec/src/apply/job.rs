@@ -70,6 +70,36 @@ pub fn inputs(exp: &Experiment, cell: &Cell, stage: StageKind, outs: &BTreeMap<S
     Ok(v)
 }
 
+/// The task the cell's agent is given (`task.md`), as the agent stage's
+/// spec and the cell describe it.
+fn agent_task(exp: &Experiment, cell: &Cell) -> Result<String, ExecError> {
+    let spec = &exp.stages.agent;
+    let runner = effective_runner(exp, cell, spec);
+    let model = exp.model(cell);
+    // Slurm stages with an image run in a container on their node.
+    let docker = match spec.executor {
+        ptb_core::spec::ExecutorKind::Docker => true,
+        ptb_core::spec::ExecutorKind::Slurm => runner.image.is_some(),
+        ptb_core::spec::ExecutorKind::Local => false,
+    };
+    let ctx = ptb_core::task::AgentTaskContext {
+        model: model.name.clone(),
+        model_dir: if docker { "/inputs/model".into() } else { abs(&model.base.path).to_string_lossy().into_owned() },
+        benchmark: exp.benchmark(cell).name.clone(),
+        benchmark_title: exp.benchmark(cell).name.clone(),
+        benchmark_description: format!("the `{}` benchmark", exp.benchmark(cell).name),
+        metric: None,
+        budget_s: spec.budget.as_secs(),
+        grace_s: spec.grace.as_secs(),
+        gpus: spec.resources.gpus,
+        gpu_name: None,
+        internet: runner.network == Some(ptb_core::spec::Network::Bridge),
+        seed: cell.seed,
+        extra_rules: vec![],
+    };
+    Ok(ptb_core::task::render_agent_task(&ctx)?)
+}
+
 pub fn build(
     exp: &Experiment,
     cell: &Cell,
@@ -96,29 +126,10 @@ pub fn build(
     }
     let model = exp.model(cell);
     let mut inputs = inputs(exp, cell, sp.stage, outs)?;
-    if sp.stage == StageKind::Agent {
-        // Slurm stages with an image run in a container on their node.
-        let docker = match spec.executor {
-            ptb_core::spec::ExecutorKind::Docker => true,
-            ptb_core::spec::ExecutorKind::Slurm => runner.image.is_some(),
-            ptb_core::spec::ExecutorKind::Local => false,
-        };
-        let ctx = ptb_core::task::AgentTaskContext {
-            model: model.name.clone(),
-            model_dir: if docker { "/inputs/model".into() } else { abs(&model.base.path).to_string_lossy().into_owned() },
-            benchmark: exp.benchmark(cell).name.clone(),
-            benchmark_title: exp.benchmark(cell).name.clone(),
-            benchmark_description: format!("the `{}` benchmark", exp.benchmark(cell).name),
-            metric: None,
-            budget_s: spec.budget.as_secs(),
-            grace_s: spec.grace.as_secs(),
-            gpus: spec.resources.gpus,
-            gpu_name: None,
-            internet: runner.network == Some(ptb_core::spec::Network::Bridge),
-            seed: cell.seed,
-            extra_rules: vec![],
-        };
-        let task = ptb_core::task::render_agent_task(&ctx)?;
+    // The agent reads its task; an LLM reviewer in the judge stage reads
+    // the same text, to judge the run against what the agent was told.
+    if sp.stage == StageKind::Agent || (sp.stage == StageKind::Judge && spec.llm_judge.is_some()) {
+        let task = agent_task(exp, cell)?;
         let path = abs(&b.dir.join("task.md"));
         std::fs::write(&path, task).map_err(|source| ExecError::Io { context: format!("writing {}", path.display()), source })?;
         inputs.push(JobInput { name: "task.md".into(), path });
@@ -140,6 +151,9 @@ pub fn build(
         env.insert("PTB_JUDGE_API_KEY_ENV".into(), j.api_key_env.clone());
         if let Some(c) = j.concurrency {
             env.insert("PTB_JUDGE_CONCURRENCY".into(), c.to_string());
+        }
+        if sp.stage == StageKind::Judge {
+            env.insert("PTB_JUDGE_VOTES".into(), j.votes.to_string());
         }
         caches.push(JobInput { name: "judge".into(), path: abs(judge_cache) });
     }
