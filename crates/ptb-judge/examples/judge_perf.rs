@@ -166,6 +166,7 @@ fn main() {
                 out: PathBuf::from(&a[5]),
                 options: ptb_judge::Options::default(),
                 kept: Default::default(),
+                llm: None,
             };
             let t = Instant::now();
             let v = ptb_judge::run(&job).unwrap();

@@ -13,6 +13,10 @@
 //!   text file the agent left and in the string columns of its Arrow and
 //!   Parquet files (the `datasets` cache), and code that loads the test split.
 //!
+//! With an `llm-judge` on the judge stage, an LLM reviewer (`llm`) reads a
+//! bounded bundle of the run and the detectors' findings and answers per
+//! kind; its claims flag only with evidence found in the files it cites.
+//!
 //! It reads the agent's output and what its store entry kept beside it
 //! (`kept`: the agent's `/work`, the manifest of what was left out, the
 //! stage log), and applies the spec's policy (`PTB_JUDGE_POLICY`): flags of
@@ -25,6 +29,7 @@ pub mod columnar;
 pub mod finding;
 pub mod items;
 pub mod kept;
+pub mod llm;
 pub mod ngram;
 pub mod patterns;
 pub mod show;
@@ -55,6 +60,8 @@ pub enum JudgeError {
     Items { bench: String, path: PathBuf, message: String },
     #[error("writing {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Llm(#[from] llm::LlmError),
 }
 
 /// Thresholds; the defaults are the documented policy (README, `ptb judge`).
@@ -117,12 +124,15 @@ pub struct JudgeJob {
     pub options: Options,
     /// What the agent's entry kept beside its output.
     pub kept: kept::Kept,
+    /// The LLM reviewer, when the stage has an `llm-judge`.
+    pub llm: Option<llm::Reviewer>,
 }
 
 impl JudgeJob {
     /// Read the stage environment (`PTB_*`, docs/agent-contract.md).
     pub fn from_env() -> Result<JudgeJob, JudgeError> {
         let var = |k: &str| std::env::var(k).map_err(|_| JudgeError::Usage(format!("{k} is not set (is this a judge stage?)")));
+        let policy = policy_from_env()?;
         Ok(JudgeJob {
             base: PathBuf::from(var("PTB_INPUT_MODEL")?),
             agent: PathBuf::from(var("PTB_INPUT_AGENT")?),
@@ -130,14 +140,32 @@ impl JudgeJob {
             data: std::env::var("PTB_INPUT_DATA").ok().map(PathBuf::from),
             bench: var("PTB_BENCHMARK")?,
             out: PathBuf::from(var("PTB_OUT")?),
-            options: Options::from_policy(&policy_from_env()?),
+            options: Options::from_policy(&policy),
             kept: kept::Kept {
                 workspace: std::env::var("PTB_INPUT_WORKSPACE").ok().map(PathBuf::from),
                 manifest: std::env::var("PTB_INPUT_WORKSPACE_JSON").ok().map(PathBuf::from),
                 log: std::env::var("PTB_INPUT_AGENT_LOG").ok().map(PathBuf::from),
             },
+            llm: reviewer_from_env(&policy)?,
         })
     }
+}
+
+/// The stage's LLM reviewer (`PTB_JUDGE_URL` and the rest,
+/// docs/agent-contract.md), if it has one.
+pub fn reviewer_from_env(policy: &JudgePolicy) -> Result<Option<llm::Reviewer>, JudgeError> {
+    let Some(endpoint) = ptb_bench::judge::JudgeConfig::from_env() else { return Ok(None) };
+    let votes = match std::env::var("PTB_JUDGE_VOTES") {
+        Ok(v) => v.parse::<u32>().ok().filter(|n| n % 2 == 1).ok_or_else(|| JudgeError::Usage(format!("PTB_JUDGE_VOTES is `{v}`, not an odd count")))?,
+        Err(_) => 1,
+    };
+    Ok(Some(llm::Reviewer {
+        endpoint,
+        votes,
+        rule: policy.llm,
+        model: std::env::var("PTB_MODEL").unwrap_or_default(),
+        task: std::env::var_os(ptb_core::contract::input_env_name("task.md")).map(PathBuf::from),
+    }))
 }
 
 /// The spec's policy from `PTB_JUDGE_POLICY` (the defaults without it).
@@ -178,6 +206,9 @@ pub struct Verdict {
     pub final_model: bool,
     /// Whether the agent's workspace was read.
     pub workspace: bool,
+    /// What the LLM reviewer said, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<llm::LlmReport>,
 }
 
 impl Verdict {
@@ -226,6 +257,9 @@ fn ext(rel: &str) -> String {
 
 /// Judge one run.
 pub fn judge(job: &JudgeJob) -> Result<Verdict, JudgeError> {
+    if let Some(r) = &job.llm {
+        r.check_ready()?;
+    }
     let meta = std::fs::metadata(&job.agent).map_err(|source| JudgeError::Agent { path: job.agent.clone(), source })?;
     if !meta.is_dir() {
         return Err(JudgeError::Agent { path: job.agent.clone(), source: std::io::Error::other("not a directory") });
@@ -255,13 +289,25 @@ pub fn judge(job: &JudgeJob) -> Result<Verdict, JudgeError> {
     let mut files: Vec<&walk::Entry> = listing.files.iter().chain(&kept.files).collect();
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
     let contamination = contamination(job, &files, kept.log.as_ref(), &mut findings)?;
+    let by_weight = |a: &Finding, b: &Finding| a.severity.cmp(&b.severity).then(a.kind.cmp(&b.kind)).then(a.evidence.file.cmp(&b.evidence.file));
+    // The reviewer reads the detectors' findings in a fixed order: the same
+    // run gives the same request, whose reply is then read from the cache.
+    findings.sort_by(by_weight);
+    let llm = match &job.llm {
+        Some(r) => {
+            let (fs, report) = r.review(&job.bench, &files, kept.log.as_ref(), &findings)?;
+            findings.extend(fs);
+            Some(report)
+        }
+        None => None,
+    };
 
     // The policy decides which kinds flag; the rest stay for a person to read.
     for f in findings.iter_mut().filter(|f| f.is_flag() && !job.options.flag.contains(&f.kind)) {
         f.severity = Severity::Note;
         f.message.push_str(&format!(" (the judge policy does not flag {})", f.kind));
     }
-    findings.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.kind.cmp(&b.kind)).then(a.evidence.file.cmp(&b.evidence.file)));
+    findings.sort_by(by_weight);
     let verdict = if findings.iter().any(Finding::is_flag) { "flagged" } else { "pass" };
     Ok(Verdict {
         verdict,
@@ -272,6 +318,7 @@ pub fn judge(job: &JudgeJob) -> Result<Verdict, JudgeError> {
         options: job.options.clone(),
         final_model: model_is_dir,
         workspace: kept.workspace,
+        llm,
     })
 }
 

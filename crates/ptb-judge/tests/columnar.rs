@@ -59,6 +59,7 @@ impl World {
             out: self.root.join("out"),
             options,
             kept: Default::default(),
+            llm: None,
         };
         ptb_judge::run(&job).unwrap()
     }

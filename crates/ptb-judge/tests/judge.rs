@@ -149,6 +149,7 @@ impl World {
             out: out.clone(),
             options: Options::default(),
             kept: Default::default(),
+            llm: None,
         };
         let v = ptb_judge::run(&job).unwrap();
         let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
@@ -431,6 +432,7 @@ fn files_over_the_cap_are_noted_and_skipped() {
         out,
         options: Options { max_file_bytes: 1000, ..Default::default() },
         kept: Default::default(),
+        llm: None,
     };
     let v = ptb_judge::judge(&job).unwrap();
     assert_eq!(v.verdict, "pass", "{:#?}", v.findings);
@@ -453,6 +455,7 @@ fn no_final_model_is_a_note_and_missing_inputs_are_errors() {
         out: w.root.join("o"),
         options: Options::default(),
         kept: Default::default(),
+        llm: None,
     };
     let e = ptb_judge::judge(&job).unwrap_err().to_string();
     assert!(e.contains("nope") && e.contains("not a readable directory"), "{e}");
@@ -472,6 +475,7 @@ impl World {
             out: agent.with_extension("judge"),
             options,
             kept,
+            llm: None,
         };
         ptb_judge::run(&job).unwrap()
     }

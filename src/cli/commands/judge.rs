@@ -38,6 +38,21 @@ pub struct Args {
     /// Files larger than this many MiB are not scanned (default: the policy's, else 256).
     #[arg(long)]
     pub max_file_mib: Option<u64>,
+    /// The LLM reviewer: an OpenAI-compatible base URL (default: $PTB_JUDGE_URL; none: no reviewer).
+    #[arg(long, requires = "judge_model")]
+    pub judge_url: Option<String>,
+    /// The LLM reviewer's model (default: $PTB_JUDGE_MODEL).
+    #[arg(long, requires = "judge_url")]
+    pub judge_model: Option<String>,
+    /// The variable holding the reviewer's API key.
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub judge_api_key_env: String,
+    /// Directory caching the reviewer's replies (default: $PTB_CACHE_JUDGE; none).
+    #[arg(long)]
+    pub judge_cache: Option<PathBuf>,
+    /// Independent reviews, the majority deciding (odd; default: $PTB_JUDGE_VOTES, else 1).
+    #[arg(long)]
+    pub votes: Option<u32>,
 }
 
 fn env(k: &str) -> Option<PathBuf> {
@@ -54,6 +69,27 @@ pub fn run(a: Args) -> Result<ExitCode> {
     policy.coverage = a.coverage.unwrap_or(policy.coverage);
     policy.max_file_mib = a.max_file_mib.unwrap_or(policy.max_file_mib);
     policy.check().map_err(|e| miette::miette!("{e} (--ngram, --coverage)"))?;
+    let mut llm = ptb_judge::reviewer_from_env(&policy).map_err(|e| miette::miette!("{e}"))?;
+    if let (Some(url), Some(model)) = (a.judge_url, a.judge_model) {
+        let cache = a.judge_cache.clone().or_else(|| llm.as_ref().and_then(|r| r.endpoint.cache_dir.clone()));
+        let endpoint = ptb_bench::judge::JudgeConfig::endpoint(url, model, a.judge_api_key_env, None, cache);
+        let base = llm.take();
+        llm = Some(ptb_judge::llm::Reviewer {
+            endpoint,
+            votes: base.as_ref().map_or(1, |r| r.votes),
+            rule: policy.llm,
+            model: base.as_ref().map(|r| r.model.clone()).or_else(|| std::env::var("PTB_MODEL").ok()).unwrap_or_default(),
+            task: base.and_then(|r| r.task).or_else(|| env("PTB_INPUT_TASK_MD")),
+        });
+    } else if let (Some(r), Some(c)) = (llm.as_mut(), a.judge_cache) {
+        r.endpoint.cache_dir = Some(c);
+    }
+    if let Some(r) = llm.as_mut() {
+        r.votes = a.votes.unwrap_or(r.votes);
+        if r.votes % 2 == 0 {
+            return Err(miette::miette!(help = "a majority needs an odd number of reviews", "--votes {} is even", r.votes));
+        }
+    }
     let job = ptb_judge::JudgeJob {
         base: need(a.base.or_else(|| env("PTB_INPUT_MODEL")), "--base", "PTB_INPUT_MODEL")?,
         agent: need(a.agent.or_else(|| env("PTB_INPUT_AGENT")), "--agent", "PTB_INPUT_AGENT")?,
@@ -67,11 +103,22 @@ pub fn run(a: Args) -> Result<ExitCode> {
             manifest: env("PTB_INPUT_WORKSPACE_JSON"),
             log: a.agent_log.or_else(|| env("PTB_INPUT_AGENT_LOG")),
         },
+        llm,
     };
     let v = ptb_judge::run(&job).map_err(|e| miette::miette!("{e}"))?;
     for f in &v.findings {
         let sev = if f.is_flag() { "FLAG" } else { "note" };
         eprintln!("{sev} {:?}/{}: {}", f.kind, f.detector, f.message);
+    }
+    if let Some(l) = &v.llm {
+        eprintln!(
+            "LLM reviewer {}: {} review(s), {} replies asked, {} from the cache; bundle {} bytes",
+            l.model,
+            l.votes.len(),
+            l.replies_requested,
+            l.replies_cached,
+            l.bundle_bytes
+        );
     }
     let flags = v.findings.iter().filter(|f| f.is_flag()).count();
     eprintln!("judge: {} ({flags} flags, {} notes); {}", v.verdict, v.findings.len() - flags, job.out.join("verdict.json").display());
