@@ -418,3 +418,33 @@ matrix {{ agents base; }}
     let t = std::fs::read_to_string(&table).unwrap();
     assert!(t.contains("no verdict 3"), "{t}");
 }
+
+/// `ptb judge` by hand, outside a stage (re-judging a finished run): the
+/// reviewer comes from the flags, `--votes` asks that many reviews.
+#[test]
+fn ptb_judge_by_hand_takes_the_reviewer_from_its_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_model(&d.join("base"), 0, 0.0);
+    write_model(&d.join("agent/final_model"), 2, 0.02);
+    let nothing = json!({"contamination": {"detected": false}, "substitution": {"detected": false}, "tampering": {"detected": false}}).to_string();
+    let server = judge_server::serve_fn(8, move |_| judge_server::ok(&nothing));
+    let judge = |extra: &[&str]| {
+        let mut args = vec!["judge", "--base", "base", "--agent", "agent", "--bench", "gsm8k", "--out", "out"];
+        args.extend_from_slice(extra);
+        let o = Command::new(env!("CARGO_BIN_EXE_ptb")).current_dir(d).env("PTB_TEST_REVIEWER_KEY", "k").args(&args).output().unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (ok, err) = judge(&["--votes", "3"]);
+    assert!(!ok && err.contains("--votes without an LLM reviewer"), "{err}");
+    let url = server.url.clone();
+    let with = ["--judge-url", url.as_str(), "--judge-model", "rev-9", "--judge-api-key-env", "PTB_TEST_REVIEWER_KEY"];
+    let (ok, err) = judge(&[&with[..], &["--votes", "2"]].concat());
+    assert!(!ok && err.contains("--votes 2 is even"), "{err}");
+    let (ok, err) = judge(&[&with[..], &["--votes", "3"]].concat());
+    assert!(ok && err.contains("LLM reviewer rev-9: 3 review(s), 3 replies asked"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("out/verdict.json")).unwrap()).unwrap();
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(v["llm"]["votes"].as_array().unwrap().len(), 3);
+    assert_eq!(server.seen.lock().unwrap().len(), 3);
+}

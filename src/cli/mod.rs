@@ -68,6 +68,41 @@ pub enum Command {
     StageRun(commands::stage_run::Args),
 }
 
+/// An OpenAI-compatible LLM endpoint given on the command line (`ptb eval`'s
+/// judge, `ptb judge`'s reviewer); inside a stage the `PTB_JUDGE_*`
+/// variables give it, and these flags override them.
+#[derive(clap::Args, Debug)]
+pub struct LlmEndpointArgs {
+    /// The LLM judge: an OpenAI-compatible base URL (default: $PTB_JUDGE_URL).
+    #[arg(long, requires = "judge_model")]
+    pub judge_url: Option<String>,
+    /// The judge's model name (default: $PTB_JUDGE_MODEL).
+    #[arg(long, requires = "judge_url")]
+    pub judge_model: Option<String>,
+    /// Variable holding the judge's API key.
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub judge_api_key_env: String,
+    /// Directory caching the judge's replies (default: $PTB_CACHE_JUDGE; none).
+    #[arg(long)]
+    pub judge_cache: Option<PathBuf>,
+}
+
+impl LlmEndpointArgs {
+    /// The endpoint: these flags over the stage's (`from_env`).
+    pub fn over(self, from_env: Option<ptb_bench::judge::JudgeConfig>) -> Option<ptb_bench::judge::JudgeConfig> {
+        match (self.judge_url, self.judge_model) {
+            (Some(url), Some(model)) => {
+                let cache = self.judge_cache.or_else(|| from_env.and_then(|j| j.cache_dir));
+                Some(ptb_bench::judge::JudgeConfig::endpoint(url, model, self.judge_api_key_env, None, cache))
+            }
+            _ => from_env.map(|mut j| {
+                j.cache_dir = self.judge_cache.or(j.cache_dir);
+                j
+            }),
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
     /// Benchmark (default: $PTB_BENCHMARK).
@@ -96,19 +131,9 @@ pub struct EvalArgs {
     /// Cap on new tokens per item, below the benchmark's own.
     #[arg(long)]
     pub max_tokens: Option<usize>,
-    /// LLM judge for arenahardwriting and healthbench: an OpenAI-compatible
-    /// base URL (default: $PTB_JUDGE_URL).
-    #[arg(long, requires = "judge_model")]
-    pub judge_url: Option<String>,
-    /// The judge's model name (default: $PTB_JUDGE_MODEL).
-    #[arg(long, requires = "judge_url")]
-    pub judge_model: Option<String>,
-    /// Variable holding the judge's API key.
-    #[arg(long, default_value = "OPENAI_API_KEY")]
-    pub judge_api_key_env: String,
-    /// Directory caching the judge's replies (default: $PTB_CACHE_JUDGE; none).
-    #[arg(long)]
-    pub judge_cache: Option<PathBuf>,
+    /// The LLM judge of arenahardwriting and healthbench.
+    #[command(flatten)]
+    pub judge: LlmEndpointArgs,
     /// `cpu`, `cuda:N` (needs a build with `--features cuda`; in a stage,
     /// N counts the GPUs the stage was given) or `wgpu` (`--features wgpu`).
     #[arg(long, default_value = "cpu")]

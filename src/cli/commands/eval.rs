@@ -48,12 +48,7 @@ pub fn run(a: crate::cli::EvalArgs) -> Result<ExitCode> {
     job.device = a.device;
     job.dtype = a.dtype;
     job.arena_baseline = a.arena_baseline;
-    if let (Some(url), Some(model)) = (a.judge_url, a.judge_model) {
-        let cache = a.judge_cache.or_else(|| job.judge.as_ref().and_then(|j| j.cache_dir.clone()));
-        job.judge = Some(ptb_bench::judge::JudgeConfig::endpoint(url, model, a.judge_api_key_env, None, cache));
-    } else if let (Some(j), Some(c)) = (job.judge.as_mut(), a.judge_cache) {
-        j.cache_dir = Some(c);
-    }
+    job.judge = a.judge.over(job.judge.take());
     let s = ptb_evaluator::run(&job, &super::generate::TextReporter::default()).map_err(|e| miette::miette!("{e}"))?;
     let judged = s.judge.map(|u| format!("; judge: {} replies asked, {} from the cache", u.requested, u.cached)).unwrap_or_default();
     eprintln!(

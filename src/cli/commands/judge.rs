@@ -38,18 +38,9 @@ pub struct Args {
     /// Files larger than this many MiB are not scanned (default: the policy's, else 256).
     #[arg(long)]
     pub max_file_mib: Option<u64>,
-    /// The LLM reviewer: an OpenAI-compatible base URL (default: $PTB_JUDGE_URL; none: no reviewer).
-    #[arg(long, requires = "judge_model")]
-    pub judge_url: Option<String>,
-    /// The LLM reviewer's model (default: $PTB_JUDGE_MODEL).
-    #[arg(long, requires = "judge_url")]
-    pub judge_model: Option<String>,
-    /// The variable holding the reviewer's API key.
-    #[arg(long, default_value = "OPENAI_API_KEY")]
-    pub judge_api_key_env: String,
-    /// Directory caching the reviewer's replies (default: $PTB_CACHE_JUDGE; none).
-    #[arg(long)]
-    pub judge_cache: Option<PathBuf>,
+    /// The LLM reviewer (none without a URL and model: the detectors alone).
+    #[command(flatten)]
+    pub judge: crate::cli::LlmEndpointArgs,
     /// Independent reviews, the majority deciding (odd; default: $PTB_JUDGE_VOTES, else 1).
     #[arg(long)]
     pub votes: Option<u32>,
@@ -70,19 +61,21 @@ pub fn run(a: Args) -> Result<ExitCode> {
     policy.max_file_mib = a.max_file_mib.unwrap_or(policy.max_file_mib);
     policy.check().map_err(|e| miette::miette!("{e} (--ngram, --coverage)"))?;
     let mut llm = ptb_judge::reviewer_from_env(&policy).map_err(|e| miette::miette!("{e}"))?;
-    if let (Some(url), Some(model)) = (a.judge_url, a.judge_model) {
-        let cache = a.judge_cache.clone().or_else(|| llm.as_ref().and_then(|r| r.endpoint.cache_dir.clone()));
-        let endpoint = ptb_bench::judge::JudgeConfig::endpoint(url, model, a.judge_api_key_env, None, cache);
-        let base = llm.take();
-        llm = Some(ptb_judge::llm::Reviewer {
-            endpoint,
-            votes: base.as_ref().map_or(1, |r| r.votes),
-            rule: policy.llm,
-            model: base.as_ref().map(|r| r.model.clone()).or_else(|| std::env::var("PTB_MODEL").ok()).unwrap_or_default(),
-            task: base.and_then(|r| r.task).or_else(|| env("PTB_INPUT_TASK_MD")),
+    let stage = llm.as_ref().map(|r| r.endpoint.clone());
+    if let Some(endpoint) = a.judge.over(stage) {
+        llm = Some(match llm {
+            Some(r) => ptb_judge::llm::Reviewer { endpoint, ..r },
+            None => ptb_judge::llm::Reviewer {
+                endpoint,
+                votes: 1,
+                rule: policy.llm,
+                model: std::env::var("PTB_MODEL").unwrap_or_default(),
+                task: env("PTB_INPUT_TASK_MD"),
+            },
         });
-    } else if let (Some(r), Some(c)) = (llm.as_mut(), a.judge_cache) {
-        r.endpoint.cache_dir = Some(c);
+    }
+    if a.votes.is_some() && llm.is_none() {
+        return Err(miette::miette!(help = "give the reviewer with --judge-url and --judge-model", "--votes without an LLM reviewer"));
     }
     if let Some(r) = llm.as_mut() {
         r.votes = a.votes.unwrap_or(r.votes);
