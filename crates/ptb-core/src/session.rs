@@ -104,7 +104,7 @@ impl Session {
             return Ok(false);
         }
         let _guard = LockfileGuard::acquire(&self.store, &self.lock_path)?;
-        Ok(crate::lock::compact(&self.lock_path, |_| {})?.0)
+        Ok(crate::lock::fold(&self.lock_path, |_| {}, |_| true)?.0)
     }
 
     pub fn plan(&self, opts: &PlanOptions) -> Plan {

@@ -4,17 +4,19 @@
 //! rewritten when its content changes.
 
 mod fast;
+mod fold;
 mod format;
 mod journal;
+mod replace;
 #[cfg(test)]
 mod roundtrip_tests;
 
 pub use format::{parse, render};
+pub use fold::fold;
 pub use journal::{Journal, Replay, compact, frame, journal_path};
 
 use crate::store::MetricValue;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The newest version of the lockfile format; readers refuse versions
@@ -163,35 +165,14 @@ impl Lockfile {
     /// the umask gives (it is meant to be committed and shared); an
     /// existing one keeps its mode.
     pub fn save(&self, path: &Path) -> Result<bool, LockError> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let text = render(self);
         let old = std::fs::read(path).ok();
         if old.as_deref() == Some(text.as_bytes()) {
             return Ok(false);
         }
-        let werr = |source| LockError::Write { path: path.to_path_buf(), source };
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(werr)?;
-        let mode = std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777);
-        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o666).open(&tmp)?;
-            if let Some(m) = mode {
-                f.set_permissions(std::fs::Permissions::from_mode(m))?;
-            }
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        if let Err(e) = write() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(werr(e));
-        }
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        let mut r = replace::Replacement::create(path)?;
+        r.write_all(text.as_bytes())?;
+        r.commit()?;
         Ok(true)
     }
 
