@@ -128,6 +128,20 @@ fn args<'a>(toks: Vec<(Option<&str>, Tok<'a>)>) -> Vec<Tok<'a>> {
 }
 
 pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
+    parse_canonical_to(text, Depth::Full)
+}
+
+/// A metric or input line, checked but not kept ([`Depth::Keys`]).
+fn well_formed(toks: Vec<(Option<&str>, Tok<'_>)>) -> Option<()> {
+    let mut a = toks.into_iter();
+    match (a.next()?, a.next()?, a.next()) {
+        ((None, Tok::Str(_)), (None, _), None) => Some(()),
+        _ => None,
+    }
+}
+
+fn parse_canonical_to(text: &str, depth: Depth) -> Option<Lockfile> {
+    let keys = depth == Depth::Keys;
     let mut l = Lockfile::default();
     let mut lines = text.lines().filter(|l| !l.trim_start().starts_with("//") && !l.trim().is_empty());
     let version: u32 = lines.next()?.strip_prefix("version ")?.parse().ok()?;
@@ -156,6 +170,7 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
         let (head, rest) = body.split_once(' ').unwrap_or((body, ""));
         let mut toks = tokens(rest)?;
         match (head, opens) {
+            ("metric" | "input", false) if stage.is_some() && keys => well_formed(toks)?,
             ("metric", false) if stage.is_some() => {
                 let mut a = args(toks).into_iter();
                 let name = a.next()?.str()?;
@@ -173,12 +188,14 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
                 stage.as_mut()?.1.inputs.insert(k, v);
             }
             ("stage", true) if cell.is_some() && stage.is_none() => {
+                let mut time = |k| prop(&mut toks, k).and_then(|t| if keys { matches!(t, Tok::Str(_)).then(String::new) } else { t.str() });
+                let (started, finished) = (time("started")?, time("finished")?);
                 let rec = StageRecord {
                     key: prop(&mut toks, "key")?.str()?,
                     status: prop(&mut toks, "status")?.str()?.parse().ok()?,
                     path: prop(&mut toks, "path")?.str()?,
-                    started: prop(&mut toks, "started")?.str()?,
-                    finished: prop(&mut toks, "finished")?.str()?,
+                    started,
+                    finished,
                     duration_s: prop(&mut toks, "duration")?.num()?,
                     exit_code: match prop(&mut toks, "exit") {
                         Some(t) => Some(t.int()?),
@@ -248,10 +265,10 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
 /// Large lockfiles (a paper's is megabytes) are read on two threads: the
 /// text is split at a `cell` line near the middle and the halves parsed
 /// independently (cells do not refer to each other).
-pub(super) fn parse_canonical_parallel(text: &str) -> Option<Lockfile> {
+pub(super) fn parse_canonical_parallel(text: &str, depth: Depth) -> Option<Lockfile> {
     const PARALLEL_ABOVE: usize = 256 << 10;
     if text.len() < PARALLEL_ABOVE {
-        return parse_canonical(text);
+        return parse_canonical_to(text, depth);
     }
     // The middle byte may fall inside a multi-byte character.
     let mid = (text.len() / 2..text.len()).find(|&i| text.is_char_boundary(i))?;
@@ -259,8 +276,8 @@ pub(super) fn parse_canonical_parallel(text: &str) -> Option<Lockfile> {
     let (head, tail) = text.split_at(split);
     let tail = format!("version {LOCK_VERSION}\n{tail}");
     let (a, b) = std::thread::scope(|s| {
-        let t = s.spawn(|| parse_canonical(&tail));
-        (parse_canonical(head), t.join().ok().flatten())
+        let t = s.spawn(|| parse_canonical_to(&tail, depth));
+        (parse_canonical_to(head, depth), t.join().ok().flatten())
     });
     let (mut a, b) = (a?, b?);
     a.cells.extend(b.cells);

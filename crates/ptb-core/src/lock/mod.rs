@@ -115,6 +115,20 @@ pub struct StageRecord {
     pub inputs: BTreeMap<String, String>,
 }
 
+/// How much of each stage record a read keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Depth {
+    /// Everything.
+    #[default]
+    Full,
+    /// The key, status, path, duration and exit code: what a plan compares
+    /// to see that nothing changed. Metrics, inputs and times are left
+    /// empty (their lines are still checked): most of a lockfile's bytes,
+    /// and of the memory it takes once read. A plan that finds something
+    /// to run reads the records whole to say why.
+    Keys,
+}
+
 impl StageRecord {
     /// Finished with a usable result (cacheable).
     pub fn is_done(&self) -> bool {
@@ -146,15 +160,25 @@ impl Lockfile {
 
     /// [`Lockfile::load`], also saying what the journal held.
     pub fn load_replayed(path: &Path) -> Result<(Lockfile, Replay), LockError> {
-        let mut l = Lockfile::load_file(path)?;
+        Lockfile::load_replayed_to(path, Depth::Full)
+    }
+
+    /// [`Lockfile::load_replayed`], keeping of each record what `depth`
+    /// says (records from the journal are kept whole).
+    pub fn load_replayed_to(path: &Path, depth: Depth) -> Result<(Lockfile, Replay), LockError> {
+        let mut l = Lockfile::load_file_to(path, depth)?;
         let replay = journal::replay_file(&mut l, path)?;
         Ok((l, replay))
     }
 
     /// The lockfile file alone, without its journal.
     pub fn load_file(path: &Path) -> Result<Lockfile, LockError> {
+        Lockfile::load_file_to(path, Depth::Full)
+    }
+
+    fn load_file_to(path: &Path, depth: Depth) -> Result<Lockfile, LockError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => parse(&text).map_err(|e| e.at(path)),
+            Ok(text) => format::parse_to(&text, depth).map_err(|e| e.at(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Lockfile::default()),
             Err(source) => Err(LockError::Read { path: path.to_path_buf(), source }),
         }

@@ -69,6 +69,11 @@ impl Plan {
     pub fn count(&self, a: Action) -> usize {
         self.stages.iter().filter(|s| s.action == a).count()
     }
+    /// Nothing to run and nothing to say: every stage cached, as the
+    /// lockfile records it.
+    pub fn is_noop(&self) -> bool {
+        self.stages.iter().all(|s| s.action == Action::Cached && s.reasons.is_empty())
+    }
     /// Upper bound on the GPU-hours (budget × GPUs) of the stages with this action.
     pub fn gpu_hours(&self, a: Action) -> f64 {
         self.stages.iter().filter(|s| s.action == a).map(|s| s.gpu_seconds).sum::<u64>() as f64 / 3600.0
