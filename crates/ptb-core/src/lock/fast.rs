@@ -131,13 +131,18 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
     parse_canonical_to(text, Depth::Full)
 }
 
-/// A metric or input line, checked but not kept ([`Depth::Keys`]).
-fn well_formed(toks: Vec<(Option<&str>, Tok<'_>)>) -> Option<()> {
-    let mut a = toks.into_iter();
-    match (a.next()?, a.next()?, a.next()) {
-        ((None, Tok::Str(_)), (None, _), None) => Some(()),
-        _ => None,
-    }
+/// A metric or input line, checked but not kept ([`Depth::Keys`]): it
+/// passes exactly when the full read below would take it.
+fn well_formed(head: &str, toks: Vec<(Option<&str>, Tok<'_>)>) -> Option<()> {
+    let mut a = toks.into_iter().filter(|(k, _)| k.is_none()).map(|(_, t)| t);
+    let (name, value) = (a.next()?, a.next()?);
+    let ok = matches!(name, Tok::Str(_))
+        && match value {
+            Tok::Str(_) => true,
+            Tok::Word(_) if head == "input" => false,
+            Tok::Word(w) => w == "#true" || w == "#false" || w.parse::<f64>().is_ok(),
+        };
+    ok.then_some(())
 }
 
 fn parse_canonical_to(text: &str, depth: Depth) -> Option<Lockfile> {
@@ -170,7 +175,7 @@ fn parse_canonical_to(text: &str, depth: Depth) -> Option<Lockfile> {
         let (head, rest) = body.split_once(' ').unwrap_or((body, ""));
         let mut toks = tokens(rest)?;
         match (head, opens) {
-            ("metric" | "input", false) if stage.is_some() && keys => well_formed(toks)?,
+            ("metric" | "input", false) if stage.is_some() && keys => well_formed(head, toks)?,
             ("metric", false) if stage.is_some() => {
                 let mut a = args(toks).into_iter();
                 let name = a.next()?.str()?;
