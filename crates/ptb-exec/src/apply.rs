@@ -220,6 +220,23 @@ async fn run_all(
         interrupt: opts.interrupt.clone(),
     });
     let mut tasks = tokio::task::JoinSet::new();
+    // A finished task keeps its allocation (the size of its future) until
+    // it is joined: joined as cells finish, not all at the end, so that
+    // memory does not grow with the cells of the apply.
+    let absorb = |summary: &mut ApplySummary, r: Result<Result<ApplySummary, ApplyError>, tokio::task::JoinError>| -> Result<(), ApplyError> {
+        let cell = r.unwrap_or_else(|e| panic!("stage task panicked: {e}"))?;
+        summary.ran += cell.ran;
+        summary.succeeded += cell.succeeded;
+        summary.cached += cell.cached;
+        summary.skipped += cell.skipped;
+        summary.failed.extend(cell.failed);
+        summary.detached.extend(cell.detached);
+        summary.lockfile_written |= cell.lockfile_written;
+        Ok(())
+    };
+    // An error stops the apply once every cell has been started, as it did
+    // when all were joined at the end.
+    let mut first_err = None;
     for (ci, stages) in cells {
         // A cell holds one job slot for its whole chain, and cells take
         // slots in plan order: each finishes (agent → judge → eval) before
@@ -229,6 +246,11 @@ async fn run_all(
             p = ctx.sem.clone().acquire_owned() => p.expect("semaphore never closed"),
             () = ctx.interrupt.wait() => break,
         };
+        while let Some(r) = tasks.try_join_next() {
+            if let Err(e) = absorb(&mut summary, r) {
+                first_err.get_or_insert(e);
+            }
+        }
         let ctx = ctx.clone();
         let outs = cached_outs.remove(&ci).unwrap_or_default();
         tasks.spawn(async move {
@@ -236,18 +258,11 @@ async fn run_all(
             run_cell(&ctx, ci, stages, outs).await
         });
     }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
     while let Some(r) = tasks.join_next().await {
-        let cell_summary = match r {
-            Ok(s) => s?,
-            Err(e) => panic!("stage task panicked: {e}"),
-        };
-        summary.ran += cell_summary.ran;
-        summary.succeeded += cell_summary.succeeded;
-        summary.cached += cell_summary.cached;
-        summary.skipped += cell_summary.skipped;
-        summary.failed.extend(cell_summary.failed);
-        summary.detached.extend(cell_summary.detached);
-        summary.lockfile_written |= cell_summary.lockfile_written;
+        absorb(&mut summary, r)?;
     }
     Ok(summary)
 }
