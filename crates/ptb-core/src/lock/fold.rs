@@ -57,7 +57,11 @@ enum Index {
     Absent,
     /// A frame that is not whole: [`compact`] skips it with a note.
     Damaged,
-    Found { file: File, cells: BTreeMap<String, Journaled>, records: usize },
+    Found {
+        file: File,
+        cells: BTreeMap<String, Journaled>,
+        records: usize,
+    },
 }
 
 fn read_err(path: &Path) -> impl FnOnce(std::io::Error) -> LockError + '_ {

@@ -11,8 +11,8 @@ mod replace;
 #[cfg(test)]
 mod roundtrip_tests;
 
-pub use format::{parse, render};
 pub use fold::fold;
+pub use format::{parse, render};
 pub use journal::{Journal, Replay, compact, frame, journal_path};
 
 use crate::store::MetricValue;

@@ -210,7 +210,7 @@ fn fold_hands_unexpected_files_to_compact() {
     let back = Lockfile::load(&path).unwrap();
     assert_eq!(back.stage("c1", "judge"), Some(&rec("k1")));
     assert_eq!(back.stage("c1", "agent"), Some(&rec("k0")));
-    assert!(back.cells.get("c2").is_none());
+    assert!(!back.cells.contains_key("c2"));
     // Now canonical, and nothing to fold: not written again.
     let before = std::fs::metadata(&path).unwrap();
     assert!(!fold(&path, |_| {}, |_| true).unwrap().0);
