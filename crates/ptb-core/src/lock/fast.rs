@@ -145,19 +145,35 @@ fn well_formed(head: &str, toks: Vec<(Option<&str>, Tok<'_>)>) -> Option<()> {
     ok.then_some(())
 }
 
+/// A metric or input line in its canonical shape without escapes,
+/// `"name" "value"` (a metric's value may be a word): taken as
+/// [`well_formed`] would take it, without tokenizing. Anything else goes
+/// to the tokenizer.
+fn plain_pair(head: &str, rest: &str) -> bool {
+    if !(head == "input" || head == "metric") || rest.contains('\\') {
+        return false;
+    }
+    let Some(r) = rest.strip_prefix('"') else { return false };
+    let Some(end) = r.find('"') else { return false };
+    let Some(value) = r[end + 1..].strip_prefix(' ') else { return false };
+    match value.strip_prefix('"') {
+        Some(v) => v.find('"') == Some(v.len().wrapping_sub(1)),
+        None => head == "metric" && !value.contains([' ', '"', '=']) && (value == "#true" || value == "#false" || value.parse::<f64>().is_ok()),
+    }
+}
+
 fn parse_canonical_to(text: &str, depth: Depth) -> Option<Lockfile> {
     let keys = depth == Depth::Keys;
     let mut l = Lockfile::default();
-    let mut lines = text.lines().filter(|l| !l.trim_start().starts_with("//") && !l.trim().is_empty());
-    let version: u32 = lines.next()?.strip_prefix("version ")?.parse().ok()?;
+    let mut lines = text.lines().map(|raw| (raw, raw.trim())).filter(|(_, t)| !t.is_empty() && !t.starts_with("//"));
+    let version: u32 = lines.next()?.0.strip_prefix("version ")?.parse().ok()?;
     if !(LOCK_VERSION_MIN..=LOCK_VERSION).contains(&version) {
         return None;
     }
     let mut cell: Option<(String, CellRecord)> = None;
     let mut stage: Option<(String, StageRecord)> = None;
     let mut in_pins = false;
-    for raw in lines {
-        let line = raw.trim();
+    for (_, line) in lines {
         let opens = line.ends_with(" {");
         let body = line.strip_suffix(" {").unwrap_or(line);
         if line == "}" {
@@ -173,6 +189,9 @@ fn parse_canonical_to(text: &str, depth: Depth) -> Option<Lockfile> {
             continue;
         }
         let (head, rest) = body.split_once(' ').unwrap_or((body, ""));
+        if keys && !opens && stage.is_some() && plain_pair(head, rest) {
+            continue;
+        }
         let mut toks = tokens(rest)?;
         match (head, opens) {
             ("metric" | "input", false) if stage.is_some() && keys => well_formed(head, toks)?,
@@ -287,4 +306,34 @@ pub(super) fn parse_canonical_parallel(text: &str, depth: Depth) -> Option<Lockf
     let (mut a, b) = (a?, b?);
     a.cells.extend(b.cells);
     Some(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The shortcut for metric and input lines never takes a line the
+        /// tokenizer's check would refuse.
+        #[test]
+        fn plain_pairs_are_well_formed(rest in "[\"a1 =#.\\\\e-]{0,12}", metric in any::<bool>()) {
+            let head = if metric { "metric" } else { "input" };
+            if plain_pair(head, &rest) {
+                prop_assert!(tokens(&rest).and_then(|t| well_formed(head, t)).is_some(), "{rest:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn plain_pairs() {
+        assert!(plain_pair("input", r#""cell.model" "qwen3""#));
+        assert!(plain_pair("input", r#""a" """#));
+        assert!(plain_pair("metric", r#""score" 0.5"#));
+        assert!(plain_pair("metric", r#""ok" #true"#));
+        assert!(!plain_pair("input", r#""score" 0.5"#));
+        assert!(!plain_pair("metric", r#""x" #nan"#));
+        assert!(!plain_pair("input", r#""a" "b" "c""#));
+        assert!(!plain_pair("input", r#""a\"" "b""#));
+    }
 }
