@@ -86,6 +86,9 @@ fn bench_plan() {
     for st in &p.stages {
         let name = ptb_core::store::entry_name(&st.key, &st.cell, st.stage.name());
         std::fs::create_dir_all(s.store.entry_dir(&name).join("out")).unwrap();
+        let c = s.exp.cells.iter().find(|c| c.id == st.cell).unwrap();
+        // Plans keep only keys: the record's inputs are the cell's, recomputed.
+        let inputs = ptb_core::plan::cell_stages(&s.exp, &s.pins, c).into_iter().find(|i| i.kind == st.stage).unwrap().inputs;
         let rec = StageRecord {
             key: st.key.0.clone(),
             status: ptb_core::status::StageStatus::Success,
@@ -95,9 +98,8 @@ fn bench_plan() {
             duration_s: 36000.0,
             exit_code: Some(0),
             metrics: [("score".to_string(), ptb_core::store::MetricValue::Number(0.5))].into(),
-            inputs: st.inputs.0.clone(),
+            inputs: inputs.0,
         };
-        let c = s.exp.cells.iter().find(|c| c.id == st.cell).unwrap();
         lock.cells
             .entry(st.cell.clone())
             .or_insert_with(|| ptb_core::lock::CellRecord {

@@ -10,6 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// `f` applied to every item on up to `workers` threads (at least one, at
 /// most one per item); the results in `items`' order.
 pub fn map_ordered<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if workers.min(items.len()) <= 1 {
+        // One worker is this thread: no spawn for a single item or a
+        // caller that asked for no parallelism.
+        return items.iter().map(f).collect();
+    }
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {

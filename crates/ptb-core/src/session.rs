@@ -2,7 +2,7 @@
 //! store index. The I/O half of planning.
 
 use crate::hash::{ContentHasher, StatCache};
-use crate::lock::{AgentInfo, BenchmarkInfo, LockError, Lockfile, Replay};
+use crate::lock::{AgentInfo, BenchmarkInfo, Depth, LockError, Lockfile, Replay};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::progress::Reporter;
 use crate::resolve::ImageResolver;
@@ -43,6 +43,8 @@ pub struct Session {
     /// What the lockfile's journal held when it was loaded (records of a
     /// running or killed apply, replayed into `lock`).
     pub journal: Replay,
+    /// How much of the lockfile's records `lock` holds.
+    pub depth: Depth,
 }
 
 /// Serialises the processes that write a lockfile or its journal (applies
@@ -72,12 +74,24 @@ impl Session {
     /// For callers that already parsed the spec (e.g. to decide whether a
     /// container engine is needed before resolving images).
     pub fn from_experiment(exp: Experiment, loc: &Locations, images: Option<&dyn ImageResolver>, reporter: &dyn Reporter) -> Result<Session, SessionError> {
+        Session::from_experiment_to(exp, loc, images, reporter, Depth::Full)
+    }
+
+    /// [`Session::from_experiment`] with the lockfile's records read to
+    /// `depth` ([`Session::read_whole_records`] reads the rest).
+    pub fn from_experiment_to(
+        exp: Experiment,
+        loc: &Locations,
+        images: Option<&dyn ImageResolver>,
+        reporter: &dyn Reporter,
+        depth: Depth,
+    ) -> Result<Session, SessionError> {
         let store_path = loc.store.clone().unwrap_or_else(|| exp.store.clone());
         let store = Store::open(&store_path)?;
         let lock_path = loc.lockfile.clone().unwrap_or_else(|| exp.lockfile.clone());
         // Reading a large lockfile and hashing inputs are independent.
         let (lock, pins) = std::thread::scope(|s| {
-            let lock = s.spawn(|| Lockfile::load_replayed(&lock_path));
+            let lock = s.spawn(|| Lockfile::load_replayed_to(&lock_path, depth));
             let cache = StatCache::load(store.stat_cache_path());
             let pins = resolve(&exp, &ContentHasher::new(&cache, reporter), images);
             let _ = cache.save();
@@ -87,7 +101,16 @@ impl Session {
         let mut exp = exp;
         crate::resolve::resolve_hub(&mut exp, &lock, &store, &mut pins)?;
         let index = store.index()?;
-        Ok(Session { exp, store, pins, lock, lock_path, index, journal })
+        Ok(Session { exp, store, pins, lock, lock_path, index, journal, depth })
+    }
+
+    /// Read the lockfile's records whole, if they were read to less.
+    pub fn read_whole_records(&mut self) -> Result<(), SessionError> {
+        if self.depth != Depth::Full {
+            (self.lock, self.journal) = Lockfile::load_replayed(&self.lock_path)?;
+            self.depth = Depth::Full;
+        }
+        Ok(())
     }
 
     /// Notes for the user about what loading found.
@@ -104,7 +127,7 @@ impl Session {
             return Ok(false);
         }
         let _guard = LockfileGuard::acquire(&self.store, &self.lock_path)?;
-        Ok(crate::lock::compact(&self.lock_path, |_| {})?.0)
+        Ok(crate::lock::fold(&self.lock_path, |_| {}, |_| true)?.0)
     }
 
     pub fn plan(&self, opts: &PlanOptions) -> Plan {

@@ -6,7 +6,6 @@ mod record;
 
 use crate::{ExecError, Executor, LineSink, StageStatus};
 use ptb_core::hash::StageKey;
-use ptb_core::lock::{CellRecord, Lockfile};
 use ptb_core::plan::{Action, Plan, PlanOptions, StagePlan};
 use ptb_core::progress::Reporter;
 use ptb_core::session::{Session, refresh_header};
@@ -151,7 +150,7 @@ pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors
         check_locked(session, &plan)?;
     }
     session.store.clean_stale()?;
-    let writer = Arc::new(LockWriter::new(&session.store, &session.lock_path, &session.exp, &session.pins));
+    let writer = Arc::new(LockWriter::new(&session.store, &session.lock_path, &session.pins));
     let mut summary = ApplySummary::default();
 
     // Record reuse from the store that the lockfile does not know yet. This
@@ -161,20 +160,16 @@ pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors
     for s in &hits {
         if let Some(name) = session.index.entry_name(&s.key) {
             let meta = session.store.read_meta(name)?;
-            recs.push((s.cell.clone(), s.stage, record::from_meta(&meta, session.store.relative(name))));
+            recs.push((s.cell_index, s.stage, record::from_meta(&meta, session.store.relative(name))));
         }
     }
-    summary.lockfile_written |= writer.update(&session.exp, |l| {
-        for (cell, stage, rec) in recs {
-            record::put(l, &session.exp, &cell, stage, rec);
-        }
-    })?;
+    summary.lockfile_written |= writer.update(&session.exp, &recs)?;
     summary.cached = plan.count(Action::Cached);
     summary.blocked = plan.count(Action::Blocked);
 
-    let result = run_all(session, &plan, opts, executors, &writer, &reporter).await;
+    let result = run_all(session, plan, opts, executors, &writer, &reporter).await;
     // Whatever happened, fold this run's journal into the lockfile.
-    let compacted = writer.update(&session.exp, |_| {});
+    let compacted = writer.update(&session.exp, &[]);
     let ran = result?;
     summary.lockfile_written |= compacted?;
     summary.ran += ran.ran;
@@ -190,30 +185,34 @@ pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors
 
 async fn run_all(
     session: &Session,
-    plan: &Plan,
+    plan: Plan,
     opts: &ApplyOptions,
     executors: &Executors,
     writer: &Arc<LockWriter>,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<ApplySummary, ApplyError> {
     let mut summary = ApplySummary::default();
-    let to_run: Vec<&StagePlan> = plan.stages.iter().filter(|s| s.action == Action::Run).collect();
-    reporter.apply_started(to_run.len());
-    let mut cells: BTreeMap<usize, Vec<StagePlan>> = BTreeMap::new();
-    for s in &to_run {
-        cells.entry(s.cell_index).or_default().push((*s).clone());
-    }
+    let running: std::collections::BTreeSet<usize> = plan.stages.iter().filter(|s| s.action == Action::Run).map(|s| s.cell_index).collect();
     // Upstream outputs already in the store (cached upstream stages), by cell.
     let mut cached_outs: BTreeMap<usize, BTreeMap<StageKind, PathBuf>> = BTreeMap::new();
-    for s in plan.stages.iter().filter(|s| s.action == Action::Cached && cells.contains_key(&s.cell_index)) {
+    for s in plan.stages.iter().filter(|s| s.action == Action::Cached && running.contains(&s.cell_index)) {
         if let Some(name) = session.index.entry_name(&s.key) {
             cached_outs.entry(s.cell_index).or_default().insert(s.stage, session.store.entry_dir(name).join("out"));
         }
     }
+    // The stages to run, moved (not copied) out of the plan, by cell.
+    let mut cells: BTreeMap<usize, Vec<StagePlan>> = BTreeMap::new();
+    let mut to_run = 0;
+    for s in plan.stages.into_iter().filter(|s| s.action == Action::Run) {
+        to_run += 1;
+        cells.entry(s.cell_index).or_default().push(s);
+    }
+    reporter.apply_started(to_run);
     let ctx = Arc::new(RunCtx {
         session_store: session.store.clone(),
         // One copy of the experiment, shared by every cell's task.
         exp: Arc::new(session.exp.clone()),
+        pins: Arc::new(session.pins.clone()),
         writer: writer.clone(),
         executors: executors.clone(),
         reporter: reporter.clone(),
@@ -221,6 +220,23 @@ async fn run_all(
         interrupt: opts.interrupt.clone(),
     });
     let mut tasks = tokio::task::JoinSet::new();
+    // A finished task keeps its allocation (the size of its future) until
+    // it is joined: joined as cells finish, not all at the end, so that
+    // memory does not grow with the cells of the apply.
+    let absorb = |summary: &mut ApplySummary, r: Result<Result<ApplySummary, ApplyError>, tokio::task::JoinError>| -> Result<(), ApplyError> {
+        let cell = r.unwrap_or_else(|e| panic!("stage task panicked: {e}"))?;
+        summary.ran += cell.ran;
+        summary.succeeded += cell.succeeded;
+        summary.cached += cell.cached;
+        summary.skipped += cell.skipped;
+        summary.failed.extend(cell.failed);
+        summary.detached.extend(cell.detached);
+        summary.lockfile_written |= cell.lockfile_written;
+        Ok(())
+    };
+    // An error stops the apply once every cell has been started, as it did
+    // when all were joined at the end.
+    let mut first_err = None;
     for (ci, stages) in cells {
         // A cell holds one job slot for its whole chain, and cells take
         // slots in plan order: each finishes (agent → judge → eval) before
@@ -230,6 +246,11 @@ async fn run_all(
             p = ctx.sem.clone().acquire_owned() => p.expect("semaphore never closed"),
             () = ctx.interrupt.wait() => break,
         };
+        while let Some(r) = tasks.try_join_next() {
+            if let Err(e) = absorb(&mut summary, r) {
+                first_err.get_or_insert(e);
+            }
+        }
         let ctx = ctx.clone();
         let outs = cached_outs.remove(&ci).unwrap_or_default();
         tasks.spawn(async move {
@@ -237,18 +258,11 @@ async fn run_all(
             run_cell(&ctx, ci, stages, outs).await
         });
     }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
     while let Some(r) = tasks.join_next().await {
-        let cell_summary = match r {
-            Ok(s) => s?,
-            Err(e) => panic!("stage task panicked: {e}"),
-        };
-        summary.ran += cell_summary.ran;
-        summary.succeeded += cell_summary.succeeded;
-        summary.cached += cell_summary.cached;
-        summary.skipped += cell_summary.skipped;
-        summary.failed.extend(cell_summary.failed);
-        summary.detached.extend(cell_summary.detached);
-        summary.lockfile_written |= cell_summary.lockfile_written;
+        absorb(&mut summary, r)?;
     }
     Ok(summary)
 }
@@ -256,6 +270,7 @@ async fn run_all(
 struct RunCtx {
     session_store: Store,
     exp: Arc<ptb_core::spec::Experiment>,
+    pins: Arc<ptb_core::resolve::Pins>,
     writer: Arc<LockWriter>,
     executors: Executors,
     reporter: Arc<dyn Reporter>,
@@ -269,6 +284,9 @@ async fn run_cell(ctx: &RunCtx, ci: usize, stages: Vec<StagePlan>, mut outs: BTr
     let exp = &*ctx.exp;
     let cell = &exp.cells[ci];
     let mut sum = ApplySummary::default();
+    // What each stage reads, for its record: recomputed here, one cell at
+    // a time, rather than kept in the plan for every stage of the apply.
+    let mut inputs = ptb_core::plan::cell_stages(exp, &ctx.pins, cell);
     for sp in stages {
         if ctx.interrupt.is_set() {
             break;
@@ -280,7 +298,11 @@ async fn run_cell(ctx: &RunCtx, ci: usize, stages: Vec<StagePlan>, mut outs: BTr
             sum.skipped += 1;
             continue;
         }
-        let result = run_stage(ctx, exp, cell, &sp, &outs).await?;
+        let si = inputs.iter().position(|si| si.kind == sp.stage).map(|i| inputs.swap_remove(i));
+        // The plan was made from the same experiment and pins.
+        debug_assert!(si.as_ref().is_some_and(|si| si.key == sp.key), "{} {}: planned key differs", sp.cell, sp.stage.name());
+        let inputs = si.map(|si| si.inputs.0).unwrap_or_default();
+        let result = run_stage(ctx, exp, cell, &sp, inputs, &outs).await?;
         match result {
             StageResult::Done { out, cached } => {
                 outs.insert(sp.stage, out);
@@ -335,6 +357,7 @@ async fn run_stage(
     exp: &ptb_core::spec::Experiment,
     cell: &ptb_core::spec::Cell,
     sp: &StagePlan,
+    inputs: BTreeMap<String, String>,
     outs: &BTreeMap<StageKind, PathBuf>,
 ) -> Result<StageResult, ApplyError> {
     let store = &ctx.session_store;
@@ -378,11 +401,11 @@ async fn run_stage(
     // a failure of that stage, recorded; its siblings go on.
     let started = now();
     if !adopt && let Err(reason) = room_to_start(store, exp, sp) {
-        return unbuilt(ctx, exp, cell, sp, started, &reason);
+        return unbuilt(ctx, exp, cell, sp, inputs, started, &reason);
     }
     let building = match if adopt { store.resume(key, &sp.cell, sp.stage.name(), lock) } else { store.begin(key, &sp.cell, sp.stage.name(), lock) } {
         Ok(b) => b,
-        Err(e) => return unbuilt(ctx, exp, cell, sp, started, &e.to_string()),
+        Err(e) => return unbuilt(ctx, exp, cell, sp, inputs, started, &e.to_string()),
     };
     ctx.reporter.stage_started(&sp.cell, sp.stage.name());
     let clock = Instant::now();
@@ -495,7 +518,7 @@ async fn run_stage(
         finished: rfc3339(finished),
         duration_s: wall.as_secs_f64(),
         metrics,
-        inputs: sp.inputs.0.clone(),
+        inputs,
         out_sha256,
         workspace_sha256,
         ptb_version: env!("CARGO_PKG_VERSION").into(),
@@ -563,6 +586,7 @@ fn unbuilt(
     exp: &ptb_core::spec::Experiment,
     cell: &ptb_core::spec::Cell,
     sp: &StagePlan,
+    inputs: BTreeMap<String, String>,
     started: SystemTime,
     reason: &str,
 ) -> Result<StageResult, ApplyError> {
@@ -580,7 +604,7 @@ fn unbuilt(
         finished: rfc3339(now()),
         duration_s: 0.0,
         metrics: BTreeMap::new(),
-        inputs: sp.inputs.0.clone(),
+        inputs,
         out_sha256: None,
         workspace_sha256: None,
         ptb_version: env!("CARGO_PKG_VERSION").into(),
@@ -598,17 +622,4 @@ fn unbuilt(
 
 fn stage_executor(sp: &StagePlan, exp: &ptb_core::spec::Experiment) -> ExecutorKind {
     exp.stages.get(sp.stage).map(|s| s.executor).unwrap_or(ExecutorKind::Local)
-}
-
-pub(crate) fn ensure_cell<'a>(l: &'a mut Lockfile, exp: &ptb_core::spec::Experiment, cell_id: &str) -> &'a mut CellRecord {
-    l.cells.entry(cell_id.to_string()).or_insert_with(|| {
-        let c = exp.cells.iter().find(|c| c.id == cell_id).expect("cell is in the spec");
-        CellRecord {
-            model: exp.model(c).name.clone(),
-            benchmark: exp.benchmark(c).name.clone(),
-            agent: exp.agent(c).name.clone(),
-            seed: c.seed,
-            stages: BTreeMap::new(),
-        }
-    })
 }

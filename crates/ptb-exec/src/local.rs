@@ -107,6 +107,10 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink, containment: Containmen
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(|source| ExecError::Spawn { program: program.clone(), source })?;
     let pgid = child.id().map(|p| p as i32);
+    // Whether the stage got its own PID namespace (the kernel may refuse
+    // it): its processes then cannot outlive it, and nothing needs finding
+    // by token.
+    let token = if pgid.is_some_and(namespaced) { None } else { Some(token.as_str()) };
     let out = pump(child.stdout.take(), 0, &log);
     let err = pump(child.stderr.take(), 1, &log);
 
@@ -119,11 +123,11 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink, containment: Containmen
         let r = match first {
             Ok(status) => (status, None),
             Err(stop) => {
-                signal_stage(pgid, &token, libc::SIGTERM);
+                signal_stage(pgid, token, libc::SIGTERM);
                 let status = match tokio::time::timeout(stop.grace(job), child.wait()).await {
                     Ok(s) => s,
                     Err(_) => {
-                        signal_stage(pgid, &token, libc::SIGKILL);
+                        signal_stage(pgid, token, libc::SIGKILL);
                         child.wait().await
                     }
                 };
@@ -132,7 +136,7 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink, containment: Containmen
         };
         // Processes that outlived the stage's command must not keep
         // running (in a PID namespace the kernel has killed them already).
-        signal_stage(pgid, &token, libc::SIGKILL);
+        signal_stage(pgid, token, libc::SIGKILL);
         let _ = gone.send(());
         r
     };
@@ -159,10 +163,22 @@ async fn run_local(job: &StageJob, lines: &dyn LineSink, containment: Containmen
     Ok(StageOutcome { status: outcome, exit_code: status.code(), signal: status.signal(), wall, oom_killed: false, peak_memory_bytes: None })
 }
 
+/// Whether `pid` (the stage's outer process) made a PID namespace for its
+/// children. Asked once the spawn has returned, by when the outer process
+/// has unshared (it closes the spawn's pipe only after). Anything that
+/// cannot be read says no: the token is then used, as without a namespace.
+fn namespaced(pid: i32) -> bool {
+    let ns = |p: &str| std::fs::read_link(p).ok();
+    match (ns(&format!("/proc/{pid}/ns/pid_for_children")), ns("/proc/self/ns/pid")) {
+        (Some(child), Some(own)) => child != own,
+        _ => false,
+    }
+}
+
 /// Signals the stage: its process group (the command, and in a namespace
 /// its init, which passes the signal to every process in it) and whatever
 /// carries its token.
-fn signal_stage(pgid: Option<i32>, token: &str, sig: i32) {
+fn signal_stage(pgid: Option<i32>, token: Option<&str>, sig: i32) {
     if let Some(p) = pgid {
         // SAFETY: plain syscall; a stale group id yields ESRCH, ignored.
         unsafe {
@@ -172,6 +188,7 @@ fn signal_stage(pgid: Option<i32>, token: &str, sig: i32) {
     // A process may fork while the scan runs; its child, created after
     // the scan passed, carries the token too. Kill until a pass finds none
     // (a killed process leaves the scan when it dies, at once for SIGKILL).
+    let Some(token) = token else { return };
     let passes = if sig == libc::SIGKILL { 50 } else { 1 };
     for _ in 0..passes {
         if signal_token(token, sig) == 0 {

@@ -47,10 +47,15 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn load(spec: &Path, at: &Where, reporter: &dyn Reporter) -> Result<Session> {
+    load_to(spec, at, reporter, ptb_core::lock::Depth::Full)
+}
+
+/// [`load`], reading the lockfile's records to `depth`.
+fn load_to(spec: &Path, at: &Where, reporter: &dyn Reporter, depth: ptb_core::lock::Depth) -> Result<Session> {
     let exp = ptb_core::spec::load(spec)?;
     // No runtime (and its threads) for specs without container stages.
     let docker = if exp.uses_docker() { docker_for(&exp, &runtime()?).ok().flatten() } else { None };
-    let s = Session::from_experiment(exp, &locations(at), docker.as_ref().map(|d| d as &dyn ptb_exec::ImageResolver), reporter)?;
+    let s = Session::from_experiment_to(exp, &locations(at), docker.as_ref().map(|d| d as &dyn ptb_exec::ImageResolver), reporter, depth)?;
     if let Some(note) = s.notes() {
         eprintln!("note: {note}");
     }

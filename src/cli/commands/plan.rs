@@ -21,9 +21,16 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let Args { spec, json, verbose, cell, gpus, at } = a;
-    let s = load(&spec, &at, &ptb_core::progress::Silent)?;
+    // Keys and statuses are all a plan with nothing to do compares; one
+    // that finds work reads the records whole, for its reasons.
+    let mut s = load_to(&spec, &at, &ptb_core::progress::Silent, ptb_core::lock::Depth::Keys)?;
     no_match(&s, &spec, &cell)?;
-    let plan = s.plan(&PlanOptions { cells: cell, replace: vec![] });
+    let opts = PlanOptions { cells: cell, replace: vec![] };
+    let mut plan = s.plan(&opts);
+    if !plan.is_noop() {
+        s.read_whole_records()?;
+        plan = s.plan(&opts);
+    }
     print!("{}", if json { render_json(&plan) } else { render_text(&plan, &spec.display().to_string(), verbose) });
     if !json {
         match gpus {

@@ -80,12 +80,20 @@ pub struct StatCache {
     path: Option<PathBuf>,
     entries: Mutex<HashMap<PathBuf, (Stamp, String)>>,
     dirty: std::sync::atomic::AtomicBool,
+    /// Never consulted nor filled: one-off hashes (a stage's output at
+    /// commit) skip resolving every file's absolute path for a cache that
+    /// is thrown away.
+    off: bool,
 }
 
 impl StatCache {
     /// A cache that lives only in memory.
     pub fn in_memory() -> Self {
         StatCache::default()
+    }
+
+    fn off() -> Self {
+        StatCache { off: true, ..StatCache::default() }
     }
 
     /// Load the cache at `path`; a missing or unreadable file is an empty cache
@@ -105,7 +113,7 @@ impl StatCache {
                 entries.insert(PathBuf::from(f[5]), (Stamp { size, mtime_ns, ctime_ns, ino }, f[4].to_string()));
             }
         }
-        StatCache { path: Some(path), entries: Mutex::new(entries), dirty: Default::default() }
+        StatCache { path: Some(path), entries: Mutex::new(entries), ..StatCache::default() }
     }
 
     fn lookup(&self, path: &Path, stamp: Stamp) -> Option<String> {
@@ -146,6 +154,17 @@ impl StatCache {
     }
 }
 
+/// Below this many bytes a directory's files are hashed on the calling
+/// thread.
+const PARALLEL_FROM_BYTES: u64 = 4 << 20;
+
+/// The cores this process may use, asked once: `available_parallelism`
+/// reads cgroup files on every call, and `apply` hashes an output per stage.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
 /// Hashes files and directories, with a stat cache and a progress reporter.
 pub struct ContentHasher<'a> {
     pub cache: &'a StatCache,
@@ -155,21 +174,23 @@ pub struct ContentHasher<'a> {
 
 impl<'a> ContentHasher<'a> {
     pub fn new(cache: &'a StatCache, reporter: &'a dyn Reporter) -> Self {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        ContentHasher { cache, reporter, threads }
+        ContentHasher { cache, reporter, threads: cores() }
     }
 
     /// sha256 (hex) of a file's bytes, through the stat cache.
     pub fn file(&self, path: &Path) -> Result<String, HashError> {
         let md = fs::metadata(path).map_err(io_err(path))?;
         special(path, md.file_type())?;
+        if self.cache.off {
+            return sha256_reader(path, md.len(), self.reporter);
+        }
         let abs = fs::canonicalize(path).map_err(io_err(path))?;
         let stamp = Stamp::of(&md);
         if let Some(h) = self.cache.lookup(&abs, stamp) {
             self.reporter.hashed_bytes(md.len());
             return Ok(h);
         }
-        let h = sha256_reader(path, self.reporter)?;
+        let h = sha256_reader(path, md.len(), self.reporter)?;
         self.cache.remember(abs, stamp, h.clone());
         Ok(h)
     }
@@ -208,7 +229,10 @@ impl<'a> ContentHasher<'a> {
         let total: u64 = entries.iter().map(|e| if let Kind::File { size, .. } = e.2 { size } else { 0 }).sum();
         self.reporter.hash_started(root, total);
         let files: Vec<usize> = (0..entries.len()).filter(|&i| matches!(entries[i].2, Kind::File { .. })).collect();
-        let hashes = self.parallel_files(&files.iter().map(|&i| entries[i].1.as_path()).collect::<Vec<_>>())?;
+        // A stage's output of a few small files (every apply hashes one)
+        // is read faster than threads start.
+        let threads = if total < PARALLEL_FROM_BYTES { 1 } else { self.threads };
+        let hashes = self.parallel_files(threads, &files.iter().map(|&i| entries[i].1.as_path()).collect::<Vec<_>>())?;
         let mut by_index: HashMap<usize, String> = files.into_iter().zip(hashes).collect();
 
         let mut h = Sha256::new();
@@ -237,8 +261,8 @@ impl<'a> ContentHasher<'a> {
         Ok(hex(&h.finalize()))
     }
 
-    fn parallel_files(&self, paths: &[&Path]) -> Result<Vec<String>, HashError> {
-        crate::pool::map_ordered(paths, self.threads, |p| self.file(p)).into_iter().collect()
+    fn parallel_files(&self, threads: usize, paths: &[&Path]) -> Result<Vec<String>, HashError> {
+        crate::pool::map_ordered(paths, threads, |p| self.file(p)).into_iter().collect()
     }
 
     /// A file's or a directory's hash, whichever `path` is.
@@ -253,10 +277,11 @@ fn decode_hex(s: &str) -> Vec<u8> {
     (0..s.len() / 2).filter_map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()).collect()
 }
 
-fn sha256_reader(path: &Path, reporter: &dyn Reporter) -> Result<String, HashError> {
+fn sha256_reader(path: &Path, size: u64, reporter: &dyn Reporter) -> Result<String, HashError> {
     let mut f = fs::File::open(path).map_err(io_err(path))?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    // A small file gets a small buffer (one read to the end of it).
+    let mut buf = vec![0u8; (size as usize).saturating_add(1).clamp(4096, 1 << 20)];
     loop {
         let n = f.read(&mut buf).map_err(io_err(path))?;
         if n == 0 {
@@ -270,13 +295,13 @@ fn sha256_reader(path: &Path, reporter: &dyn Reporter) -> Result<String, HashErr
 
 /// Uncached conveniences.
 pub fn hash_file(path: &Path) -> Result<String, HashError> {
-    ContentHasher::new(&StatCache::in_memory(), &crate::progress::Silent).file(path)
+    ContentHasher::new(&StatCache::off(), &crate::progress::Silent).file(path)
 }
 pub fn hash_dir(path: &Path) -> Result<String, HashError> {
-    ContentHasher::new(&StatCache::in_memory(), &crate::progress::Silent).dir(path)
+    ContentHasher::new(&StatCache::off(), &crate::progress::Silent).dir(path)
 }
 pub fn hash_path(path: &Path) -> Result<String, HashError> {
-    ContentHasher::new(&StatCache::in_memory(), &crate::progress::Silent).path(path)
+    ContentHasher::new(&StatCache::off(), &crate::progress::Silent).path(path)
 }
 
 #[cfg(test)]

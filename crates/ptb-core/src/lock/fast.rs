@@ -128,17 +128,52 @@ fn args<'a>(toks: Vec<(Option<&str>, Tok<'a>)>) -> Vec<Tok<'a>> {
 }
 
 pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
+    parse_canonical_to(text, Depth::Full)
+}
+
+/// A metric or input line, checked but not kept ([`Depth::Keys`]): it
+/// passes exactly when the full read below would take it.
+fn well_formed(head: &str, toks: Vec<(Option<&str>, Tok<'_>)>) -> Option<()> {
+    let mut a = toks.into_iter().filter(|(k, _)| k.is_none()).map(|(_, t)| t);
+    let (name, value) = (a.next()?, a.next()?);
+    let ok = matches!(name, Tok::Str(_))
+        && match value {
+            Tok::Str(_) => true,
+            Tok::Word(_) if head == "input" => false,
+            Tok::Word(w) => w == "#true" || w == "#false" || w.parse::<f64>().is_ok(),
+        };
+    ok.then_some(())
+}
+
+/// A metric or input line in its canonical shape without escapes,
+/// `"name" "value"` (a metric's value may be a word): taken as
+/// [`well_formed`] would take it, without tokenizing. Anything else goes
+/// to the tokenizer.
+fn plain_pair(head: &str, rest: &str) -> bool {
+    if !(head == "input" || head == "metric") || rest.contains('\\') {
+        return false;
+    }
+    let Some(r) = rest.strip_prefix('"') else { return false };
+    let Some(end) = r.find('"') else { return false };
+    let Some(value) = r[end + 1..].strip_prefix(' ') else { return false };
+    match value.strip_prefix('"') {
+        Some(v) => v.find('"') == Some(v.len().wrapping_sub(1)),
+        None => head == "metric" && !value.contains([' ', '"', '=']) && (value == "#true" || value == "#false" || value.parse::<f64>().is_ok()),
+    }
+}
+
+fn parse_canonical_to(text: &str, depth: Depth) -> Option<Lockfile> {
+    let keys = depth == Depth::Keys;
     let mut l = Lockfile::default();
-    let mut lines = text.lines().filter(|l| !l.trim_start().starts_with("//") && !l.trim().is_empty());
-    let version: u32 = lines.next()?.strip_prefix("version ")?.parse().ok()?;
+    let mut lines = text.lines().map(|raw| (raw, raw.trim())).filter(|(_, t)| !t.is_empty() && !t.starts_with("//"));
+    let version: u32 = lines.next()?.0.strip_prefix("version ")?.parse().ok()?;
     if !(LOCK_VERSION_MIN..=LOCK_VERSION).contains(&version) {
         return None;
     }
     let mut cell: Option<(String, CellRecord)> = None;
     let mut stage: Option<(String, StageRecord)> = None;
     let mut in_pins = false;
-    for raw in lines {
-        let line = raw.trim();
+    for (_, line) in lines {
         let opens = line.ends_with(" {");
         let body = line.strip_suffix(" {").unwrap_or(line);
         if line == "}" {
@@ -154,8 +189,12 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
             continue;
         }
         let (head, rest) = body.split_once(' ').unwrap_or((body, ""));
+        if keys && !opens && stage.is_some() && plain_pair(head, rest) {
+            continue;
+        }
         let mut toks = tokens(rest)?;
         match (head, opens) {
+            ("metric" | "input", false) if stage.is_some() && keys => well_formed(head, toks)?,
             ("metric", false) if stage.is_some() => {
                 let mut a = args(toks).into_iter();
                 let name = a.next()?.str()?;
@@ -173,12 +212,14 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
                 stage.as_mut()?.1.inputs.insert(k, v);
             }
             ("stage", true) if cell.is_some() && stage.is_none() => {
+                let mut time = |k| prop(&mut toks, k).and_then(|t| if keys { matches!(t, Tok::Str(_)).then(String::new) } else { t.str() });
+                let (started, finished) = (time("started")?, time("finished")?);
                 let rec = StageRecord {
                     key: prop(&mut toks, "key")?.str()?,
                     status: prop(&mut toks, "status")?.str()?.parse().ok()?,
                     path: prop(&mut toks, "path")?.str()?,
-                    started: prop(&mut toks, "started")?.str()?,
-                    finished: prop(&mut toks, "finished")?.str()?,
+                    started,
+                    finished,
                     duration_s: prop(&mut toks, "duration")?.num()?,
                     exit_code: match prop(&mut toks, "exit") {
                         Some(t) => Some(t.int()?),
@@ -248,10 +289,10 @@ pub(super) fn parse_canonical(text: &str) -> Option<Lockfile> {
 /// Large lockfiles (a paper's is megabytes) are read on two threads: the
 /// text is split at a `cell` line near the middle and the halves parsed
 /// independently (cells do not refer to each other).
-pub(super) fn parse_canonical_parallel(text: &str) -> Option<Lockfile> {
+pub(super) fn parse_canonical_parallel(text: &str, depth: Depth) -> Option<Lockfile> {
     const PARALLEL_ABOVE: usize = 256 << 10;
     if text.len() < PARALLEL_ABOVE {
-        return parse_canonical(text);
+        return parse_canonical_to(text, depth);
     }
     // The middle byte may fall inside a multi-byte character.
     let mid = (text.len() / 2..text.len()).find(|&i| text.is_char_boundary(i))?;
@@ -259,10 +300,40 @@ pub(super) fn parse_canonical_parallel(text: &str) -> Option<Lockfile> {
     let (head, tail) = text.split_at(split);
     let tail = format!("version {LOCK_VERSION}\n{tail}");
     let (a, b) = std::thread::scope(|s| {
-        let t = s.spawn(|| parse_canonical(&tail));
-        (parse_canonical(head), t.join().ok().flatten())
+        let t = s.spawn(|| parse_canonical_to(&tail, depth));
+        (parse_canonical_to(head, depth), t.join().ok().flatten())
     });
     let (mut a, b) = (a?, b?);
     a.cells.extend(b.cells);
     Some(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The shortcut for metric and input lines never takes a line the
+        /// tokenizer's check would refuse.
+        #[test]
+        fn plain_pairs_are_well_formed(rest in "[\"a1 =#.\\\\e-]{0,12}", metric in any::<bool>()) {
+            let head = if metric { "metric" } else { "input" };
+            if plain_pair(head, &rest) {
+                prop_assert!(tokens(&rest).and_then(|t| well_formed(head, t)).is_some(), "{rest:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn plain_pairs() {
+        assert!(plain_pair("input", r#""cell.model" "qwen3""#));
+        assert!(plain_pair("input", r#""a" """#));
+        assert!(plain_pair("metric", r#""score" 0.5"#));
+        assert!(plain_pair("metric", r#""ok" #true"#));
+        assert!(!plain_pair("input", r#""score" 0.5"#));
+        assert!(!plain_pair("metric", r#""x" #nan"#));
+        assert!(!plain_pair("input", r#""a" "b" "c""#));
+        assert!(!plain_pair("input", r#""a\"" "b""#));
+    }
 }

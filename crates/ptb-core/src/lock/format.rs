@@ -148,7 +148,13 @@ fn f_of(v: &KdlValue) -> Option<f64> {
 /// Read a lockfile: the canonical text through the fast reader, anything
 /// else (hand-edited, reformatted) through the general KDL parser.
 pub fn parse(text: &str) -> Result<Lockfile, ParseError> {
-    match super::fast::parse_canonical_parallel(text) {
+    parse_to(text, Depth::Full)
+}
+
+/// [`parse`], keeping of each record what `depth` says; text that is not
+/// canonical is read whole.
+pub(super) fn parse_to(text: &str, depth: Depth) -> Result<Lockfile, ParseError> {
+    match super::fast::parse_canonical_parallel(text, depth) {
         Some(l) => Ok(l),
         None => parse_kdl(text),
     }
@@ -291,7 +297,7 @@ mod tests {
         }
         let big_text = render(&big);
         assert!(big_text.len() > 256 << 10);
-        assert!(super::super::fast::parse_canonical_parallel(&big_text) == Some(big), "parallel read differs");
+        assert!(super::super::fast::parse_canonical_parallel(&big_text, Depth::Full) == Some(big), "parallel read differs");
         // Reformatted by hand: the fast reader declines, the result is the same.
         let edited = text.replace("experiment \"demo\"", "experiment #\"demo\"#");
         assert_eq!(super::super::fast::parse_canonical(&edited), None);

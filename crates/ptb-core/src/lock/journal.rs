@@ -21,9 +21,10 @@
 
 use super::*;
 use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 
-const MAGIC: &[u8] = b"ptb-journal 1\n";
+pub(super) const MAGIC: &[u8] = b"ptb-journal 1\n";
 
 /// `<lockfile>.journal`.
 pub fn journal_path(lock: &Path) -> PathBuf {
@@ -83,13 +84,25 @@ fn read_frame(b: &[u8], at: usize) -> Option<(String, CellRecord, usize)> {
     let (len, sum) = head.split_once(' ')?;
     let len: usize = len.parse().ok()?;
     let start = at + 2 + nl + 1;
-    let payload = std::str::from_utf8(b.get(start..start.checked_add(len)?)?).ok()?;
-    if sum.len() != 16 || crate::hash::sha256_hex(payload.as_bytes())[..16] != *sum {
+    let payload = b.get(start..start.checked_add(len)?)?;
+    if !checksum_matches(payload, sum) {
         return None;
     }
+    let (id, cell) = parse_payload(payload)?;
+    Some((id, cell, start + len))
+}
+
+/// Whether a frame's payload has the checksum its head gives.
+pub(super) fn checksum_matches(payload: &[u8], sum: &str) -> bool {
+    sum.len() == 16 && crate::hash::sha256_hex(payload)[..16] == *sum
+}
+
+/// A frame's payload: one cell with one stage record.
+pub(super) fn parse_payload(payload: &[u8]) -> Option<(String, CellRecord)> {
+    let payload = std::str::from_utf8(payload).ok()?;
     let mut l = fast::parse_canonical(&format!("version {LOCK_VERSION}\n{payload}"))?;
     let (id, cell) = l.cells.pop_first()?;
-    (l.cells.is_empty() && cell.stages.len() == 1).then_some((id, cell, start + len))
+    (l.cells.is_empty() && cell.stages.len() == 1).then_some((id, cell))
 }
 
 /// Apply a journal's records to `l`, in order.

@@ -4,17 +4,19 @@
 //! rewritten when its content changes.
 
 mod fast;
+mod fold;
 mod format;
 mod journal;
+mod replace;
 #[cfg(test)]
 mod roundtrip_tests;
 
+pub use fold::fold;
 pub use format::{parse, render};
 pub use journal::{Journal, Replay, compact, frame, journal_path};
 
 use crate::store::MetricValue;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The newest version of the lockfile format; readers refuse versions
@@ -113,6 +115,20 @@ pub struct StageRecord {
     pub inputs: BTreeMap<String, String>,
 }
 
+/// How much of each stage record a read keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Depth {
+    /// Everything.
+    #[default]
+    Full,
+    /// The key, status, path, duration and exit code: what a plan compares
+    /// to see that nothing changed. Metrics, inputs and times are left
+    /// empty (their lines are still checked): most of a lockfile's bytes,
+    /// and of the memory it takes once read. A plan that finds something
+    /// to run reads the records whole to say why.
+    Keys,
+}
+
 impl StageRecord {
     /// Finished with a usable result (cacheable).
     pub fn is_done(&self) -> bool {
@@ -144,15 +160,25 @@ impl Lockfile {
 
     /// [`Lockfile::load`], also saying what the journal held.
     pub fn load_replayed(path: &Path) -> Result<(Lockfile, Replay), LockError> {
-        let mut l = Lockfile::load_file(path)?;
+        Lockfile::load_replayed_to(path, Depth::Full)
+    }
+
+    /// [`Lockfile::load_replayed`], keeping of each record what `depth`
+    /// says (records from the journal are kept whole).
+    pub fn load_replayed_to(path: &Path, depth: Depth) -> Result<(Lockfile, Replay), LockError> {
+        let mut l = Lockfile::load_file_to(path, depth)?;
         let replay = journal::replay_file(&mut l, path)?;
         Ok((l, replay))
     }
 
     /// The lockfile file alone, without its journal.
     pub fn load_file(path: &Path) -> Result<Lockfile, LockError> {
+        Lockfile::load_file_to(path, Depth::Full)
+    }
+
+    fn load_file_to(path: &Path, depth: Depth) -> Result<Lockfile, LockError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => parse(&text).map_err(|e| e.at(path)),
+            Ok(text) => format::parse_to(&text, depth).map_err(|e| e.at(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Lockfile::default()),
             Err(source) => Err(LockError::Read { path: path.to_path_buf(), source }),
         }
@@ -163,35 +189,14 @@ impl Lockfile {
     /// the umask gives (it is meant to be committed and shared); an
     /// existing one keeps its mode.
     pub fn save(&self, path: &Path) -> Result<bool, LockError> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let text = render(self);
         let old = std::fs::read(path).ok();
         if old.as_deref() == Some(text.as_bytes()) {
             return Ok(false);
         }
-        let werr = |source| LockError::Write { path: path.to_path_buf(), source };
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(werr)?;
-        let mode = std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777);
-        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o666).open(&tmp)?;
-            if let Some(m) = mode {
-                f.set_permissions(std::fs::Permissions::from_mode(m))?;
-            }
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        if let Err(e) = write() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(werr(e));
-        }
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        let mut r = replace::Replacement::create(path)?;
+        r.write_all(text.as_bytes())?;
+        r.commit()?;
         Ok(true)
     }
 

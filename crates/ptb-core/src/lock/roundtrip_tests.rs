@@ -102,7 +102,13 @@ proptest! {
         let fast = fast::parse_canonical(&text);
         prop_assert_eq!(fast.as_ref(), Some(&l), "fast reader");
         prop_assert_eq!(&format::parse_kdl_for_tests(&text).map_err(|e| e.message), &Ok(l.clone()), "KDL parser");
-        prop_assert_eq!(render(&parse(&text).unwrap()), text);
+        prop_assert_eq!(&render(&parse(&text).unwrap()), &text);
+        // A read of keys only is the full read without what it leaves out.
+        let mut hollow = l.clone();
+        for s in hollow.cells.values_mut().flat_map(|c| c.stages.values_mut()) {
+            (s.metrics, s.inputs, s.started, s.finished) = Default::default();
+        }
+        prop_assert_eq!(format::parse_to(&text, Depth::Keys).ok(), Some(hollow));
     }
 
     #[test]
@@ -114,6 +120,47 @@ proptest! {
         prop_assert_eq!(r.records, 1);
         prop_assert_eq!(r.ignored_bytes, 0);
         prop_assert_eq!(l.cells[&id].stages.get("eval"), Some(&st));
+    }
+
+    /// Folding a cell at a time writes exactly what loading everything
+    /// writes, and says the same about whether the file changed.
+    #[test]
+    fn fold_writes_what_compact_writes(
+        l in lockfile(),
+        present in any::<bool>(),
+        records in prop::collection::vec((any::<prop::sample::Index>(), text(), prop::sample::select(vec!["agent", "judge", "eval"]), cell(), stage()), 0..5),
+        drop_some in any::<bool>(),
+        new_name in any::<bool>(),
+    ) {
+        let ids: Vec<String> = l.cells.keys().cloned().collect();
+        let mut journal = journal::MAGIC.to_vec();
+        for (pick, fresh, stage, header, rec) in &records {
+            // Records of cells the lockfile has, and of new ones.
+            let id = if ids.is_empty() || fresh.len() % 2 == 0 { fresh.clone() } else { pick.get(&ids).clone() };
+            journal.extend(frame(&id, header, stage, rec));
+        }
+        let keep = |id: &str| !drop_some || id.len() % 3 != 1;
+        let header = |h: &mut Lockfile| if new_name { h.experiment = "renamed".into() };
+        let mut out = Vec::new();
+        for streamed in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("x.lock");
+            if present {
+                std::fs::write(&path, render(&l)).unwrap();
+            }
+            if !records.is_empty() {
+                std::fs::write(journal_path(&path), &journal).unwrap();
+            }
+            let (written, replay) = if streamed {
+                // Rendered lockfiles and whole journals never need the fallback.
+                fold::stream(&path, &header, &keep).unwrap().expect("streamed")
+            } else {
+                compact(&path, |l| { header(l); l.cells.retain(|id, _| keep(id)); }).unwrap()
+            };
+            prop_assert!(!journal_path(&path).exists());
+            out.push((written, replay.records, std::fs::read(&path).ok()));
+        }
+        prop_assert_eq!(&out[0], &out[1]);
     }
 
     #[test]
@@ -128,6 +175,47 @@ proptest! {
         j.extend(&bytes[..cut]);
         let _ = journal::replay(&mut Lockfile::default(), &j);
     }
+}
+
+/// What the cell-at-a-time fold does not expect, it leaves to `compact`:
+/// a torn journal (its whole records kept), a hand-edited lockfile.
+#[test]
+fn fold_hands_unexpected_files_to_compact() {
+    let rec = |key: &str| StageRecord {
+        key: key.into(),
+        status: StageStatus::Success,
+        path: "v1/x".into(),
+        started: "s".into(),
+        finished: "f".into(),
+        duration_s: 1.0,
+        exit_code: Some(0),
+        metrics: BTreeMap::new(),
+        inputs: [("schema".to_string(), "3".to_string())].into(),
+    };
+    let c = CellRecord { model: "m".into(), benchmark: "b".into(), agent: "a".into(), seed: 1, stages: BTreeMap::new() };
+    let mut l = Lockfile { experiment: "x".into(), ..Lockfile::default() };
+    l.cells.insert("c1".into(), CellRecord { stages: [("agent".to_string(), rec("k0"))].into(), ..c.clone() });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.lock");
+    // Reformatted by hand: still a lockfile, no longer the canonical text.
+    std::fs::write(&path, render(&l).replace("version 1\n", "version 1\n\n")).unwrap();
+    let (a, b) = (frame("c1", &c, "judge", &rec("k1")), frame("c2", &c, "agent", &rec("k2")));
+    let mut j = journal::MAGIC.to_vec();
+    j.extend(&a);
+    j.extend(&b[..b.len() / 2]);
+    std::fs::write(journal_path(&path), &j).unwrap();
+    let (written, replay) = fold(&path, |_| {}, |_| true).unwrap();
+    assert!(written);
+    assert_eq!((replay.records, replay.ignored_bytes), (1, b.len() / 2));
+    let back = Lockfile::load(&path).unwrap();
+    assert_eq!(back.stage("c1", "judge"), Some(&rec("k1")));
+    assert_eq!(back.stage("c1", "agent"), Some(&rec("k0")));
+    assert!(!back.cells.contains_key("c2"));
+    // Now canonical, and nothing to fold: not written again.
+    let before = std::fs::metadata(&path).unwrap();
+    assert!(!fold(&path, |_| {}, |_| true).unwrap().0);
+    assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()), std::os::unix::fs::MetadataExt::ino(&before));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
 }
 
 #[test]

@@ -11,7 +11,7 @@ pub use makespan::{StageLoad, makespan_s, plan_makespan_s};
 pub use reason::Reason;
 pub use render::{render_json, render_text, render_why};
 
-use crate::hash::{KeyInputs, StageKey};
+use crate::hash::StageKey;
 use crate::lock::Lockfile;
 use crate::resolve::Pins;
 use crate::spec::{Experiment, StageKind, cell_matches};
@@ -43,7 +43,11 @@ pub struct StagePlan {
     pub cell_index: usize,
     pub stage: StageKind,
     pub key: StageKey,
-    pub inputs: KeyInputs,
+    // The hashed inputs are not kept: a plan of 30,000 stages held ~20
+    // strings each for its whole life (most of an apply's memory, and every
+    // fork of a stage copied their page tables). Whoever needs them (apply,
+    // to record what a stage read) recomputes its cell's with
+    // [`cell_stages`].
     pub action: Action,
     pub reasons: Vec<Reason>,
     pub upstream: Option<StageKind>,
@@ -64,6 +68,11 @@ pub struct Plan {
 impl Plan {
     pub fn count(&self, a: Action) -> usize {
         self.stages.iter().filter(|s| s.action == a).count()
+    }
+    /// Nothing to run and nothing to say: every stage cached, as the
+    /// lockfile records it.
+    pub fn is_noop(&self) -> bool {
+        self.stages.iter().all(|s| s.action == Action::Cached && s.reasons.is_empty())
     }
     /// Upper bound on the GPU-hours (budget × GPUs) of the stages with this action.
     pub fn gpu_hours(&self, a: Action) -> f64 {
@@ -162,7 +171,6 @@ fn plan_cells(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex
                 cell_index: ci,
                 stage: si.kind,
                 key: si.key,
-                inputs: si.inputs,
                 action,
                 reasons,
                 upstream: si.upstream,

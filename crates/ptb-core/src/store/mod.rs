@@ -316,8 +316,7 @@ impl Store {
         if let Err(e) = meta.write(&b.dir.join("meta.json")) {
             return Err((b, e));
         }
-        fsync_tree(&b.dir);
-        set_readonly(&b.dir, true);
+        seal_tree(&b.dir);
         let dest = self.root.join(&b.name);
         // A forced rerun replaces the old entry under the same key. Between
         // the removal and the rename the entry is absent, never partial.
@@ -454,6 +453,41 @@ fn fsync_tree(root: &Path) {
             let _ = f.sync_all();
         }
     }
+    sync_dir(root);
+}
+
+/// [`fsync_tree`] and [`set_readonly`] in one walk, for a build being
+/// committed. Every file's writeback is started before any is waited for,
+/// so the fsyncs that follow share the filesystem's journal commits
+/// instead of paying one each (ext4 commits once for every fsync that
+/// finds metadata not yet committed, such as a newly allocated block).
+fn seal_tree(root: &Path) {
+    use std::os::fd::AsRawFd;
+    // Files held open at once: far below the descriptor limit.
+    const BATCH: usize = 128;
+    let sync = |open: &mut Vec<fs::File>| open.drain(..).for_each(|f| drop(f.sync_all()));
+    let mut open = Vec::new();
+    for e in walkdir::WalkDir::new(root).contents_first(true).into_iter().flatten() {
+        if e.path_is_symlink() {
+            continue;
+        }
+        if e.file_type().is_file()
+            && let Ok(f) = fs::File::open(e.path())
+        {
+            // SAFETY: an open descriptor; the call only starts writeback.
+            unsafe {
+                libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+            }
+            open.push(f);
+            if open.len() == BATCH {
+                sync(&mut open);
+            }
+        }
+        if let Ok(md) = e.metadata() {
+            let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(md.permissions().mode() & !0o222));
+        }
+    }
+    sync(&mut open);
     sync_dir(root);
 }
 

@@ -1,7 +1,7 @@
 //! Recording finished stages: metrics from `$PTB_OUT/metrics.json`, and
 //! lockfile updates that are safe against concurrent `ptb apply` runs.
 
-use ptb_core::lock::{CellRecord, Journal, LockError, Lockfile, StageRecord};
+use ptb_core::lock::{CellRecord, Journal, LockError, StageRecord};
 use ptb_core::resolve::Pins;
 use ptb_core::session::{LockfileGuard, refresh_header};
 use ptb_core::spec::{Cell, Experiment, StageKind};
@@ -60,15 +60,11 @@ pub fn from_meta(meta: &Meta, path: String) -> StageRecord {
     }
 }
 
-pub fn put(l: &mut Lockfile, exp: &Experiment, cell: &str, stage: StageKind, rec: StageRecord) {
-    super::ensure_cell(l, exp, cell).stages.insert(stage.name().into(), rec);
-}
-
 /// Writes the lockfile for one apply, safely against concurrent `ptb
 /// apply` runs (every write holds the lockfile's guard). Finished stages
 /// are appended to the journal, O(1) each ([`LockWriter::record`]); the
 /// canonical lockfile is rewritten only at the start and end of an apply
-/// ([`LockWriter::update`], which folds the journal in).
+/// ([`LockWriter::update`], which folds the journal in a cell at a time).
 pub struct LockWriter {
     path: PathBuf,
     store: Store,
@@ -76,34 +72,44 @@ pub struct LockWriter {
     journal: std::sync::Mutex<Journal>,
 }
 
+/// One record as a journal frame, with its cell's header from the spec.
+fn cell_frame(exp: &Experiment, cell: &Cell, stage: StageKind, rec: &StageRecord) -> Vec<u8> {
+    let header = CellRecord {
+        model: exp.model(cell).name.clone(),
+        benchmark: exp.benchmark(cell).name.clone(),
+        agent: exp.agent(cell).name.clone(),
+        seed: cell.seed,
+        stages: BTreeMap::new(),
+    };
+    ptb_core::lock::frame(&cell.id, &header, stage.name(), rec)
+}
+
 impl LockWriter {
-    pub fn new(store: &Store, path: &Path, _exp: &Experiment, pins: &Pins) -> Self {
+    pub fn new(store: &Store, path: &Path, pins: &Pins) -> Self {
         LockWriter { path: path.to_path_buf(), store: store.clone(), pins: pins.clone(), journal: std::sync::Mutex::new(Journal::new(path)) }
     }
 
-    /// Rewrite the lockfile: its journal folded in, the header refreshed
-    /// from the spec, then `f`. Returns whether the file changed.
-    pub fn update(&self, exp: &Experiment, f: impl FnOnce(&mut Lockfile)) -> Result<bool, LockError> {
-        let _journal = self.journal.lock().unwrap();
+    /// Rewrite the lockfile with `records` (by cell index) added, the
+    /// journal folded in, the header refreshed from the spec and the cells
+    /// it no longer has dropped. Returns whether the file changed.
+    pub fn update(&self, exp: &Experiment, records: &[(usize, StageKind, StageRecord)]) -> Result<bool, LockError> {
+        let mut journal = self.journal.lock().unwrap();
         let _guard = LockfileGuard::acquire(&self.store, &self.path)?;
-        let (written, _) = ptb_core::lock::compact(&self.path, |l| {
-            refresh_header(l, exp, &self.pins);
-            f(l);
-        })?;
+        if !records.is_empty() {
+            // Through the journal, so that the lockfile is rewritten by
+            // the same cell-at-a-time fold; one fsync for all of them.
+            let frames: Vec<u8> = records.iter().flat_map(|(ci, stage, rec)| cell_frame(exp, &exp.cells[*ci], *stage, rec)).collect();
+            journal.append(&frames)?;
+        }
+        let ids: std::collections::HashSet<&str> = exp.cells.iter().map(|c| c.id.as_str()).collect();
+        let (written, _) = ptb_core::lock::fold(&self.path, |l| refresh_header(l, exp, &self.pins), |id| ids.contains(id))?;
         Ok(written)
     }
 
     /// Record one finished stage: a journal append and fsync, whose cost
     /// does not depend on the size of the experiment.
     pub fn record(&self, exp: &Experiment, cell: &Cell, stage: StageKind, rec: &StageRecord) -> Result<(), LockError> {
-        let header = CellRecord {
-            model: exp.model(cell).name.clone(),
-            benchmark: exp.benchmark(cell).name.clone(),
-            agent: exp.agent(cell).name.clone(),
-            seed: cell.seed,
-            stages: BTreeMap::new(),
-        };
-        let frame = ptb_core::lock::frame(&cell.id, &header, stage.name(), rec);
+        let frame = cell_frame(exp, cell, stage, rec);
         let mut journal = self.journal.lock().unwrap();
         let _guard = LockfileGuard::acquire(&self.store, &self.path)?;
         journal.append(&frame)
