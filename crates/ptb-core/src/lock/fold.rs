@@ -15,7 +15,7 @@
 //! form (hand-edited), cells out of order, a journal frame that is torn or
 //! damaged — is left to [`compact`], which handles every case.
 
-use super::journal::{MAGIC, checksum_matches, journal_path, parse_payload};
+use super::journal::{MAGIC, checksum_matches, journal_path, parse_payload, remove_journal};
 use super::replace::Replacement;
 use super::*;
 use std::fs::File;
@@ -300,12 +300,7 @@ pub(super) fn stream(lock_path: &Path, header: &dyn Fn(&mut Lockfile), keep: &dy
     }
     let replay = Replay { present: journal.is_some(), records, ignored_bytes: 0 };
     if replay.present {
-        let path = journal_path(lock_path);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(LockError::Write { path, source }),
-        }
+        remove_journal(lock_path)?;
     }
     Ok(Some((written, replay)))
 }

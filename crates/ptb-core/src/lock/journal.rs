@@ -33,6 +33,17 @@ pub fn journal_path(lock: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Delete the journal once the lockfile holds what it recorded (gone
+/// already is fine).
+pub(super) fn remove_journal(lock_path: &Path) -> Result<(), LockError> {
+    let path = journal_path(lock_path);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(LockError::Write { path, source }),
+    }
+}
+
 /// What replaying a journal found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Replay {
@@ -191,12 +202,7 @@ pub fn compact(lock_path: &Path, edit: impl FnOnce(&mut Lockfile)) -> Result<(bo
     edit(&mut l);
     let written = l.save(lock_path)?;
     if replay.present {
-        let path = journal_path(lock_path);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(LockError::Write { path, source }),
-        }
+        remove_journal(lock_path)?;
     }
     Ok((written, replay))
 }
