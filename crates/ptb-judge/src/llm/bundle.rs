@@ -101,7 +101,7 @@ pub struct Run<'a> {
     /// Every regular file of the output and the kept workspace, by path.
     pub files: &'a [&'a walk::Entry],
     /// The stage log, and transcripts under `trace/`.
-    pub traces: Vec<&'a walk::Entry>,
+    pub traces: &'a [&'a walk::Entry],
     pub findings: &'a [Finding],
 }
 
@@ -111,7 +111,6 @@ pub struct Bundle {
     pub user: String,
     /// The code files sent (path → text).
     pub code: Vec<Text>,
-    pub traces: Vec<Trace>,
 }
 
 /// Read at most `max` bytes from the start of a regular file, as text
@@ -247,7 +246,7 @@ pub fn build(run: &Run, limits: &Limits) -> Bundle {
         "trace": traces,
     });
     let user = serde_json::to_string_pretty(&doc).expect("a bundle serialises");
-    Bundle { user, code, traces }
+    Bundle { user, code }
 }
 
 /// The traces a run has: the stage log, then files under the output's `trace/`.
@@ -257,6 +256,5 @@ pub fn trace_entries<'a>(log: Option<&'a walk::Entry>, files: &[&'a walk::Entry]
 
 /// Where a cited path's text is, for the evidence check.
 pub fn source_path(files: &[&walk::Entry], traces: &[&walk::Entry], cited: &str) -> Option<PathBuf> {
-    let cited = cited.trim().trim_start_matches("./");
     files.iter().chain(traces.iter()).find(|e| e.rel == cited).map(|e| e.path.clone())
 }

@@ -20,7 +20,10 @@ use ptb_bench::chat::{Message, Role};
 use ptb_bench::judge::{JudgeClient, JudgeConfig};
 use ptb_core::judge::LlmRule;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// Replies read per review before it counts as failed: the first, and two
 /// more asks (each a separate cache entry) when a reply is not a verdict.
@@ -109,14 +112,14 @@ impl Reviewer {
         findings: &[Finding],
     ) -> Result<(Vec<Finding>, LlmReport), LlmError> {
         let traces = bundle::trace_entries(log, files);
-        let run = bundle::Run { model: &self.model, benchmark, task: self.task.as_deref(), files, traces: traces.clone(), findings };
+        let run = bundle::Run { model: &self.model, benchmark, task: self.task.as_deref(), files, traces: &traces, findings };
         let b = bundle::build(&run, &bundle::Limits::default());
         let messages = vec![Message::new(Role::System, system_prompt(&self.model, benchmark)), Message::new(Role::User, b.user.clone())];
         let client = JudgeClient::new(self.endpoint.clone());
         let votes: Vec<u32> = (0..self.votes.max(1)).collect();
         let replies = ptb_core::pool::map_ordered(&votes, self.endpoint.concurrency, |v| self.ask(&client, &messages, *v));
         let replies = replies.into_iter().collect::<Result<Vec<reply::Reply>, LlmError>>()?;
-        let check = Evidence { files, traces: &traces, sent: &b };
+        let check = Evidence { files, traces: &traces, sent: &b, read: RefCell::default() };
         let reports: Vec<VoteReport> = replies
             .into_iter()
             .map(|r| VoteReport { claims: r.into_iter().map(|(k, claim)| (k, ClaimReport { verified: check.verify(&claim), claim })).collect() })
@@ -190,19 +193,26 @@ impl Reviewer {
 
 /// What a quote may be checked against: the files of the run (read from
 /// disk, within the walk's listing: no link is followed) and the traces.
+/// Each file is read and collapsed once, however many reviews cite it.
 struct Evidence<'a> {
     files: &'a [&'a walk::Entry],
     traces: &'a [&'a walk::Entry],
     sent: &'a bundle::Bundle,
+    read: RefCell<HashMap<String, Option<Rc<reply::Searchable>>>>,
 }
 
 impl Evidence<'_> {
-    fn text_of(&self, cited: &str) -> Option<String> {
-        if let Some(t) = self.sent.code.iter().find(|t| t.path == cited && !t.truncated) {
-            return Some(t.text.clone());
+    fn text_of(&self, cited: &str) -> Option<Rc<reply::Searchable>> {
+        if let Some(known) = self.read.borrow().get(cited) {
+            return known.clone();
         }
-        let path = bundle::source_path(self.files, self.traces, cited)?;
-        bundle::read_head(&path, MAX_EVIDENCE_FILE).map(|(t, _)| t)
+        let text = match self.sent.code.iter().find(|t| t.path == cited && !t.truncated) {
+            Some(t) => Some(t.text.clone()),
+            None => bundle::source_path(self.files, self.traces, cited).and_then(|p| bundle::read_head(&p, MAX_EVIDENCE_FILE)).map(|(t, _)| t),
+        };
+        let text = text.map(|t| Rc::new(reply::Searchable::new(t)));
+        self.read.borrow_mut().insert(cited.to_string(), text.clone());
+        text
     }
 
     fn verify(&self, claim: &reply::Claim) -> Vec<Verified> {
@@ -212,9 +222,7 @@ impl Evidence<'_> {
         let mut out = Vec::new();
         for c in &claim.evidence {
             let file = c.file.trim().trim_start_matches("./");
-            if let Some(text) = self.text_of(file)
-                && let Some(line) = reply::find(&text, &c.quote)
-            {
+            if let Some(line) = self.text_of(file).and_then(|t| t.find(&c.quote)) {
                 out.push(Verified { file: file.to_string(), line, quote: c.quote.clone() });
             }
         }

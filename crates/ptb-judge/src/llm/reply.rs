@@ -82,18 +82,31 @@ pub fn collapse(s: &str) -> String {
     out
 }
 
-/// Where `quote` is in `text` (whitespace-insensitively): the 1-based line
-/// of the first occurrence of the quote's first word sequence, when found.
-pub fn find(text: &str, quote: &str) -> Option<usize> {
-    let q = collapse(quote);
-    // The `…` a cut quote ends with is not in the file.
-    let q = q.trim_end_matches('…').trim_end();
-    if q.len() < MIN_QUOTE || !collapse(text).contains(q) {
-        return None;
+/// A file's text as the evidence check reads it, collapsed once however
+/// many quotes are looked for in it.
+pub struct Searchable {
+    text: String,
+    collapsed: String,
+}
+
+impl Searchable {
+    pub fn new(text: String) -> Searchable {
+        Searchable { collapsed: collapse(&text), text }
     }
-    let first = q.split(' ').next().unwrap_or(q);
-    let at = text.find(first).unwrap_or(0);
-    Some(text[..at].bytes().filter(|b| *b == b'\n').count() + 1)
+
+    /// Where `quote` is (whitespace-insensitively): the 1-based line of the
+    /// first occurrence of the quote's first word sequence, when found.
+    pub fn find(&self, quote: &str) -> Option<usize> {
+        let q = collapse(quote);
+        // The `…` a cut quote ends with is not in the file.
+        let q = q.trim_end_matches('…').trim_end();
+        if q.len() < MIN_QUOTE || !self.collapsed.contains(q) {
+            return None;
+        }
+        let first = q.split(' ').next().unwrap_or(q);
+        let at = self.text.find(first).unwrap_or(0);
+        Some(self.text[..at].bytes().filter(|b| *b == b'\n').count() + 1)
+    }
 }
 
 #[cfg(test)]
@@ -123,12 +136,12 @@ mod tests {
 
     #[test]
     fn quotes_match_across_whitespace_and_name_their_line() {
-        let text = "import x\n\nds = load_dataset(\n    \"openai/gsm8k\", split=\"test\")\n";
-        assert_eq!(find(text, "load_dataset( \"openai/gsm8k\",\n split=\"test\")"), Some(3));
-        assert_eq!(find(text, "load_dataset(\"openai/gsm8k\", split=\"train\")"), None);
+        let text = Searchable::new("import x\n\nds = load_dataset(\n    \"openai/gsm8k\", split=\"test\")\n".into());
+        assert_eq!(text.find("load_dataset( \"openai/gsm8k\",\n split=\"test\")"), Some(3));
+        assert_eq!(text.find("load_dataset(\"openai/gsm8k\", split=\"train\")"), None);
         // Too short to show anything.
-        assert_eq!(find(text, "x"), None);
+        assert_eq!(text.find("x"), None);
         // A cut quote still matches.
-        assert_eq!(find(text, "ds = load_dataset(…"), Some(3));
+        assert_eq!(text.find("ds = load_dataset(…"), Some(3));
     }
 }
