@@ -177,11 +177,9 @@ proptest! {
     }
 }
 
-/// What the cell-at-a-time fold does not expect, it leaves to `compact`:
-/// a torn journal (its whole records kept), a hand-edited lockfile.
-#[test]
-fn fold_hands_unexpected_files_to_compact() {
-    let rec = |key: &str| StageRecord {
+/// A successful record with no metrics or inputs, for the tests below.
+fn succeeded(key: &str) -> StageRecord {
+    StageRecord {
         key: key.into(),
         status: StageStatus::Success,
         path: "v1/x".into(),
@@ -190,8 +188,15 @@ fn fold_hands_unexpected_files_to_compact() {
         duration_s: 1.0,
         exit_code: Some(0),
         metrics: BTreeMap::new(),
-        inputs: [("schema".to_string(), "3".to_string())].into(),
-    };
+        inputs: BTreeMap::new(),
+    }
+}
+
+/// What the cell-at-a-time fold does not expect, it leaves to `compact`:
+/// a torn journal (its whole records kept), a hand-edited lockfile.
+#[test]
+fn fold_hands_unexpected_files_to_compact() {
+    let rec = |key: &str| StageRecord { inputs: [("schema".to_string(), "3".to_string())].into(), ..succeeded(key) };
     let c = CellRecord { model: "m".into(), benchmark: "b".into(), agent: "a".into(), seed: 1, stages: BTreeMap::new() };
     let mut l = Lockfile { experiment: "x".into(), ..Lockfile::default() };
     l.cells.insert("c1".into(), CellRecord { stages: [("agent".to_string(), rec("k0"))].into(), ..c.clone() });
@@ -222,17 +227,7 @@ fn fold_hands_unexpected_files_to_compact() {
 fn a_large_lockfile_split_inside_a_multibyte_character_reads_back() {
     // Found by an attacker: one long multi-byte metric put the middle of a
     // large lockfile inside a character, and every command panicked.
-    let rec = StageRecord {
-        key: "k".into(),
-        status: StageStatus::Success,
-        path: "v1/x".into(),
-        started: "s".into(),
-        finished: "f".into(),
-        duration_s: 1.0,
-        exit_code: Some(0),
-        metrics: [("note".to_string(), MetricValue::Text("é".repeat(200_000)))].into(),
-        inputs: BTreeMap::new(),
-    };
+    let rec = StageRecord { metrics: [("note".to_string(), MetricValue::Text("é".repeat(200_000)))].into(), ..succeeded("k") };
     let c = CellRecord { model: "m".into(), benchmark: "b".into(), agent: "a".into(), seed: 1, stages: [("eval".to_string(), rec)].into() };
     for shift in 0..4 {
         let mut l = Lockfile { experiment: "x".repeat(shift), ..Lockfile::default() };
