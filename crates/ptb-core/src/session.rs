@@ -56,9 +56,7 @@ pub struct LockfileGuard {
 
 impl LockfileGuard {
     pub fn acquire(store: &Store, lock_path: &Path) -> Result<LockfileGuard, LockError> {
-        let abs = std::path::absolute(lock_path).unwrap_or_else(|_| lock_path.to_path_buf());
-        let name = format!("lockfile-{}.lock", &crate::hash::sha256_hex(abs.to_string_lossy().as_bytes())[..16]);
-        let path = store.root().join(".locks").join(name);
+        let path = store.lockfile_guard_path(lock_path);
         let werr = |source| LockError::Write { path: path.clone(), source };
         let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(werr)?;
         file.lock().map_err(werr)?;
@@ -91,7 +89,10 @@ impl Session {
         let lock_path = loc.lockfile.clone().unwrap_or_else(|| exp.lockfile.clone());
         // Reading a large lockfile and hashing inputs are independent.
         let (lock, pins) = std::thread::scope(|s| {
-            let lock = s.spawn(|| Lockfile::load_replayed_to(&lock_path, depth));
+            let lock = s.spawn(|| match depth {
+                Depth::Keys => Lockfile::load_keys_cached(&lock_path, &store.lockfile_keys_path(&lock_path)).map(|(l, r, _)| (l, r)),
+                Depth::Full => Lockfile::load_replayed_to(&lock_path, depth),
+            });
             let cache = StatCache::load(store.stat_cache_path());
             let pins = resolve(&exp, &ContentHasher::new(&cache, reporter), images);
             let _ = cache.save();

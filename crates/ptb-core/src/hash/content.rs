@@ -52,15 +52,15 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> HashError + '_ {
 /// What the stat cache remembers about a file. Any change of size, mtime,
 /// ctime or inode invalidates the entry (ctime catches `touch -m` back-dating).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-    ino: u64,
+pub(crate) struct Stamp {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
+    pub(crate) ctime_ns: i128,
+    pub(crate) ino: u64,
 }
 
 impl Stamp {
-    fn of(md: &fs::Metadata) -> Stamp {
+    pub(crate) fn of(md: &fs::Metadata) -> Stamp {
         Stamp {
             size: md.len(),
             mtime_ns: md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,

@@ -7,6 +7,7 @@
 
 mod content;
 
+pub(crate) use content::Stamp;
 pub use content::{ContentHasher, HashError, StatCache, hash_dir, hash_file, hash_path};
 
 use sha2::{Digest, Sha256};
@@ -40,7 +41,7 @@ pub struct KeyInputs(pub BTreeMap<String, String>);
 impl KeyInputs {
     pub fn new() -> Self {
         let mut m = BTreeMap::new();
-        m.insert("schema".to_string(), KEY_SCHEMA.to_string());
+        m.insert("schema".to_string(), key_schema().to_string());
         KeyInputs(m)
     }
 
@@ -58,14 +59,26 @@ impl KeyInputs {
     /// length then the UTF-8 bytes. Length prefixes make the encoding
     /// injective (no value can forge a field boundary).
     pub fn key(&self) -> StageKey {
-        let mut h = Sha256::new();
-        h.update(b"ptb-stage-key\0");
-        for (k, v) in &self.0 {
-            put(&mut h, k.as_bytes());
-            put(&mut h, v.as_bytes());
-        }
-        StageKey(hex(&h.finalize()))
+        key_of(self.0.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
+}
+
+/// [`KeyInputs::key`] of fields given in name order, each name once
+/// (planning hashes borrowed fields without building the map).
+pub fn key_of<'s>(fields: impl Iterator<Item = (&'s str, &'s str)>) -> StageKey {
+    let mut h = Sha256::new();
+    h.update(b"ptb-stage-key\0");
+    for (k, v) in fields {
+        put(&mut h, k.as_bytes());
+        put(&mut h, v.as_bytes());
+    }
+    StageKey(hex(&h.finalize()))
+}
+
+/// [`KEY_SCHEMA`] as the field's value.
+pub fn key_schema() -> &'static str {
+    static S: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    S.get_or_init(|| KEY_SCHEMA.to_string())
 }
 
 /// Length-prefixed bytes: u64 LE length, then the bytes (both encodings use it).

@@ -7,6 +7,7 @@ mod fast;
 mod fold;
 mod format;
 mod journal;
+mod keycache;
 mod replace;
 #[cfg(test)]
 mod roundtrip_tests;
@@ -14,6 +15,7 @@ mod roundtrip_tests;
 pub use fold::fold;
 pub use format::{parse, render};
 pub use journal::{Journal, Replay, compact, frame, journal_path};
+pub use keycache::Source as KeysSource;
 
 use crate::store::MetricValue;
 use std::collections::BTreeMap;
@@ -169,6 +171,15 @@ impl Lockfile {
         let mut l = Lockfile::load_file_to(path, depth)?;
         let replay = journal::replay_file(&mut l, path)?;
         Ok((l, replay))
+    }
+
+    /// [`Lockfile::load_replayed_to`] at [`Depth::Keys`], reading the keys
+    /// from the binary cache at `cache` when it is provably of this
+    /// lockfile's content (see `lock/keycache.rs`) and writing it when not.
+    pub fn load_keys_cached(path: &Path, cache: &Path) -> Result<(Lockfile, Replay, KeysSource), LockError> {
+        let (mut l, source) = keycache::load(path, cache)?;
+        let replay = journal::replay_file(&mut l, path)?;
+        Ok((l, replay, source))
     }
 
     /// The lockfile file alone, without its journal.

@@ -108,7 +108,10 @@ proptest! {
         for s in hollow.cells.values_mut().flat_map(|c| c.stages.values_mut()) {
             (s.metrics, s.inputs, s.started, s.finished) = Default::default();
         }
-        prop_assert_eq!(format::parse_to(&text, Depth::Keys).ok(), Some(hollow));
+        let keys = format::parse_to(&text, Depth::Keys).ok();
+        prop_assert_eq!(keys.as_ref(), Some(&hollow));
+        // The binary cache of those keys gives them back exactly.
+        prop_assert_eq!(keycache::round_trip(&hollow), Some(hollow));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::hash::{KeyInputs, StageKey};
 use crate::resolve::{Pins, image_pin_name, script_pin_name};
 use crate::spec::{AgentKind, Cell, CheckpointSource, Experiment, Runner, StageKind, StageSpec};
+use std::borrow::Cow;
 
 /// Version of ptb's own evaluation harness (prompts, scorers, generation
 /// defaults, and the inference engine's numerics on every device). Hashed
@@ -85,15 +86,12 @@ pub struct StageInputs {
 /// The runner a cell's stage uses: for the agent stage the agent's runner
 /// with the stage's env underneath; for judge and eval the stage's own.
 pub fn effective_runner(exp: &Experiment, cell: &Cell, spec: &StageSpec) -> Runner {
-    runner_of(exp, cell, spec).into_owned()
+    runner_of(exp, cell.agent, spec).into_owned()
 }
 
-/// [`effective_runner`], borrowed where nothing is merged: planning a large
-/// matrix asks for every stage's runner, and cloning the judge's and eval's
-/// (command, env, sandbox) per cell was a measurable share of a no-op plan.
-fn runner_of<'a>(exp: &'a Experiment, cell: &Cell, spec: &'a StageSpec) -> std::borrow::Cow<'a, Runner> {
-    use std::borrow::Cow;
-    match (spec.kind, &exp.agent(cell).kind) {
+/// [`effective_runner`], borrowed where nothing is merged.
+fn runner_of<'a>(exp: &'a Experiment, agent: usize, spec: &'a StageSpec) -> Cow<'a, Runner> {
+    match (spec.kind, &exp.agents[agent].kind) {
         (StageKind::Agent, AgentKind::Run(r)) => Cow::Owned({
             let mut merged = r.clone();
             let mut env = spec.runner.env.clone();
@@ -115,42 +113,273 @@ fn task_template_hash() -> &'static str {
     HASH.get_or_init(|| format!("sha256:{}", crate::hash::sha256_hex(crate::task::AGENT_TASK_TEMPLATE.as_bytes())))
 }
 
-fn runner_fields(ki: &mut KeyInputs, needs: &mut Vec<String>, spec: &StageSpec, r: &Runner, pins: &Pins) {
-    ki.set("stage", spec.kind.name());
-    ki.set("executor", spec.executor.name());
-    ki.set("command", serde_json::to_string(&r.command).expect("strings serialise"));
+/// One hashed field, borrowed where it can be.
+type Field<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+fn own<'a>(name: &'static str, value: String) -> Field<'a> {
+    (Cow::Borrowed(name), Cow::Owned(value))
+}
+
+fn lend<'a>(name: &'static str, value: &'a str) -> Field<'a> {
+    (Cow::Borrowed(name), Cow::Borrowed(value))
+}
+
+/// What a stage hashes that does not depend on the cell, only on the stage
+/// (and, for the agent stage, the agent): its runner, its policy, the
+/// built-in versions. The same for every cell of a large matrix, so it is
+/// built once ([`KeyMaker`]).
+struct Part<'a> {
+    fields: Vec<Field<'a>>,
+    needs: Vec<String>,
+}
+
+fn runner_fields<'a>(f: &mut Vec<Field<'a>>, needs: &mut Vec<String>, spec: &'a StageSpec, r: &Runner, pins: &'a Pins) {
+    f.push(lend("stage", spec.kind.name()));
+    f.push(lend("executor", spec.executor.name()));
+    f.push(own("command", serde_json::to_string(&r.command).expect("strings serialise")));
     if let Some(p) = script_pin_name(r) {
-        ki.set("script", pins.hash_or_missing(&p));
+        f.push(lend("script", pins.hash_ref(&p)));
         needs.push(p);
     }
     if let Some(image) = &r.image {
         let p = image_pin_name(image);
-        ki.set("image", pins.hash_or_missing(&p));
-        ki.set("network", r.network.unwrap_or_default().name());
+        f.push(lend("image", pins.hash_ref(&p)));
+        f.push(lend("network", r.network.unwrap_or_default().name()));
         for (field, value) in r.sandbox.clone().unwrap_or_default().key_fields() {
-            ki.set(field, value);
+            f.push(own(field, value));
         }
         needs.push(p);
     }
     for (k, v) in &r.env {
-        ki.set(format!("env.{k}"), v.clone());
+        f.push((Cow::Owned(format!("env.{k}")), Cow::Owned(v.clone())));
     }
-    ki.set("budget_s", spec.budget.as_secs().to_string());
-    ki.set("grace_s", spec.grace.as_secs().to_string());
-    ki.set("resources.gpus", spec.resources.gpus.to_string());
+    f.push(own("budget_s", spec.budget.as_secs().to_string()));
+    f.push(own("grace_s", spec.grace.as_secs().to_string()));
+    f.push(own("resources.gpus", spec.resources.gpus.to_string()));
     if let Some(c) = spec.resources.cpus {
-        ki.set("resources.cpus", c.to_string());
+        f.push(own("resources.cpus", c.to_string()));
     }
     if let Some(m) = spec.resources.memory_bytes {
-        ki.set("resources.memory", m.to_string());
+        f.push(own("resources.memory", m.to_string()));
     }
 }
 
-fn cell_fields(ki: &mut KeyInputs, exp: &Experiment, cell: &Cell) {
-    ki.set("cell.model", exp.model(cell).name.clone());
-    ki.set("cell.benchmark", exp.benchmark(cell).name.clone());
-    ki.set("cell.agent", exp.agent(cell).name.clone());
-    ki.set("cell.seed", cell.seed.to_string());
+/// A model's pins as its stages hash them.
+struct ModelPins<'a> {
+    pin: String,
+    hash: &'a str,
+    instruct_pin: String,
+    instruct_hash: &'a str,
+}
+
+/// A benchmark's pin as its stages hash it.
+struct BenchPins<'a> {
+    pin: String,
+    hash: &'a str,
+}
+
+/// Computes cells' stage keys. What does not depend on the cell (each
+/// stage's runner, policy and versions; each model's and benchmark's pins)
+/// is built once and borrowed by every cell: planning 1,000 cells built
+/// ~20 owned strings into a map per stage, most of a no-op plan's time.
+pub struct KeyMaker<'a> {
+    exp: &'a Experiment,
+    versions: BuiltinVersions,
+    models: Vec<ModelPins<'a>>,
+    benches: Vec<BenchPins<'a>>,
+    /// Judge, eval, then the agent stage of each agent; built when first asked.
+    parts: Vec<std::sync::OnceLock<Part<'a>>>,
+    pins: &'a Pins,
+}
+
+/// One stage of one cell with its key, its fields borrowed from the
+/// [`KeyMaker`]; [`StageFields::to_inputs`] owns them.
+#[derive(Debug, Clone)]
+pub struct StageFields<'k> {
+    pub kind: StageKind,
+    /// Sorted by name, each name once: the order the key hashes them in.
+    fields: Vec<Field<'k>>,
+    pub key: StageKey,
+    needs: Vec<&'k str>,
+    pub upstream: Option<StageKind>,
+}
+
+impl<'k> StageFields<'k> {
+    /// The hashed inputs, owned (what the lockfile records).
+    pub fn to_inputs(&self) -> KeyInputs {
+        KeyInputs(self.fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+    /// The value hashed as `field`, if the stage hashes it.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.fields.binary_search_by(|(k, _)| k.as_ref().cmp(field)).ok().map(|i| self.fields[i].1.as_ref())
+    }
+    /// Every hashed field, by name.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+    /// Pins that must be present on this machine to run it.
+    pub fn needs(&self) -> &[&'k str] {
+        &self.needs
+    }
+    pub fn into_owned(self) -> StageInputs {
+        StageInputs {
+            kind: self.kind,
+            inputs: self.to_inputs(),
+            key: self.key,
+            needs: self.needs.iter().map(|s| s.to_string()).collect(),
+            upstream: self.upstream,
+        }
+    }
+}
+
+impl<'a> KeyMaker<'a> {
+    pub fn new(exp: &'a Experiment, pins: &'a Pins, versions: BuiltinVersions) -> KeyMaker<'a> {
+        let models = exp
+            .models
+            .iter()
+            .map(|m| {
+                let pin = format!("model/{}", m.name);
+                let instruct_pin = format!("{pin}/instruct");
+                ModelPins { hash: pins.hash_ref(&pin), instruct_hash: pins.hash_ref(&instruct_pin), pin, instruct_pin }
+            })
+            .collect();
+        let benches = exp
+            .benchmarks
+            .iter()
+            .map(|b| {
+                let pin = format!("benchmark/{}", b.name);
+                BenchPins { hash: pins.hash_ref(&pin), pin }
+            })
+            .collect();
+        let parts = (0..exp.agents.len() + 2).map(|_| std::sync::OnceLock::new()).collect();
+        KeyMaker { exp, versions, models, benches, parts, pins }
+    }
+
+    /// The cell-independent part of stage `kind` (of `agent`'s cells).
+    fn part(&self, kind: StageKind, agent: usize) -> &Part<'a> {
+        let slot = match kind {
+            StageKind::Judge => 0,
+            StageKind::Eval => 1,
+            StageKind::Agent => 2 + agent,
+        };
+        self.parts[slot].get_or_init(|| {
+            let (exp, pins, versions) = (self.exp, self.pins, self.versions);
+            let spec = exp.stages.get(kind).expect("cell_stages only lists declared stages");
+            let runner = runner_of(exp, agent, spec);
+            let mut fields = vec![(Cow::Borrowed("schema"), Cow::Borrowed(crate::hash::key_schema()))];
+            let mut needs = Vec::new();
+            runner_fields(&mut fields, &mut needs, spec, &runner, pins);
+            match kind {
+                StageKind::Agent => fields.push(lend("task_template", task_template_hash())),
+                StageKind::Judge => {
+                    if runs_builtin(&runner, "judge") {
+                        fields.push(lend("judge", versions.judge));
+                    }
+                    // Every judge stage gets the policy (PTB_JUDGE_POLICY), so it
+                    // is an input of judge stages, and only of them.
+                    let policy = spec.judge_policy();
+                    fields.extend(policy.key_fields().into_iter().map(|(k, v)| (Cow::Owned(k), Cow::Owned(v))));
+                    // The LLM reviewer: what it is asked of, how many times, and
+                    // when its answer flags. Absent without one, so a judge
+                    // stage without a reviewer keeps its key.
+                    if let Some(j) = &spec.llm_judge {
+                        fields.push(lend("llm_judge.url", &j.url));
+                        fields.push(lend("llm_judge.model", &j.model));
+                        fields.push(own("llm_judge.votes", j.votes.to_string()));
+                        fields.push(lend("policy.llm", policy.llm.name()));
+                        if runs_builtin(&runner, "judge") {
+                            fields.push(lend("llm_judge.reviewer", versions.reviewer));
+                        }
+                    }
+                }
+                StageKind::Eval => {
+                    // Only `ptb eval` is ptb's evaluation code: a script or an
+                    // image (the reference harness's) is pinned by its own hash,
+                    // and a ptb upgrade must not rerun it.
+                    if runs_builtin(&runner, "eval") {
+                        fields.push(lend("harness", versions.harness));
+                    }
+                }
+            }
+            Part { fields, needs }
+        })
+    }
+
+    /// Every stage of `cell`, in chain order, with keys.
+    pub fn cell<'k>(&'k self, cell: &Cell) -> Vec<StageFields<'k>> {
+        let exp = self.exp;
+        let (model, bench) = (exp.model(cell), exp.benchmark(cell));
+        let (mp, bp) = (&self.models[cell.model], &self.benches[cell.benchmark]);
+        let mut out: Vec<StageFields<'k>> = Vec::with_capacity(3);
+        for kind in exp.cell_stages(cell) {
+            let spec = exp.stages.get(kind).expect("cell_stages only lists declared stages");
+            let part = self.part(kind, cell.agent);
+            let mut f: Vec<Field<'k>> = Vec::with_capacity(part.fields.len() + 12);
+            f.extend(part.fields.iter().map(|(k, v)| (Cow::Borrowed(k.as_ref()), Cow::Borrowed(v.as_ref()))));
+            let mut needs: Vec<&'k str> = part.needs.iter().map(String::as_str).collect();
+            f.push(lend("cell.model", &model.name));
+            f.push(lend("cell.benchmark", &bench.name));
+            f.push(lend("cell.agent", &exp.agent(cell).name));
+            f.push(own("cell.seed", cell.seed.to_string()));
+            f.push(lend("model.base", mp.hash));
+            f.push(lend("model.arch", model.arch.map(|a| a.name()).unwrap_or_default()));
+            let agent_key = || out.iter().find(|s| s.kind == StageKind::Agent).map(|s| s.key.0.clone()).unwrap_or_default();
+            let mut upstream = None;
+            match kind {
+                StageKind::Agent => needs.push(&mp.pin),
+                StageKind::Judge => {
+                    f.push(own("upstream.agent", agent_key()));
+                    f.push(lend("benchmark.data", bp.hash));
+                    needs.push(&bp.pin);
+                    // The judge compares the final model with the instruct model
+                    // (substitution) when the spec declares one.
+                    if model.instruct.is_some() {
+                        f.push(lend("model.instruct", mp.instruct_hash));
+                        needs.push(&mp.instruct_pin);
+                    }
+                    upstream = Some(StageKind::Agent);
+                }
+                StageKind::Eval => {
+                    f.push(lend("benchmark.data", bp.hash));
+                    if let Some(j) = spec.llm_judge.as_ref().filter(|_| reads_judge(&bench.name)) {
+                        f.push(lend("llm_judge.url", &j.url));
+                        f.push(lend("llm_judge.model", &j.model));
+                    }
+                    needs.extend([bp.pin.as_str(), mp.pin.as_str()]);
+                    match &exp.agent(cell).kind {
+                        AgentKind::Run(_) => {
+                            f.push(own("upstream.agent", agent_key()));
+                            upstream = Some(StageKind::Agent);
+                        }
+                        AgentKind::Checkpoint(src) => {
+                            let (name, pin, hash) = match src {
+                                CheckpointSource::Base => ("base", &mp.pin, mp.hash),
+                                CheckpointSource::Instruct => ("instruct", &mp.instruct_pin, mp.instruct_hash),
+                            };
+                            f.push(lend("checkpoint.source", name));
+                            f.push(lend("checkpoint", hash));
+                            needs.push(pin);
+                        }
+                    }
+                }
+            }
+            needs.sort_unstable();
+            needs.dedup();
+            // Sorted by name, the last value of a name kept: what a map
+            // filled in this order holds.
+            f.sort_by(|a, b| a.0.cmp(&b.0));
+            f.dedup_by(|later, earlier| {
+                let same = later.0 == earlier.0;
+                if same {
+                    std::mem::swap(&mut later.1, &mut earlier.1);
+                }
+                same
+            });
+            let key = crate::hash::key_of(f.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
+            out.push(StageFields { kind, fields: f, key, needs, upstream });
+        }
+        out
+    }
 }
 
 /// Every stage of `cell`, in chain order, with keys.
@@ -160,95 +389,5 @@ pub fn cell_stages(exp: &Experiment, pins: &Pins, cell: &Cell) -> Vec<StageInput
 
 /// [`cell_stages`] as if ptb's built-in commands had `versions`.
 pub fn cell_stages_with(exp: &Experiment, pins: &Pins, cell: &Cell, versions: BuiltinVersions) -> Vec<StageInputs> {
-    let model = exp.model(cell);
-    let model_pin = format!("model/{}", model.name);
-    let bench_pin = format!("benchmark/{}", exp.benchmark(cell).name);
-    let mut out: Vec<StageInputs> = Vec::new();
-    for kind in exp.cell_stages(cell) {
-        let spec = exp.stages.get(kind).expect("cell_stages only lists declared stages");
-        let runner = runner_of(exp, cell, spec);
-        let mut ki = KeyInputs::new();
-        let mut needs = Vec::new();
-        cell_fields(&mut ki, exp, cell);
-        runner_fields(&mut ki, &mut needs, spec, &runner, pins);
-        ki.set("model.base", pins.hash_or_missing(&model_pin));
-        ki.set("model.arch", model.arch.map(|a| a.name()).unwrap_or_default());
-        let agent_key = out.iter().find(|s| s.kind == StageKind::Agent).map(|s| s.key.0.clone());
-        let mut upstream = None;
-        match kind {
-            StageKind::Agent => {
-                // The prompt the agent reads is part of what it was asked to do.
-                ki.set("task_template", task_template_hash());
-                needs.push(model_pin.clone());
-            }
-            StageKind::Judge => {
-                ki.set("upstream.agent", agent_key.clone().unwrap_or_default());
-                ki.set("benchmark.data", pins.hash_or_missing(&bench_pin));
-                needs.push(bench_pin.clone());
-                // The judge compares the final model with the instruct model
-                // (substitution) when the spec declares one.
-                if model.instruct.is_some() {
-                    let pin = format!("{model_pin}/instruct");
-                    ki.set("model.instruct", pins.hash_or_missing(&pin));
-                    needs.push(pin);
-                }
-                if runs_builtin(&runner, "judge") {
-                    ki.set("judge", versions.judge);
-                }
-                // Every judge stage gets the policy (PTB_JUDGE_POLICY), so it
-                // is an input of judge stages, and only of them.
-                let policy = spec.judge_policy();
-                for (k, v) in policy.key_fields() {
-                    ki.set(k, v);
-                }
-                // The LLM reviewer: what it is asked of, how many times, and
-                // when its answer flags. Absent without one, so a judge
-                // stage without a reviewer keeps its key.
-                if let Some(j) = &spec.llm_judge {
-                    ki.set("llm_judge.url", j.url.clone());
-                    ki.set("llm_judge.model", j.model.clone());
-                    ki.set("llm_judge.votes", j.votes.to_string());
-                    ki.set("policy.llm", policy.llm.name());
-                    if runs_builtin(&runner, "judge") {
-                        ki.set("llm_judge.reviewer", versions.reviewer);
-                    }
-                }
-                upstream = Some(StageKind::Agent);
-            }
-            StageKind::Eval => {
-                // Only `ptb eval` is ptb's evaluation code: a script or an
-                // image (the reference harness's) is pinned by its own hash,
-                // and a ptb upgrade must not rerun it.
-                if runs_builtin(&runner, "eval") {
-                    ki.set("harness", versions.harness);
-                }
-                ki.set("benchmark.data", pins.hash_or_missing(&bench_pin));
-                if let Some(j) = spec.llm_judge.as_ref().filter(|_| reads_judge(&exp.benchmark(cell).name)) {
-                    ki.set("llm_judge.url", j.url.clone());
-                    ki.set("llm_judge.model", j.model.clone());
-                }
-                needs.extend([bench_pin.clone(), model_pin.clone()]);
-                match &exp.agent(cell).kind {
-                    AgentKind::Run(_) => {
-                        ki.set("upstream.agent", agent_key.clone().unwrap_or_default());
-                        upstream = Some(StageKind::Agent);
-                    }
-                    AgentKind::Checkpoint(src) => {
-                        let (name, pin) = match src {
-                            CheckpointSource::Base => ("base", model_pin.clone()),
-                            CheckpointSource::Instruct => ("instruct", format!("{model_pin}/instruct")),
-                        };
-                        ki.set("checkpoint.source", name);
-                        ki.set("checkpoint", pins.hash_or_missing(&pin));
-                        needs.push(pin);
-                    }
-                }
-            }
-        }
-        needs.sort();
-        needs.dedup();
-        let key = ki.key();
-        out.push(StageInputs { kind, inputs: ki, key, needs, upstream });
-    }
-    out
+    KeyMaker::new(exp, pins, versions).cell(cell).into_iter().map(StageFields::into_owned).collect()
 }

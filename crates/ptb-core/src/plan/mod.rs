@@ -6,7 +6,9 @@ mod makespan;
 mod reason;
 mod render;
 
-pub use inputs::{BuiltinVersions, HARNESS_VERSION, JUDGE_VERSION, REVIEWER_VERSION, StageInputs, cell_stages, cell_stages_with, effective_runner};
+pub use inputs::{
+    BuiltinVersions, HARNESS_VERSION, JUDGE_VERSION, KeyMaker, REVIEWER_VERSION, StageFields, StageInputs, cell_stages, cell_stages_with, effective_runner,
+};
 pub use makespan::{StageLoad, makespan_s, plan_makespan_s};
 pub use reason::Reason;
 pub use render::{render_json, render_text, render_why};
@@ -96,8 +98,9 @@ pub fn plan(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex, 
     // (the 1,008-cell paper plan is on the path of every `ptb plan`).
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(selected.len().div_ceil(256)).max(1);
     let chunks: Vec<&[usize]> = selected.chunks(selected.len().div_ceil(threads).max(1)).collect();
+    let keys = KeyMaker::new(exp, pins, BuiltinVersions::CURRENT);
     let parts: Vec<Vec<StagePlan>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks.iter().map(|c| s.spawn(|| plan_cells(exp, pins, lock, index, opts, c))).collect();
+        let handles: Vec<_> = chunks.iter().map(|c| s.spawn(|| plan_cells(&keys, exp, pins, lock, index, opts, c))).collect();
         handles.into_iter().map(|h| h.join().expect("planning does not panic")).collect()
     });
     let mut out = Plan { experiment: exp.name.clone(), total_cells: exp.cells.len(), selected_cells: selected.len(), ..Default::default() };
@@ -107,13 +110,13 @@ pub fn plan(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex, 
     out
 }
 
-fn plan_cells(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex, opts: &PlanOptions, cells: &[usize]) -> Vec<StagePlan> {
-    let mut out: Vec<StagePlan> = Vec::new();
+fn plan_cells(keys: &KeyMaker, exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex, opts: &PlanOptions, cells: &[usize]) -> Vec<StagePlan> {
+    let mut out: Vec<StagePlan> = Vec::with_capacity(cells.len() * 3);
     for &ci in cells {
         let cell = &exp.cells[ci];
         let forced = opts.replace.iter().any(|p| cell_matches(p, &cell.id));
         let mut planned: Vec<StagePlan> = Vec::new();
-        for si in cell_stages(exp, pins, cell) {
+        for si in keys.cell(cell) {
             let spec = exp.stages.get(si.kind).expect("declared");
             let prev = lock.stage(&cell.id, si.kind.name());
             let in_store = index.entry_name(&si.key).map(|n| format!("v1/{n}"));
@@ -151,7 +154,7 @@ fn plan_cells(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex
                 }
             }
             if action == Action::Run {
-                for need in &si.needs {
+                for need in si.needs() {
                     if let Some(why) = pins.missing(need) {
                         reasons.push(Reason::MissingInput { what: why });
                         action = Action::Blocked;
@@ -185,16 +188,16 @@ fn plan_cells(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex
 
 /// Field-by-field differences against the lockfile's record. Upstream key
 /// changes are reported as such rather than as a raw hash change.
-fn diff(prev: Option<&crate::lock::StageRecord>, si: &StageInputs) -> Vec<Reason> {
+fn diff(prev: Option<&crate::lock::StageRecord>, si: &StageFields) -> Vec<Reason> {
     let Some(prev) = prev else { return vec![Reason::New] };
-    let (new, old) = (&si.inputs.0, &prev.inputs);
-    let fields: std::collections::BTreeSet<&String> = new.keys().chain(old.keys()).collect();
+    let old = &prev.inputs;
+    let fields: std::collections::BTreeSet<&str> = si.fields().map(|(k, _)| k).chain(old.keys().map(String::as_str)).collect();
     fields
         .into_iter()
-        .filter(|f| old.get(*f) != new.get(*f))
+        .filter(|f| old.get(*f).map(String::as_str) != si.get(f))
         .map(|f| match f.strip_prefix("upstream.") {
             Some(stage) => Reason::UpstreamChanged { stage: stage.to_string() },
-            None => Reason::InputChanged { field: f.clone(), old: old.get(f).cloned(), new: new.get(f).cloned() },
+            None => Reason::InputChanged { field: f.to_string(), old: old.get(f).cloned(), new: si.get(f).map(str::to_string) },
         })
         .collect()
 }

@@ -85,6 +85,13 @@ fn key_prefix(name: &str) -> Option<&str> {
 const SLUG_MAX: usize = 160;
 
 /// `tiny-a/gsm8k/echo/seed=1` + `agent` → `tiny-a-gsm8k-echo-seed1-agent`.
+/// `lockfile-<16 hex>`: the lockfile's absolute path, hashed (one store can
+/// serve several lockfiles).
+fn lockfile_slug(lock_path: &Path) -> String {
+    let abs = std::path::absolute(lock_path).unwrap_or_else(|_| lock_path.to_path_buf());
+    format!("lockfile-{}", &crate::hash::sha256_hex(abs.to_string_lossy().as_bytes())[..16])
+}
+
 pub fn slug(cell: &str, stage: &str) -> String {
     let mut s: String = cell
         .chars()
@@ -215,6 +222,18 @@ impl Store {
 
     pub fn stat_cache_path(&self) -> PathBuf {
         self.root.join(".cache").join("stat-cache.tsv")
+    }
+
+    /// The binary cache of a lockfile's keys (`lock::Lockfile::load_keys_cached`):
+    /// in the store, not beside the lockfile, which is committed.
+    pub fn lockfile_keys_path(&self, lock_path: &Path) -> PathBuf {
+        self.root.join(".cache").join(format!("{}.keys", lockfile_slug(lock_path)))
+    }
+
+    /// The file whose flock serialises the writers of a lockfile
+    /// (`session::LockfileGuard`).
+    pub fn lockfile_guard_path(&self, lock_path: &Path) -> PathBuf {
+        self.root.join(".locks").join(format!("{}.lock", lockfile_slug(lock_path)))
     }
 
     /// The LLM judge's reply cache, shared by every eval stage: replies are
