@@ -210,3 +210,27 @@ fn a_torn_or_garbage_journal_tail_is_ignored_with_a_note() {
     assert!(out.contains("ignored"), "{out}");
     assert!(!journal.exists());
 }
+
+/// More store hits than apply records in one batch (256): after the
+/// lockfile of a 270-stage apply is deleted, the next apply runs nothing
+/// and rebuilds the lockfile from the store, byte for byte, every stage in it.
+#[test]
+fn a_deleted_lockfile_of_many_stages_is_rebuilt_whole_from_the_store() {
+    let seeds: Vec<String> = (1..=90).map(|s| s.to_string()).collect();
+    let spec = format!(
+        "experiment demo\nmodel tiny-a path=\"../fixtures/demo/models/tiny-a\" arch=llama\nbenchmark arith data=\"../fixtures/demo/data/arith.jsonl\"\n\
+         agent eager {{ command \"../scripts/demo/agent.sh\" \"0.5\"; }}\nstage agent budget=\"2m\"\n\
+         stage judge budget=\"1m\" {{ command \"../scripts/demo/judge.sh\"; }}\nstage eval budget=\"1m\" {{ command \"../scripts/demo/eval.sh\"; }}\n\
+         matrix {{\n    agents eager\n    seeds {}\n}}\n",
+        seeds.join(" ")
+    );
+    let p = Project::with_spec(&spec);
+    let out = p.apply(&["-j", "2"]);
+    assert!(out.contains("270 ran (270 succeeded, 0 failed)"), "{out}");
+    let whole = p.lock_text();
+    std::fs::remove_file(p.lockfile()).unwrap();
+    let again = p.apply(&["-j", "2"]);
+    assert!(Project::ran(&again).is_empty(), "{again}");
+    assert!(again.contains("0 ran") && again.contains("270 cached"), "{again}");
+    assert_eq!(p.lock_text(), whole, "the lockfile rebuilt from the store differs");
+}

@@ -34,7 +34,9 @@ pub struct Locations {
 }
 
 pub struct Session {
-    pub exp: Experiment,
+    /// Shared (not copied) with whatever outlives a borrow of the session:
+    /// `apply`'s cell tasks. 10,080 cells are ~1 MB.
+    pub exp: std::sync::Arc<Experiment>,
     pub store: Store,
     pub pins: Pins,
     pub lock: Lockfile,
@@ -102,7 +104,7 @@ impl Session {
         let mut exp = exp;
         crate::resolve::resolve_hub(&mut exp, &lock, &store, &mut pins)?;
         let index = store.index()?;
-        Ok(Session { exp, store, pins, lock, lock_path, index, journal, depth })
+        Ok(Session { exp: std::sync::Arc::new(exp), store, pins, lock, lock_path, index, journal, depth })
     }
 
     /// Read the lockfile's records whole, if they were read to less.

@@ -6,7 +6,7 @@ mod record;
 
 use crate::{ExecError, Executor, LineSink, StageStatus};
 use ptb_core::hash::StageKey;
-use ptb_core::plan::{Action, Plan, PlanOptions, StagePlan};
+use ptb_core::plan::{Action, PlanOptions, Planner, StagePlan};
 use ptb_core::progress::Reporter;
 use ptb_core::session::{Session, refresh_header};
 use ptb_core::spec::{ExecutorKind, StageKind};
@@ -107,12 +107,75 @@ impl Executors {
     }
 }
 
+/// What a first pass over the plan found, keeping nothing per stage: a
+/// plan of 10,080 cells held ~1 KiB a cell for the whole apply (and every
+/// fork of a local stage copied its page tables), so apply plans each cell
+/// again when its turn comes ([`Planner::cell`] is pure: the same stages).
+#[derive(Debug, Default)]
+struct Survey {
+    /// Cells with a stage to run, in plan order.
+    to_run: Vec<u32>,
+    stages_to_run: usize,
+    cached: usize,
+    blocked: usize,
+    /// `--locked`: how many stages would change, and the first few, said.
+    changing: usize,
+    changes: Vec<String>,
+}
+
+/// Store hits the lockfile does not know yet are recorded in batches of
+/// this many (through the journal), so a store of 30,000 entries behind a
+/// deleted lockfile is not read into memory at once.
+const HIT_BATCH: usize = 256;
+
+/// The first pass: counts, the cells to run, and (unless `--locked`, which
+/// must change nothing) the store hits recorded.
+fn survey(session: &Session, planner: &Planner, writer: Option<&LockWriter>) -> Result<Survey, ApplyError> {
+    let mut sv = Survey::default();
+    let mut hits = Vec::new();
+    for ci in planner.selected() {
+        let stages = planner.cell(ci);
+        for s in &stages {
+            match s.action {
+                Action::Run => sv.stages_to_run += 1,
+                Action::Cached => sv.cached += 1,
+                Action::Blocked => sv.blocked += 1,
+            }
+            if let Some(r) = s.reasons.first() {
+                sv.changing += 1;
+                if sv.changes.len() < 20 {
+                    sv.changes.push(format!("  {} {}: {r}", s.cell, s.stage.name()));
+                }
+            }
+            // Reuse from the store that the lockfile does not know yet.
+            if let Some(w) = writer
+                && s.action == Action::Cached
+                && !s.reasons.is_empty()
+                && let Some(name) = session.index.entry_name(&s.key)
+            {
+                let meta = session.store.read_meta(name)?;
+                hits.push((s.cell_index, s.stage, record::from_meta(&meta, session.store.relative(name))));
+                if hits.len() >= HIT_BATCH {
+                    w.append(&session.exp, &hits)?;
+                    hits.clear();
+                }
+            }
+        }
+        if stages.iter().any(|s| s.action == Action::Run) {
+            sv.to_run.push(u32::try_from(ci).expect("fewer than 2^32 cells"));
+        }
+    }
+    if let Some(w) = writer {
+        w.append(&session.exp, &hits)?;
+    }
+    Ok(sv)
+}
+
 /// `--locked`: the lockfile must already say everything this plan would.
-fn check_locked(session: &Session, plan: &Plan) -> Result<(), ApplyError> {
-    let changing: Vec<&StagePlan> = plan.stages.iter().filter(|s| !s.reasons.is_empty()).collect();
+fn check_locked(session: &Session, sv: &Survey) -> Result<(), ApplyError> {
     let mut header = session.lock.clone();
     refresh_header(&mut header, &session.exp, &session.pins);
-    let mut details: Vec<String> = changing.iter().take(20).map(|s| format!("  {} {}: {}", s.cell, s.stage.name(), s.reasons[0])).collect();
+    let mut details = sv.changes.clone();
     for (k, v) in &header.pins {
         if session.lock.pins.get(k) != Some(v) {
             details.push(format!("  pin {k}: {} → {v}", session.lock.pins.get(k).map(String::as_str).unwrap_or("(none)")));
@@ -138,36 +201,27 @@ fn check_locked(session: &Session, plan: &Plan) -> Result<(), ApplyError> {
             (Some(_), n) => format!("  {n} cell(s) no longer in the spec would be dropped from the lockfile"),
         });
     }
-    if changing.is_empty() && session.journal.records == 0 && on_disk.as_deref() == Some(would.as_bytes()) {
+    if sv.changing == 0 && session.journal.records == 0 && on_disk.as_deref() == Some(would.as_bytes()) {
         return Ok(());
     }
-    Err(ApplyError::Locked { path: session.lock_path.clone(), count: changing.len(), details: details.join("\n") })
+    Err(ApplyError::Locked { path: session.lock_path.clone(), count: sv.changing, details: details.join("\n") })
 }
 
 pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors, reporter: Arc<dyn Reporter>) -> Result<ApplySummary, ApplyError> {
-    let plan = session.plan(&opts.plan);
+    let planner = Planner::new(&session.exp, &session.pins, &session.lock, &session.index, &opts.plan);
     if opts.locked {
-        check_locked(session, &plan)?;
+        check_locked(session, &survey(session, &planner, None)?)?;
     }
     session.store.clean_stale()?;
     let writer = Arc::new(LockWriter::new(&session.store, &session.lock_path, &session.pins));
     let mut summary = ApplySummary::default();
+    let sv = survey(session, &planner, Some(&writer))?;
+    // The first write: the store hits, and a journal left by a killed apply.
+    summary.lockfile_written |= writer.update(&session.exp, &[])?;
+    summary.cached = sv.cached;
+    summary.blocked = sv.blocked;
 
-    // Record reuse from the store that the lockfile does not know yet. This
-    // first write also folds in a journal left by a killed apply.
-    let hits: Vec<&StagePlan> = plan.stages.iter().filter(|s| s.action == Action::Cached && !s.reasons.is_empty()).collect();
-    let mut recs = Vec::new();
-    for s in &hits {
-        if let Some(name) = session.index.entry_name(&s.key) {
-            let meta = session.store.read_meta(name)?;
-            recs.push((s.cell_index, s.stage, record::from_meta(&meta, session.store.relative(name))));
-        }
-    }
-    summary.lockfile_written |= writer.update(&session.exp, &recs)?;
-    summary.cached = plan.count(Action::Cached);
-    summary.blocked = plan.count(Action::Blocked);
-
-    let result = run_all(session, plan, opts, executors, &writer, &reporter).await;
+    let result = run_all(session, &planner, sv, opts, executors, &writer, &reporter).await;
     // Whatever happened, fold this run's journal into the lockfile.
     let compacted = writer.update(&session.exp, &[]);
     let ran = result?;
@@ -185,33 +239,19 @@ pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors
 
 async fn run_all(
     session: &Session,
-    plan: Plan,
+    planner: &Planner<'_>,
+    sv: Survey,
     opts: &ApplyOptions,
     executors: &Executors,
     writer: &Arc<LockWriter>,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<ApplySummary, ApplyError> {
     let mut summary = ApplySummary::default();
-    let running: std::collections::BTreeSet<usize> = plan.stages.iter().filter(|s| s.action == Action::Run).map(|s| s.cell_index).collect();
-    // Upstream outputs already in the store (cached upstream stages), by cell.
-    let mut cached_outs: BTreeMap<usize, BTreeMap<StageKind, PathBuf>> = BTreeMap::new();
-    for s in plan.stages.iter().filter(|s| s.action == Action::Cached && running.contains(&s.cell_index)) {
-        if let Some(name) = session.index.entry_name(&s.key) {
-            cached_outs.entry(s.cell_index).or_default().insert(s.stage, session.store.entry_dir(name).join("out"));
-        }
-    }
-    // The stages to run, moved (not copied) out of the plan, by cell.
-    let mut cells: BTreeMap<usize, Vec<StagePlan>> = BTreeMap::new();
-    let mut to_run = 0;
-    for s in plan.stages.into_iter().filter(|s| s.action == Action::Run) {
-        to_run += 1;
-        cells.entry(s.cell_index).or_default().push(s);
-    }
-    reporter.apply_started(to_run);
+    reporter.apply_started(sv.stages_to_run);
     let ctx = Arc::new(RunCtx {
         session_store: session.store.clone(),
-        // One copy of the experiment, shared by every cell's task.
-        exp: Arc::new(session.exp.clone()),
+        // The session's experiment, shared by every cell's task.
+        exp: session.exp.clone(),
         pins: Arc::new(session.pins.clone()),
         writer: writer.clone(),
         executors: executors.clone(),
@@ -237,7 +277,7 @@ async fn run_all(
     // An error stops the apply once every cell has been started, as it did
     // when all were joined at the end.
     let mut first_err = None;
-    for (ci, stages) in cells {
+    for ci in sv.to_run {
         // A cell holds one job slot for its whole chain, and cells take
         // slots in plan order: each finishes (agent → judge → eval) before
         // a later one starts, so complete results arrive from the start of
@@ -251,8 +291,17 @@ async fn run_all(
                 first_err.get_or_insert(e);
             }
         }
+        // The cell planned again, now that it runs (see `Survey`).
+        let ci = ci as usize;
+        let planned = planner.cell(ci);
+        // Upstream outputs already in the store (cached upstream stages).
+        let outs: BTreeMap<StageKind, PathBuf> = planned
+            .iter()
+            .filter(|s| s.action == Action::Cached)
+            .filter_map(|s| Some((s.stage, session.store.entry_dir(session.index.entry_name(&s.key)?).join("out"))))
+            .collect();
+        let stages: Vec<StagePlan> = planned.into_iter().filter(|s| s.action == Action::Run).collect();
         let ctx = ctx.clone();
-        let outs = cached_outs.remove(&ci).unwrap_or_default();
         tasks.spawn(async move {
             let _permit = permit;
             run_cell(&ctx, ci, stages, outs).await

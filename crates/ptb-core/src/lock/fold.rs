@@ -36,21 +36,45 @@ pub fn fold(lock_path: &Path, header: impl Fn(&mut Lockfile), keep: impl Fn(&str
     })
 }
 
-/// Where a frame's payload is in the journal file.
-#[derive(Debug, Clone, Copy)]
+/// Where a frame's payload is in the journal file (`len` 0: none).
+#[derive(Debug, Clone, Copy, Default)]
 struct At {
     offset: u64,
-    len: usize,
+    len: u32,
 }
 
-/// A cell's records in the journal.
+/// The stages a cell's latest frames are kept in slots for; any other
+/// name (the journal is ptb's, but a lockfile may name others) in `other`.
+const SLOTS: [&str; 3] = ["agent", "judge", "eval"];
+
+/// A cell's records in the journal. Kept for every cell the journal has
+/// (all of them, after a first apply), so it is small: fixed slots rather
+/// than a list of owned stage names (~250 bytes a cell less).
 #[derive(Debug)]
 struct Journaled {
     /// Its first frame: a cell the lockfile lacks takes its model,
     /// benchmark, agent and seed from there (as [`journal`] replays it).
     first: At,
-    /// The latest frame of each stage.
-    stages: Vec<(String, At)>,
+    /// The latest frame of each stage in [`SLOTS`].
+    slots: [At; 3],
+    /// The latest frame of any other stage.
+    other: Vec<(String, At)>,
+}
+
+impl Journaled {
+    fn set(&mut self, stage: String, at: At) {
+        match SLOTS.iter().position(|s| *s == stage) {
+            Some(i) => self.slots[i] = at,
+            None => match self.other.iter_mut().find(|(s, _)| *s == stage) {
+                Some((_, latest)) => *latest = at,
+                None => self.other.push((stage, at)),
+            },
+        }
+    }
+
+    fn frames(&self) -> impl Iterator<Item = At> + '_ {
+        self.slots.iter().copied().filter(|a| a.len > 0).chain(self.other.iter().map(|(_, a)| *a))
+    }
 }
 
 enum Index {
@@ -104,7 +128,7 @@ fn index_journal(lock_path: &Path) -> Result<Index, LockError> {
             return Ok(Index::Damaged);
         };
         let at = pos + (n + n2) as u64;
-        if len > size.saturating_sub(at) {
+        if len > size.saturating_sub(at) || len == 0 || len > u32::MAX as u64 {
             return Ok(Index::Damaged);
         }
         payload.resize(len as usize, 0);
@@ -114,12 +138,8 @@ fn index_journal(lock_path: &Path) -> Result<Index, LockError> {
         }
         let Some((id, cell)) = parse_payload(&payload) else { return Ok(Index::Damaged) };
         let stage = cell.stages.into_keys().next().expect("a frame holds one stage");
-        let at = At { offset: at, len: len as usize };
-        let j = cells.entry(id).or_insert_with(|| Journaled { first: at, stages: Vec::new() });
-        match j.stages.iter_mut().find(|(s, _)| *s == stage) {
-            Some((_, latest)) => *latest = at,
-            None => j.stages.push((stage, at)),
-        }
+        let at = At { offset: at, len: len as u32 };
+        cells.entry(id).or_insert_with(|| Journaled { first: at, slots: [At::default(); 3], other: Vec::new() }).set(stage, at);
         records += 1;
         pos = at.offset + len;
     }
@@ -127,7 +147,7 @@ fn index_journal(lock_path: &Path) -> Result<Index, LockError> {
 }
 
 fn frame_at(file: &File, at: At, buf: &mut Vec<u8>) -> Option<(String, CellRecord)> {
-    buf.resize(at.len, 0);
+    buf.resize(at.len as usize, 0);
     file.read_exact_at(buf, at.offset).ok()?;
     parse_payload(buf)
 }
@@ -138,8 +158,8 @@ fn apply(file: &File, j: &Journaled, cell: Option<CellRecord>, buf: &mut Vec<u8>
         Some(c) => c,
         None => CellRecord { stages: BTreeMap::new(), ..frame_at(file, j.first, buf)?.1 },
     };
-    for (_, at) in &j.stages {
-        cell.stages.extend(frame_at(file, *at, buf)?.1.stages);
+    for at in j.frames() {
+        cell.stages.extend(frame_at(file, at, buf)?.1.stages);
     }
     Some(cell)
 }

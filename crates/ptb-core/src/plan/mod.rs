@@ -92,15 +92,26 @@ pub struct PlanOptions {
 
 /// Decide, for every stage of every selected cell, whether it runs and why.
 pub fn plan(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex, opts: &PlanOptions) -> Plan {
-    let selected: Vec<usize> =
-        (0..exp.cells.len()).filter(|&i| opts.cells.is_empty() || opts.cells.iter().any(|p| cell_matches(p, &exp.cells[i].id))).collect();
+    let planner = Planner::new(exp, pins, lock, index, opts);
+    let selected: Vec<usize> = planner.selected().collect();
     // Cells are independent, so a large matrix is planned on all cores
     // (the 1,008-cell paper plan is on the path of every `ptb plan`).
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(selected.len().div_ceil(256)).max(1);
     let chunks: Vec<&[usize]> = selected.chunks(selected.len().div_ceil(threads).max(1)).collect();
-    let keys = KeyMaker::new(exp, pins, BuiltinVersions::CURRENT);
     let parts: Vec<Vec<StagePlan>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks.iter().map(|c| s.spawn(|| plan_cells(&keys, exp, pins, lock, index, opts, c))).collect();
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|c| {
+                let planner = &planner;
+                s.spawn(move || {
+                    let mut out = Vec::with_capacity(c.len() * 3);
+                    for &ci in *c {
+                        out.extend(planner.cell(ci));
+                    }
+                    out
+                })
+            })
+            .collect();
         handles.into_iter().map(|h| h.join().expect("planning does not panic")).collect()
     });
     let mut out = Plan { experiment: exp.name.clone(), total_cells: exp.cells.len(), selected_cells: selected.len(), ..Default::default() };
@@ -110,9 +121,33 @@ pub fn plan(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex, 
     out
 }
 
-fn plan_cells(keys: &KeyMaker, exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex, opts: &PlanOptions, cells: &[usize]) -> Vec<StagePlan> {
-    let mut out: Vec<StagePlan> = Vec::with_capacity(cells.len() * 3);
-    for &ci in cells {
+/// Plans one cell at a time: what [`plan`] does for all of them, for a
+/// caller that must not hold every stage's plan at once (`apply` of a large
+/// matrix plans each cell again when its turn comes). Pure, like [`plan`]:
+/// the same cell gives the same stages.
+pub struct Planner<'a> {
+    exp: &'a Experiment,
+    pins: &'a Pins,
+    lock: &'a Lockfile,
+    index: &'a StoreIndex,
+    opts: &'a PlanOptions,
+    keys: KeyMaker<'a>,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(exp: &'a Experiment, pins: &'a Pins, lock: &'a Lockfile, index: &'a StoreIndex, opts: &'a PlanOptions) -> Planner<'a> {
+        Planner { exp, pins, lock, index, opts, keys: KeyMaker::new(exp, pins, BuiltinVersions::CURRENT) }
+    }
+
+    /// The indices (into `Experiment::cells`) of the cells the options select.
+    pub fn selected(&self) -> impl Iterator<Item = usize> + '_ {
+        let (exp, opts) = (self.exp, self.opts);
+        (0..exp.cells.len()).filter(move |&i| opts.cells.is_empty() || opts.cells.iter().any(|p| cell_matches(p, &exp.cells[i].id)))
+    }
+
+    /// Every stage of cell `ci`, in chain order.
+    pub fn cell(&self, ci: usize) -> Vec<StagePlan> {
+        let Planner { exp, pins, lock, index, opts, keys } = self;
         let cell = &exp.cells[ci];
         let forced = opts.replace.iter().any(|p| cell_matches(p, &cell.id));
         let mut planned: Vec<StagePlan> = Vec::new();
@@ -181,9 +216,8 @@ fn plan_cells(keys: &KeyMaker, exp: &Experiment, pins: &Pins, lock: &Lockfile, i
                 gpu_seconds: spec.budget.as_secs() * spec.resources.gpus as u64,
             });
         }
-        out.extend(planned);
+        planned
     }
-    out
 }
 
 /// Field-by-field differences against the lockfile's record. Upstream key

@@ -89,18 +89,27 @@ impl LockWriter {
         LockWriter { path: path.to_path_buf(), store: store.clone(), pins: pins.clone(), journal: std::sync::Mutex::new(Journal::new(path)) }
     }
 
+    /// Append `records` (by cell index) to the journal, with one fsync for
+    /// all of them; the next [`LockWriter::update`] folds them in.
+    pub fn append(&self, exp: &Experiment, records: &[(usize, StageKind, StageRecord)]) -> Result<(), LockError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut journal = self.journal.lock().unwrap();
+        let _guard = LockfileGuard::acquire(&self.store, &self.path)?;
+        let frames: Vec<u8> = records.iter().flat_map(|(ci, stage, rec)| cell_frame(exp, &exp.cells[*ci], *stage, rec)).collect();
+        journal.append(&frames)
+    }
+
     /// Rewrite the lockfile with `records` (by cell index) added, the
     /// journal folded in, the header refreshed from the spec and the cells
     /// it no longer has dropped. Returns whether the file changed.
     pub fn update(&self, exp: &Experiment, records: &[(usize, StageKind, StageRecord)]) -> Result<bool, LockError> {
-        let mut journal = self.journal.lock().unwrap();
+        // Through the journal, so that the lockfile is rewritten by the
+        // same cell-at-a-time fold.
+        self.append(exp, records)?;
+        let _journal = self.journal.lock().unwrap();
         let _guard = LockfileGuard::acquire(&self.store, &self.path)?;
-        if !records.is_empty() {
-            // Through the journal, so that the lockfile is rewritten by
-            // the same cell-at-a-time fold; one fsync for all of them.
-            let frames: Vec<u8> = records.iter().flat_map(|(ci, stage, rec)| cell_frame(exp, &exp.cells[*ci], *stage, rec)).collect();
-            journal.append(&frames)?;
-        }
         let ids: std::collections::HashSet<&str> = exp.cells.iter().map(|c| c.id.as_str()).collect();
         let (written, _) = ptb_core::lock::fold(&self.path, |l| refresh_header(l, exp, &self.pins), |id| ids.contains(id))?;
         Ok(written)
