@@ -329,3 +329,25 @@ fn benchmark_data_listed_in_its_sums_but_not_fetched_blocks_its_stages() {
     let out = p.stdout(&["plan", "experiments/demo.kdl"]);
     assert!(!out.contains("Blocked"), "{out}");
 }
+
+/// `ptb plan` reads the lockfile's keys from a binary cache in the store;
+/// a hand edit of the lockfile, even one that keeps its size (one hex
+/// character of a key), is planned from the new text at once.
+#[test]
+fn a_hand_edited_lockfile_is_planned_from_its_new_text() {
+    let p = Project::demo();
+    let cell = "tiny-a/arith/eager/seed=1";
+    p.apply(&["--cell", cell]);
+    for _ in 0..2 {
+        // The first reads the text and writes the cache; the second reads the cache.
+        let plan = p.ok(&["plan", "experiments/demo.kdl", "--cell", cell, "--json"]);
+        assert!(plan.lines().count() == 3 && !plan.contains("store_hit") && !plan.contains("\"run\""), "{plan}");
+    }
+    let text = p.lock_text();
+    let key_at = text.find("stage \"eval\" key=\"").unwrap() + "stage \"eval\" key=\"".len();
+    let mut edited = text.clone().into_bytes();
+    edited[key_at] = if edited[key_at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(p.lockfile(), &edited).unwrap();
+    let plan = p.ok(&["plan", "experiments/demo.kdl", "--cell", cell, "--json"]);
+    assert!(plan.lines().any(|l| l.contains("\"stage\":\"eval\"") && l.contains("store_hit")), "the edited key was not seen:\n{plan}");
+}

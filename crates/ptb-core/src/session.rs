@@ -89,21 +89,24 @@ impl Session {
         let store_path = loc.store.clone().unwrap_or_else(|| exp.store.clone());
         let store = Store::open(&store_path)?;
         let lock_path = loc.lockfile.clone().unwrap_or_else(|| exp.lockfile.clone());
-        // Reading a large lockfile and hashing inputs are independent.
-        let (lock, pins) = std::thread::scope(|s| {
-            let lock = s.spawn(|| match depth {
-                Depth::Keys => Lockfile::load_keys_cached(&lock_path, &store.lockfile_keys_path(&lock_path)).map(|(l, r, _)| (l, r)),
-                Depth::Full => Lockfile::load_replayed_to(&lock_path, depth),
-            });
+        // Listing the store, reading the lockfile and hashing inputs are
+        // independent: the listing (thousands of entries) on a thread of
+        // its own, the rest here (a keys-only read is a few ms; a whole
+        // read parses on all cores by itself).
+        let (lock, pins, index) = std::thread::scope(|s| {
+            let index = s.spawn(|| store.index());
             let cache = StatCache::load(store.stat_cache_path());
             let pins = resolve(&exp, &ContentHasher::new(&cache, reporter), images);
             let _ = cache.save();
-            (lock.join().expect("lockfile reader does not panic"), pins)
+            let lock = match depth {
+                Depth::Keys => Lockfile::load_keys_cached(&lock_path, &store.lockfile_keys_path(&lock_path)).map(|(l, r, _)| (l, r)),
+                Depth::Full => Lockfile::load_replayed_to(&lock_path, depth),
+            };
+            (lock, pins, index.join().expect("listing the store does not panic"))
         });
-        let ((lock, journal), mut pins) = (lock?, pins?);
+        let ((lock, journal), mut pins, index) = (lock?, pins?, index?);
         let mut exp = exp;
         crate::resolve::resolve_hub(&mut exp, &lock, &store, &mut pins)?;
-        let index = store.index()?;
         Ok(Session { exp: std::sync::Arc::new(exp), store, pins, lock, lock_path, index, journal, depth })
     }
 

@@ -160,7 +160,7 @@ const PARALLEL_FROM_BYTES: u64 = 4 << 20;
 
 /// The cores this process may use, asked once: `available_parallelism`
 /// reads cgroup files on every call, and `apply` hashes an output per stage.
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }

@@ -7,8 +7,8 @@
 
 mod content;
 
-pub(crate) use content::Stamp;
 pub use content::{ContentHasher, HashError, StatCache, hash_dir, hash_file, hash_path};
+pub(crate) use content::{Stamp, cores};
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

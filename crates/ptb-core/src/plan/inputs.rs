@@ -114,7 +114,7 @@ fn task_template_hash() -> &'static str {
 }
 
 /// One hashed field, borrowed where it can be.
-type Field<'a> = (Cow<'a, str>, Cow<'a, str>);
+pub type Field<'a> = (Cow<'a, str>, Cow<'a, str>);
 
 fn own<'a>(name: &'static str, value: String) -> Field<'a> {
     (Cow::Borrowed(name), Cow::Owned(value))
@@ -307,79 +307,112 @@ impl<'a> KeyMaker<'a> {
 
     /// Every stage of `cell`, in chain order, with keys.
     pub fn cell<'k>(&'k self, cell: &Cell) -> Vec<StageFields<'k>> {
-        let exp = self.exp;
-        let (model, bench) = (exp.model(cell), exp.benchmark(cell));
-        let (mp, bp) = (&self.models[cell.model], &self.benches[cell.benchmark]);
         let mut out: Vec<StageFields<'k>> = Vec::with_capacity(3);
-        for kind in exp.cell_stages(cell) {
-            let spec = exp.stages.get(kind).expect("cell_stages only lists declared stages");
-            let part = self.part(kind, cell.agent);
-            let mut f: Vec<Field<'k>> = Vec::with_capacity(part.fields.len() + 12);
-            f.extend(part.fields.iter().map(|(k, v)| (Cow::Borrowed(k.as_ref()), Cow::Borrowed(v.as_ref()))));
-            let mut needs: Vec<&'k str> = part.needs.iter().map(String::as_str).collect();
-            f.push(lend("cell.model", &model.name));
-            f.push(lend("cell.benchmark", &bench.name));
-            f.push(lend("cell.agent", &exp.agent(cell).name));
-            f.push(own("cell.seed", cell.seed.to_string()));
-            f.push(lend("model.base", mp.hash));
-            f.push(lend("model.arch", model.arch.map(|a| a.name()).unwrap_or_default()));
-            let agent_key = || out.iter().find(|s| s.kind == StageKind::Agent).map(|s| s.key.0.clone()).unwrap_or_default();
-            let mut upstream = None;
-            match kind {
-                StageKind::Agent => needs.push(&mp.pin),
-                StageKind::Judge => {
-                    f.push(own("upstream.agent", agent_key()));
-                    f.push(lend("benchmark.data", bp.hash));
-                    needs.push(&bp.pin);
-                    // The judge compares the final model with the instruct model
-                    // (substitution) when the spec declares one.
-                    if model.instruct.is_some() {
-                        f.push(lend("model.instruct", mp.instruct_hash));
-                        needs.push(&mp.instruct_pin);
-                    }
-                    upstream = Some(StageKind::Agent);
-                }
-                StageKind::Eval => {
-                    f.push(lend("benchmark.data", bp.hash));
-                    if let Some(j) = spec.llm_judge.as_ref().filter(|_| reads_judge(&bench.name)) {
-                        f.push(lend("llm_judge.url", &j.url));
-                        f.push(lend("llm_judge.model", &j.model));
-                    }
-                    needs.extend([bp.pin.as_str(), mp.pin.as_str()]);
-                    match &exp.agent(cell).kind {
-                        AgentKind::Run(_) => {
-                            f.push(own("upstream.agent", agent_key()));
-                            upstream = Some(StageKind::Agent);
-                        }
-                        AgentKind::Checkpoint(src) => {
-                            let (name, pin, hash) = match src {
-                                CheckpointSource::Base => ("base", &mp.pin, mp.hash),
-                                CheckpointSource::Instruct => ("instruct", &mp.instruct_pin, mp.instruct_hash),
-                            };
-                            f.push(lend("checkpoint.source", name));
-                            f.push(lend("checkpoint", hash));
-                            needs.push(pin);
-                        }
-                    }
-                }
-            }
+        for kind in self.exp.cell_stages(cell) {
+            let agent_key = out.iter().find(|s| s.kind == StageKind::Agent).map(|s| s.key.0.as_str()).unwrap_or_default();
+            let (mut fields, mut needs) = (Vec::new(), Vec::new());
+            let upstream = self.stage(cell, kind, agent_key, &mut fields, Some(&mut needs));
             needs.sort_unstable();
             needs.dedup();
-            // Sorted by name, the last value of a name kept: what a map
-            // filled in this order holds.
-            f.sort_by(|a, b| a.0.cmp(&b.0));
-            f.dedup_by(|later, earlier| {
-                let same = later.0 == earlier.0;
-                if same {
-                    std::mem::swap(&mut later.1, &mut earlier.1);
-                }
-                same
-            });
-            let key = crate::hash::key_of(f.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
-            out.push(StageFields { kind, fields: f, key, needs, upstream });
+            let key = canonical_key(&mut fields);
+            out.push(StageFields { kind, fields, key, needs, upstream });
         }
         out
     }
+
+    /// [`KeyMaker::cell`]'s kinds, keys and upstreams only, the fields
+    /// built in `scratch` and dropped: what a plan compares with the
+    /// lockfile, without an allocation of ~30 fields a stage.
+    pub fn cell_keys<'k>(&'k self, cell: &Cell, scratch: &mut Vec<Field<'k>>) -> Vec<(StageKind, StageKey, Option<StageKind>)> {
+        let mut out: Vec<(StageKind, StageKey, Option<StageKind>)> = Vec::with_capacity(3);
+        for kind in self.exp.cell_stages(cell) {
+            let agent_key = out.iter().find(|s| s.0 == StageKind::Agent).map(|s| s.1.0.as_str()).unwrap_or_default();
+            scratch.clear();
+            let upstream = self.stage(cell, kind, agent_key, scratch, None);
+            out.push((kind, canonical_key(scratch), upstream));
+        }
+        out
+    }
+
+    /// Stage `kind` of `cell`'s fields into `f` (unsorted) and, if asked,
+    /// the pins it needs into `needs`; returns its upstream stage.
+    fn stage<'k>(&'k self, cell: &Cell, kind: StageKind, agent_key: &str, f: &mut Vec<Field<'k>>, mut needs: Option<&mut Vec<&'k str>>) -> Option<StageKind> {
+        let exp = self.exp;
+        let (model, bench) = (exp.model(cell), exp.benchmark(cell));
+        let (mp, bp) = (&self.models[cell.model], &self.benches[cell.benchmark]);
+        let spec = exp.stages.get(kind).expect("cell_stages only lists declared stages");
+        let part = self.part(kind, cell.agent);
+        let mut need = |pin: &'k str| {
+            if let Some(n) = needs.as_deref_mut() {
+                n.push(pin);
+            }
+        };
+        f.extend(part.fields.iter().map(|(k, v)| (Cow::Borrowed(k.as_ref()), Cow::Borrowed(v.as_ref()))));
+        part.needs.iter().for_each(|p| need(p));
+        f.push(lend("cell.model", &model.name));
+        f.push(lend("cell.benchmark", &bench.name));
+        f.push(lend("cell.agent", &exp.agent(cell).name));
+        f.push(own("cell.seed", cell.seed.to_string()));
+        f.push(lend("model.base", mp.hash));
+        f.push(lend("model.arch", model.arch.map(|a| a.name()).unwrap_or_default()));
+        match kind {
+            StageKind::Agent => {
+                need(&mp.pin);
+                None
+            }
+            StageKind::Judge => {
+                f.push(own("upstream.agent", agent_key.to_string()));
+                f.push(lend("benchmark.data", bp.hash));
+                need(&bp.pin);
+                // The judge compares the final model with the instruct model
+                // (substitution) when the spec declares one.
+                if model.instruct.is_some() {
+                    f.push(lend("model.instruct", mp.instruct_hash));
+                    need(&mp.instruct_pin);
+                }
+                Some(StageKind::Agent)
+            }
+            StageKind::Eval => {
+                f.push(lend("benchmark.data", bp.hash));
+                if let Some(j) = spec.llm_judge.as_ref().filter(|_| reads_judge(&bench.name)) {
+                    f.push(lend("llm_judge.url", &j.url));
+                    f.push(lend("llm_judge.model", &j.model));
+                }
+                need(&bp.pin);
+                need(&mp.pin);
+                match &exp.agent(cell).kind {
+                    AgentKind::Run(_) => {
+                        f.push(own("upstream.agent", agent_key.to_string()));
+                        Some(StageKind::Agent)
+                    }
+                    AgentKind::Checkpoint(src) => {
+                        let (name, pin, hash) = match src {
+                            CheckpointSource::Base => ("base", &mp.pin, mp.hash),
+                            CheckpointSource::Instruct => ("instruct", &mp.instruct_pin, mp.instruct_hash),
+                        };
+                        f.push(lend("checkpoint.source", name));
+                        f.push(lend("checkpoint", hash));
+                        need(pin);
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sort `f` by name, keeping the last value of a name (what a map filled
+/// in this order holds), and hash it.
+fn canonical_key(f: &mut Vec<Field<'_>>) -> StageKey {
+    f.sort_by(|a, b| a.0.cmp(&b.0));
+    f.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            std::mem::swap(&mut later.1, &mut earlier.1);
+        }
+        same
+    });
+    crate::hash::key_of(f.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
 }
 
 /// Every stage of `cell`, in chain order, with keys.

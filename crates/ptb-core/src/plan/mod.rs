@@ -96,7 +96,7 @@ pub fn plan(exp: &Experiment, pins: &Pins, lock: &Lockfile, index: &StoreIndex, 
     let selected: Vec<usize> = planner.selected().collect();
     // Cells are independent, so a large matrix is planned on all cores
     // (the 1,008-cell paper plan is on the path of every `ptb plan`).
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(selected.len().div_ceil(256)).max(1);
+    let threads = crate::hash::cores().min(selected.len().div_ceil(256)).max(1);
     let chunks: Vec<&[usize]> = selected.chunks(selected.len().div_ceil(threads).max(1)).collect();
     let parts: Vec<Vec<StagePlan>> = std::thread::scope(|s| {
         let handles: Vec<_> = chunks
@@ -150,8 +150,16 @@ impl<'a> Planner<'a> {
         let Planner { exp, pins, lock, index, opts, keys } = self;
         let cell = &exp.cells[ci];
         let forced = opts.replace.iter().any(|p| cell_matches(p, &cell.id));
-        let mut planned: Vec<StagePlan> = Vec::new();
-        for si in keys.cell(cell) {
+        let mut planned: Vec<StagePlan> = Vec::with_capacity(3);
+        // Keys alone first: a stage's fields (for its reasons) and needs
+        // (for what blocks it) are built, for the whole cell, only when a
+        // stage turns out to need them.
+        let mut scratch = Vec::with_capacity(48);
+        let mut full: Option<Vec<StageFields>> = None;
+        let mut fields_of =
+            |kind: StageKind| -> StageFields { full.get_or_insert_with(|| keys.cell(cell)).iter().find(|f| f.kind == kind).expect("the same stages").clone() };
+        for (kind, key, upstream) in keys.cell_keys(cell, &mut scratch) {
+            let si = Keyed { kind, key, upstream };
             let spec = exp.stages.get(si.kind).expect("declared");
             let prev = lock.stage(&cell.id, si.kind.name());
             let in_store = index.entry_name(&si.key).map(|n| format!("v1/{n}"));
@@ -164,7 +172,7 @@ impl<'a> Planner<'a> {
             } else if upstream_runs {
                 // The upstream output will be rebuilt, so whatever this stage
                 // made from the old one is stale, even under the same key.
-                reasons.extend(diff(prev, &si));
+                reasons.extend(diff(prev, &fields_of(si.kind)));
                 if prev.is_some() && !reasons.iter().any(|r| matches!(r, Reason::UpstreamChanged { .. })) {
                     reasons.push(Reason::UpstreamReruns { stage: si.upstream.map(|u| u.name()).unwrap_or("agent").into() });
                 }
@@ -179,7 +187,7 @@ impl<'a> Planner<'a> {
                     Some(p) if p.key == si.key.0 && !p.is_done() => reasons.push(Reason::PreviousFailed { status: p.status, log: format!("{}/log", p.path) }),
                     Some(p) if p.key == si.key.0 => reasons.push(Reason::OutputMissing { path: p.path.clone() }),
                     Some(p) => {
-                        reasons.extend(diff(prev, &si));
+                        reasons.extend(diff(prev, &fields_of(si.kind)));
                         if reasons.is_empty() {
                             // Same recorded inputs, other key: the lockfile was
                             // edited or written under another key schema.
@@ -189,7 +197,7 @@ impl<'a> Planner<'a> {
                 }
             }
             if action == Action::Run {
-                for need in si.needs() {
+                for need in fields_of(si.kind).needs() {
                     if let Some(why) = pins.missing(need) {
                         reasons.push(Reason::MissingInput { what: why });
                         action = Action::Blocked;
@@ -218,6 +226,14 @@ impl<'a> Planner<'a> {
         }
         planned
     }
+}
+
+/// A stage's kind, key and upstream: all a plan needs of its inputs until
+/// something differs.
+struct Keyed {
+    kind: StageKind,
+    key: StageKey,
+    upstream: Option<StageKind>,
 }
 
 /// Field-by-field differences against the lockfile's record. Upstream key

@@ -55,13 +55,13 @@ pub struct VerifyReport {
 pub fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport::default();
     let index = store.index()?;
-    let mut names: Vec<&String> = index.entries.values().collect();
+    let mut names: Vec<&str> = index.names().collect();
     names.sort();
     for name in names {
         let meta = match store.read_meta(name) {
             Ok(m) => m,
             Err(e) => {
-                report.bad.push((name.clone(), e.to_string()));
+                report.bad.push((name.to_string(), e.to_string()));
                 continue;
             }
         };
@@ -84,7 +84,7 @@ pub fn verify(store: &Store) -> Result<VerifyReport, StoreError> {
         });
         match problem {
             None => report.ok += 1,
-            Some(p) => report.bad.push((name.clone(), p)),
+            Some(p) => report.bad.push((name.to_string(), p)),
         }
     }
     // Fetched models are named by their content hash: re-hash them.

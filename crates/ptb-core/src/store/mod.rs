@@ -48,22 +48,35 @@ pub struct Store {
     root: PathBuf,
 }
 
-/// Which keys have a finished entry, by their 32-character prefix.
+/// Which keys have a finished entry, by their 32-character prefix (as
+/// the 128-bit number it spells: one allocation an entry, its name, where
+/// a map of strings took two; the index is built on every `ptb plan`).
 #[derive(Debug, Clone, Default)]
 pub struct StoreIndex {
-    entries: HashMap<String, String>,
+    entries: HashMap<u128, Box<str>>,
+}
+
+/// A 32-character lowercase hex prefix as a number; anything else is none.
+fn prefix_bits(prefix: &str) -> Option<u128> {
+    (prefix.len() == 32 && prefix.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then(|| u128::from_str_radix(prefix, 16).ok()).flatten()
 }
 
 impl StoreIndex {
     pub fn contains(&self, key: &StageKey) -> bool {
-        self.entries.contains_key(key.store_prefix())
+        self.entry_name(key).is_some()
     }
     /// The entry's directory name.
     pub fn entry_name(&self, key: &StageKey) -> Option<&str> {
-        self.entries.get(key.store_prefix()).map(String::as_str)
+        self.entries.get(&prefix_bits(key.store_prefix())?).map(|n| &**n)
     }
     pub fn insert(&mut self, key: &StageKey, name: String) {
-        self.entries.insert(key.store_prefix().to_string(), name);
+        if let Some(bits) = prefix_bits(key.store_prefix()) {
+            self.entries.insert(bits, name.into());
+        }
+    }
+    /// Every entry's directory name, in no order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.values().map(|n| &**n)
     }
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -84,7 +97,6 @@ fn key_prefix(name: &str) -> Option<&str> {
 /// makes names unique; the slug is only for people.
 const SLUG_MAX: usize = 160;
 
-/// `tiny-a/gsm8k/echo/seed=1` + `agent` → `tiny-a-gsm8k-echo-seed1-agent`.
 /// `lockfile-<16 hex>`: the lockfile's absolute path, hashed (one store can
 /// serve several lockfiles).
 fn lockfile_slug(lock_path: &Path) -> String {
@@ -92,6 +104,7 @@ fn lockfile_slug(lock_path: &Path) -> String {
     format!("lockfile-{}", &crate::hash::sha256_hex(abs.to_string_lossy().as_bytes())[..16])
 }
 
+/// `tiny-a/gsm8k/echo/seed=1` + `agent` → `tiny-a-gsm8k-echo-seed1-agent`.
 pub fn slug(cell: &str, stage: &str) -> String {
     let mut s: String = cell
         .chars()
@@ -251,8 +264,8 @@ impl Store {
             let name = e.file_name().to_string_lossy().into_owned();
             // Anything else in the store directory (a stray file, a name with a
             // multi-byte character where the key should be) is not an entry.
-            let Some(prefix) = key_prefix(&name) else { continue };
-            index.entries.insert(prefix.to_string(), name);
+            let Some(bits) = key_prefix(&name).and_then(prefix_bits) else { continue };
+            index.entries.insert(bits, name.into());
         }
         Ok(index)
     }
