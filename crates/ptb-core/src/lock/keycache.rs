@@ -317,23 +317,25 @@ mod tests {
         assert_eq!((src, second), (Source::Content, keys_only(l)));
     }
 
-    #[test]
-    fn a_settled_cache_is_trusted_by_the_stamp() {
+    /// A lockfile of `cells` cells with a settled cache of it, in a fresh directory.
+    fn cached(cells: usize) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf, Lockfile) {
         let d = tempfile::tempdir().unwrap();
         let (lp, cp) = (d.path().join("x.lock"), d.path().join("x.keys"));
-        let l = sample(2);
+        let l = sample(cells);
         write_lockfile(&lp, &l);
         store_settled(&cp, &lp, &keys_only(l.clone()));
+        (d, lp, cp, l)
+    }
+
+    #[test]
+    fn a_settled_cache_is_trusted_by_the_stamp() {
+        let (_d, lp, cp, l) = cached(2);
         assert_eq!(load(&lp, &cp).unwrap(), (keys_only(l), Source::Stamp));
     }
 
     #[test]
     fn an_edited_lockfile_is_read_again_even_at_the_same_size() {
-        let d = tempfile::tempdir().unwrap();
-        let (lp, cp) = (d.path().join("x.lock"), d.path().join("x.keys"));
-        let l = sample(2);
-        write_lockfile(&lp, &l);
-        store_settled(&cp, &lp, &keys_only(l.clone()));
+        let (_d, lp, cp, l) = cached(2);
         // The same length, another key: as a hand edit or `git checkout` would.
         let mut edited = l.clone();
         edited.cells.values_mut().next().unwrap().stages.get_mut("agent").unwrap().key = format!("{:064x}", 99);
@@ -351,7 +353,8 @@ mod tests {
         let (lp, cp) = (d.path().join("x.lock"), d.path().join("x.keys"));
         let l = sample(2);
         let mut edited = l.clone();
-        edited.cells.values_mut().next().unwrap().stages.get_mut("agent").unwrap().path = "v1/elsewhere-of-same-length-xxxxxxxxxxxxx".into();
+        edited.cells.values_mut().next().unwrap().stages.get_mut("agent").unwrap().path = format!("v1/{:032x}-c0-judge", 1);
+        assert_eq!(render(&edited).len(), render(&l).len());
         std::fs::write(&lp, render(&l)).unwrap();
         let old_sha: [u8; 32] = Sha256::digest(render(&l).as_bytes()).into();
         std::fs::write(&lp, render(&edited)).unwrap();
@@ -367,11 +370,7 @@ mod tests {
 
     #[test]
     fn a_damaged_cache_is_a_miss_never_a_panic() {
-        let d = tempfile::tempdir().unwrap();
-        let (lp, cp) = (d.path().join("x.lock"), d.path().join("x.keys"));
-        let l = sample(3);
-        write_lockfile(&lp, &l);
-        store_settled(&cp, &lp, &keys_only(l.clone()));
+        let (_d, lp, cp, l) = cached(3);
         let good = std::fs::read(&cp).unwrap();
         for cut in [0, 1, MAGIC.len(), good.len() / 2, good.len() - 1] {
             std::fs::write(&cp, &good[..cut]).unwrap();
