@@ -209,13 +209,15 @@ fn check_locked(session: &Session, sv: &Survey) -> Result<(), ApplyError> {
 
 pub async fn apply(session: &Session, opts: &ApplyOptions, executors: &Executors, reporter: Arc<dyn Reporter>) -> Result<ApplySummary, ApplyError> {
     let planner = Planner::new(&session.exp, &session.pins, &session.lock, &session.index, &opts.plan);
+    let writer = Arc::new(LockWriter::new(&session.store, &session.lock_path, &session.pins));
+    // Under --locked nothing may change: the survey records nothing, and
+    // anything it would have recorded is a change that fails the check.
+    let sv = survey(session, &planner, (!opts.locked).then_some(writer.as_ref()))?;
     if opts.locked {
-        check_locked(session, &survey(session, &planner, None)?)?;
+        check_locked(session, &sv)?;
     }
     session.store.clean_stale()?;
-    let writer = Arc::new(LockWriter::new(&session.store, &session.lock_path, &session.pins));
     let mut summary = ApplySummary::default();
-    let sv = survey(session, &planner, Some(&writer))?;
     // The first write: the store hits, and a journal left by a killed apply.
     summary.lockfile_written |= writer.update(&session.exp, &[])?;
     summary.cached = sv.cached;

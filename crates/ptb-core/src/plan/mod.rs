@@ -156,14 +156,11 @@ impl<'a> Planner<'a> {
         // stage turns out to need them.
         let mut scratch = Vec::with_capacity(48);
         let mut full: Option<Vec<StageFields>> = None;
-        let mut fields_of =
-            |kind: StageKind| -> StageFields { full.get_or_insert_with(|| keys.cell(cell)).iter().find(|f| f.kind == kind).expect("the same stages").clone() };
         for (kind, key, upstream) in keys.cell_keys(cell, &mut scratch) {
-            let si = Keyed { kind, key, upstream };
-            let spec = exp.stages.get(si.kind).expect("declared");
-            let prev = lock.stage(&cell.id, si.kind.name());
-            let in_store = index.entry_name(&si.key).map(|n| format!("v1/{n}"));
-            let upstream_plan = si.upstream.and_then(|u| planned.iter().find(|p| p.stage == u));
+            let spec = exp.stages.get(kind).expect("declared");
+            let prev = lock.stage(&cell.id, kind.name());
+            let in_store = index.entry_name(&key).map(|n| format!("v1/{n}"));
+            let upstream_plan = upstream.and_then(|u| planned.iter().find(|p| p.stage == u));
             let upstream_runs = upstream_plan.is_some_and(|p| p.action != Action::Cached);
             let mut reasons = Vec::new();
             let mut action = Action::Run;
@@ -172,32 +169,32 @@ impl<'a> Planner<'a> {
             } else if upstream_runs {
                 // The upstream output will be rebuilt, so whatever this stage
                 // made from the old one is stale, even under the same key.
-                reasons.extend(diff(prev, &fields_of(si.kind)));
+                reasons.extend(diff(prev, fields_of(&mut full, keys, cell, kind)));
                 if prev.is_some() && !reasons.iter().any(|r| matches!(r, Reason::UpstreamChanged { .. })) {
-                    reasons.push(Reason::UpstreamReruns { stage: si.upstream.map(|u| u.name()).unwrap_or("agent").into() });
+                    reasons.push(Reason::UpstreamReruns { stage: upstream.map(|u| u.name()).unwrap_or("agent").into() });
                 }
             } else if let Some(path) = &in_store {
                 action = Action::Cached;
-                if prev.is_none_or(|p| p.key != si.key.0 || !p.is_done()) {
+                if prev.is_none_or(|p| p.key != key.0 || !p.is_done()) {
                     reasons.push(Reason::StoreHit { path: path.clone() });
                 }
             } else {
                 match prev {
                     None => reasons.push(Reason::New),
-                    Some(p) if p.key == si.key.0 && !p.is_done() => reasons.push(Reason::PreviousFailed { status: p.status, log: format!("{}/log", p.path) }),
-                    Some(p) if p.key == si.key.0 => reasons.push(Reason::OutputMissing { path: p.path.clone() }),
+                    Some(p) if p.key == key.0 && !p.is_done() => reasons.push(Reason::PreviousFailed { status: p.status, log: format!("{}/log", p.path) }),
+                    Some(p) if p.key == key.0 => reasons.push(Reason::OutputMissing { path: p.path.clone() }),
                     Some(p) => {
-                        reasons.extend(diff(prev, &fields_of(si.kind)));
+                        reasons.extend(diff(prev, fields_of(&mut full, keys, cell, kind)));
                         if reasons.is_empty() {
                             // Same recorded inputs, other key: the lockfile was
                             // edited or written under another key schema.
-                            reasons.push(Reason::InputChanged { field: "key".into(), old: Some(p.key.clone()), new: Some(si.key.0.clone()) });
+                            reasons.push(Reason::InputChanged { field: "key".into(), old: Some(p.key.clone()), new: Some(key.0.clone()) });
                         }
                     }
                 }
             }
             if action == Action::Run {
-                for need in fields_of(si.kind).needs() {
+                for need in fields_of(&mut full, keys, cell, kind).needs() {
                     if let Some(why) = pins.missing(need) {
                         reasons.push(Reason::MissingInput { what: why });
                         action = Action::Blocked;
@@ -215,11 +212,11 @@ impl<'a> Planner<'a> {
             planned.push(StagePlan {
                 cell: cell.id.clone(),
                 cell_index: ci,
-                stage: si.kind,
-                key: si.key,
+                stage: kind,
+                key,
                 action,
                 reasons,
-                upstream: si.upstream,
+                upstream,
                 store_path: in_store.or_else(|| prev.filter(|p| p.is_done()).map(|p| p.path.clone())),
                 gpu_seconds: spec.budget.as_secs() * spec.resources.gpus as u64,
             });
@@ -228,12 +225,9 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// A stage's kind, key and upstream: all a plan needs of its inputs until
-/// something differs.
-struct Keyed {
-    kind: StageKind,
-    key: StageKey,
-    upstream: Option<StageKind>,
+/// Stage `kind`'s fields, the cell's built on first use.
+fn fields_of<'f, 'k>(full: &'f mut Option<Vec<StageFields<'k>>>, keys: &'k KeyMaker, cell: &crate::spec::Cell, kind: StageKind) -> &'f StageFields<'k> {
+    full.get_or_insert_with(|| keys.cell(cell)).iter().find(|f| f.kind == kind).expect("the same stages")
 }
 
 /// Field-by-field differences against the lockfile's record. Upstream key
