@@ -29,11 +29,7 @@ impl Pins {
     /// The hash to put in a key: the resolved hash, or a marker that makes
     /// the key unique to "unknown" so a missing input can never collide
     /// with a real one.
-    pub fn hash_or_missing(&self, name: &str) -> String {
-        self.hash_ref(name).to_string()
-    }
-    /// [`Pins::hash_or_missing`], borrowed.
-    pub fn hash_ref(&self, name: &str) -> &str {
+    pub fn hash_or_missing(&self, name: &str) -> &str {
         self.0.get(name).and_then(|p| p.hash.as_deref()).unwrap_or("missing")
     }
     pub fn missing(&self, name: &str) -> Option<String> {

@@ -99,7 +99,7 @@ impl Session {
             let pins = resolve(&exp, &ContentHasher::new(&cache, reporter), images);
             let _ = cache.save();
             let lock = match depth {
-                Depth::Keys => Lockfile::load_keys_cached(&lock_path, &store.lockfile_keys_path(&lock_path)).map(|(l, r, _)| (l, r)),
+                Depth::Keys => Lockfile::load_keys_cached(&lock_path, &store.lockfile_keys_path(&lock_path)),
                 Depth::Full => Lockfile::load_replayed_to(&lock_path, depth),
             };
             (lock, pins, index.join().expect("listing the store does not panic"))

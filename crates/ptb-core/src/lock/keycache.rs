@@ -43,7 +43,7 @@ const MAGIC: &[u8] = b"ptb-lockfile-keys\n";
 /// use (FAT's 2 s), and far above ext4's clock tick.
 const SETTLE_NS: i128 = 2_000_000_000;
 
-/// What a read of the cache found, for tests and the bench.
+/// What a read of the cache found (its tests assert which way it went).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     /// No lockfile: an empty one.

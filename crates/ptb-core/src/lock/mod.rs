@@ -15,7 +15,6 @@ mod roundtrip_tests;
 pub use fold::fold;
 pub use format::{parse, render};
 pub use journal::{Journal, Replay, compact, frame, journal_path};
-pub use keycache::Source as KeysSource;
 
 use crate::store::MetricValue;
 use std::collections::BTreeMap;
@@ -176,10 +175,10 @@ impl Lockfile {
     /// [`Lockfile::load_replayed_to`] at [`Depth::Keys`], reading the keys
     /// from the binary cache at `cache` when it is provably of this
     /// lockfile's content (see `lock/keycache.rs`) and writing it when not.
-    pub fn load_keys_cached(path: &Path, cache: &Path) -> Result<(Lockfile, Replay, KeysSource), LockError> {
-        let (mut l, source) = keycache::load(path, cache)?;
+    pub fn load_keys_cached(path: &Path, cache: &Path) -> Result<(Lockfile, Replay), LockError> {
+        let (mut l, _) = keycache::load(path, cache)?;
         let replay = journal::replay_file(&mut l, path)?;
-        Ok((l, replay, source))
+        Ok((l, replay))
     }
 
     /// The lockfile file alone, without its journal.

@@ -138,12 +138,12 @@ fn runner_fields<'a>(f: &mut Vec<Field<'a>>, needs: &mut Vec<String>, spec: &'a 
     f.push(lend("executor", spec.executor.name()));
     f.push(own("command", serde_json::to_string(&r.command).expect("strings serialise")));
     if let Some(p) = script_pin_name(r) {
-        f.push(lend("script", pins.hash_ref(&p)));
+        f.push(lend("script", pins.hash_or_missing(&p)));
         needs.push(p);
     }
     if let Some(image) = &r.image {
         let p = image_pin_name(image);
-        f.push(lend("image", pins.hash_ref(&p)));
+        f.push(lend("image", pins.hash_or_missing(&p)));
         f.push(lend("network", r.network.unwrap_or_default().name()));
         for (field, value) in r.sandbox.clone().unwrap_or_default().key_fields() {
             f.push(own(field, value));
@@ -240,7 +240,7 @@ impl<'a> KeyMaker<'a> {
             .map(|m| {
                 let pin = format!("model/{}", m.name);
                 let instruct_pin = format!("{pin}/instruct");
-                ModelPins { hash: pins.hash_ref(&pin), instruct_hash: pins.hash_ref(&instruct_pin), pin, instruct_pin }
+                ModelPins { hash: pins.hash_or_missing(&pin), instruct_hash: pins.hash_or_missing(&instruct_pin), pin, instruct_pin }
             })
             .collect();
         let benches = exp
@@ -248,7 +248,7 @@ impl<'a> KeyMaker<'a> {
             .iter()
             .map(|b| {
                 let pin = format!("benchmark/{}", b.name);
-                BenchPins { hash: pins.hash_ref(&pin), pin }
+                BenchPins { hash: pins.hash_or_missing(&pin), pin }
             })
             .collect();
         let parts = (0..exp.agents.len() + 2).map(|_| std::sync::OnceLock::new()).collect();

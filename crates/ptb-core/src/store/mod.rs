@@ -62,9 +62,6 @@ fn prefix_bits(prefix: &str) -> Option<u128> {
 }
 
 impl StoreIndex {
-    pub fn contains(&self, key: &StageKey) -> bool {
-        self.entry_name(key).is_some()
-    }
     /// The entry's directory name.
     pub fn entry_name(&self, key: &StageKey) -> Option<&str> {
         self.entries.get(&prefix_bits(key.store_prefix())?).map(|n| &**n)
